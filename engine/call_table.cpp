@@ -1,0 +1,54 @@
+#include "engine/call_table.hpp"
+
+#include "engine/decide.hpp"
+
+namespace engine {
+
+std::string call_table::start_key(std::string_view from, std::string_view correlator) {
+  std::string k;
+  k.reserve(from.size() + 1 + correlator.size());
+  k.append(from).push_back('\0');
+  k.append(correlator);
+  return k;
+}
+
+const call_state* call_table::find(std::string_view call_id) const {
+  auto it = calls_.find(std::string(call_id));
+  return it == calls_.end() ? nullptr : &it->second;
+}
+
+const call_state* call_table::find_start(std::string_view from, std::string_view correlator) const {
+  auto it = starts_.find(start_key(from, correlator));
+  return it == starts_.end() ? nullptr : find(it->second);
+}
+
+void call_table::index(const call_state& c) {
+  if (c.client_correlator) starts_.emplace(start_key(c.from, *c.client_correlator), c.call_id);
+}
+
+void call_table::apply(const event& e) {
+  last_seq_ = e.seq;
+  if (!e.accepted() || e.noop) return;
+  if (e.act == action::start) {
+    call_state c;
+    engine::apply(c, e);
+    index(c);
+    ++active_;
+    calls_.insert_or_assign(c.call_id, std::move(c));
+    return;
+  }
+  auto it = calls_.find(e.call_id);
+  if (it == calls_.end()) return;  // cannot happen for a log the engine wrote
+  const bool was_ended = is_ended(it->second.status);
+  engine::apply(it->second, e);
+  if (!was_ended && is_ended(it->second.status)) --active_;
+}
+
+void call_table::restore(call_state c, event_seq last_seq) {
+  if (!is_ended(c.status)) ++active_;
+  index(c);
+  calls_.insert_or_assign(c.call_id, std::move(c));
+  if (last_seq > last_seq_) last_seq_ = last_seq;
+}
+
+}  // namespace engine

@@ -1,0 +1,43 @@
+#pragma once
+// call_table: every call the engine knows, and the fold that builds them from the log.
+// Owned by one thread (the reactor, or a tool replaying the log); not thread-safe.
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "engine/types.hpp"
+
+namespace engine {
+
+class call_table {
+ public:
+  // nullptr when unknown.
+  const call_state* find(std::string_view call_id) const;
+  // The call started by `from` with this clientCorrelator, or nullptr.
+  const call_state* find_start(std::string_view from, std::string_view client_correlator) const;
+
+  // Folds one committed event (any outcome). Events must arrive in seq order; the
+  // table remembers the last seq it folded.
+  void apply(const event& e);
+
+  // Puts a call as it is (snapshot loading).
+  void restore(call_state c, event_seq last_seq);
+  void restore_last_seq(event_seq s) noexcept { if (s > last_seq_) last_seq_ = s; }
+
+  event_seq last_seq() const noexcept { return last_seq_; }
+  std::size_t size() const noexcept { return calls_.size(); }
+  std::size_t active() const noexcept { return active_; }
+  const std::unordered_map<std::string, call_state>& calls() const noexcept { return calls_; }
+
+ private:
+  static std::string start_key(std::string_view from, std::string_view correlator);
+  void index(const call_state& c);
+
+  std::unordered_map<std::string, call_state> calls_;
+  std::unordered_map<std::string, std::string> starts_;  // from '\0' correlator -> call id
+  std::size_t active_ = 0;
+  event_seq last_seq_ = 0;
+};
+
+}  // namespace engine

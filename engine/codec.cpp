@@ -1,0 +1,314 @@
+#include "engine/codec.hpp"
+
+#include <simdjson.h>
+
+namespace engine {
+
+namespace dom = simdjson::dom;
+using schemas::json_writer;
+
+std::string_view to_string(codec_error e) noexcept {
+  return e == codec_error::malformed ? "malformed record" : "unsupported record version";
+}
+
+namespace {
+
+dom::parser& thread_parser() {
+  thread_local dom::parser p;
+  return p;
+}
+
+void opt_field(json_writer& w, std::string_view k, const std::optional<std::string>& v) {
+  if (v) w.field(k, std::string_view(*v));
+}
+void str_field(json_writer& w, std::string_view k, const std::string& v) {
+  if (!v.empty()) w.field(k, std::string_view(v));
+}
+
+// Small readers over a dom::object: absent keys leave the output untouched.
+struct reader {
+  dom::object obj;
+  bool ok = true;
+  bool present = true;  // false: an absent sub-object; every read finds nothing
+
+  simdjson::simdjson_result<dom::element> at(std::string_view k) {
+    if (!present) return simdjson::simdjson_result<dom::element>(simdjson::NO_SUCH_FIELD);
+    return obj.at_key(k);
+  }
+
+  void str(std::string_view k, std::string& out) {
+    std::string_view v;
+    auto r = at(k);
+    if (r.error() == simdjson::NO_SUCH_FIELD) return;
+    if (r.get_string().get(v)) { ok = false; return; }
+    out = std::string(v);
+  }
+  void opt(std::string_view k, std::optional<std::string>& out) {
+    std::string_view v;
+    auto r = at(k);
+    if (r.error() == simdjson::NO_SUCH_FIELD) return;
+    if (r.get_string().get(v)) { ok = false; return; }
+    out = std::string(v);
+  }
+  template <class I>
+  void num(std::string_view k, I& out) {
+    auto r = at(k);
+    if (r.error() == simdjson::NO_SUCH_FIELD) return;
+    if constexpr (std::is_signed_v<I>) {
+      std::int64_t v;
+      if (r.get_int64().get(v)) { ok = false; return; }
+      out = static_cast<I>(v);
+    } else {
+      std::uint64_t v;
+      if (r.get_uint64().get(v)) { ok = false; return; }
+      out = static_cast<I>(v);
+    }
+  }
+  void opt_num(std::string_view k, std::optional<std::int64_t>& out) {
+    auto r = at(k);
+    if (r.error() == simdjson::NO_SUCH_FIELD) return;
+    std::int64_t v;
+    if (r.get_int64().get(v)) { ok = false; return; }
+    out = v;
+  }
+  bool boolean(std::string_view k) {
+    auto r = at(k);
+    if (r.error() == simdjson::NO_SUCH_FIELD) return false;
+    bool v = false;
+    if (r.get_bool().get(v)) ok = false;
+    return v;
+  }
+  reader sub(std::string_view k) {
+    dom::object o;
+    auto r = at(k);
+    if (r.error() == simdjson::NO_SUCH_FIELD) return reader{dom::object{}, true, false};
+    if (r.get_object().get(o)) { ok = false; return reader{dom::object{}, true, false}; }
+    return reader{o, true, true};
+  }
+  bool has(std::string_view k) { return at(k).error() != simdjson::NO_SUCH_FIELD; }
+  template <class E, class P>
+  void en(std::string_view k, E& out, P parse) {
+    std::string s;
+    if (!has(k)) return;
+    str(k, s);
+    auto v = parse(s);
+    if (!v) { ok = false; return; }
+    out = *v;
+  }
+};
+
+void write_call_internal(json_writer& w, const call_state& c) {
+  w.begin_object();
+  w.field("callId", std::string_view(c.call_id)).field("from", std::string_view(c.from));
+  w.field("to", std::string_view(c.to)).field("status", to_string(c.status));
+  opt_field(w, "clientCorrelator", c.client_correlator);
+  w.field("createdAt", c.created_at);
+  if (c.connected_at) w.field("connectedAt", *c.connected_at);
+  if (c.ended_at) w.field("endedAt", *c.ended_at);
+  opt_field(w, "endReason", c.end_reason);
+  if (c.offer) {
+    w.key("offer").begin_object().field("by", to_string(c.offer->by)).field("kind", to_string(c.offer->kind));
+    w.field("since", c.offer->since).end_object();
+  }
+  if (c.held_by) w.field("heldBy", to_string(*c.held_by));
+  str_field(w, "moSdp", c.mo_sdp);
+  str_field(w, "mtSdp", c.mt_sdp);
+  str_field(w, "moDevice", c.mo_device);
+  str_field(w, "mtDevice", c.mt_device);
+  w.field("lastSeq", c.last_seq).field("events", static_cast<std::uint64_t>(c.event_count));
+  w.end_object();
+}
+
+bool read_call_internal(dom::object o, call_state& c) {
+  reader r{o};
+  r.str("callId", c.call_id);
+  r.str("from", c.from);
+  r.str("to", c.to);
+  r.en("status", c.status, parse_call_status);
+  r.opt("clientCorrelator", c.client_correlator);
+  r.num("createdAt", c.created_at);
+  r.opt_num("connectedAt", c.connected_at);
+  r.opt_num("endedAt", c.ended_at);
+  r.opt("endReason", c.end_reason);
+  if (r.has("offer")) {
+    reader of = r.sub("offer");
+    pending_offer p;
+    of.en("by", p.by, parse_role);
+    of.en("kind", p.kind, parse_offer_kind);
+    of.num("since", p.since);
+    if (!of.ok) return false;
+    c.offer = p;
+  }
+  if (r.has("heldBy")) {
+    role h{};
+    r.en("heldBy", h, parse_role);
+    c.held_by = h;
+  }
+  r.str("moSdp", c.mo_sdp);
+  r.str("mtSdp", c.mt_sdp);
+  r.str("moDevice", c.mo_device);
+  r.str("mtDevice", c.mt_device);
+  r.num("lastSeq", c.last_seq);
+  r.num("events", c.event_count);
+  return r.ok && !c.call_id.empty();
+}
+
+}  // namespace
+
+std::string encode_event(const event& e) {
+  json_writer w(256 + (e.sdp ? e.sdp->size() : 0));
+  w.begin_object();
+  w.field("v", static_cast<std::uint64_t>(e.version)).field("seq", e.seq).field("time", e.time);
+  w.field("type", to_string(e.act));
+  w.field("callId", std::string_view(e.call_id));
+  w.key("actor").begin_object();
+  w.field("msisdn", std::string_view(e.msisdn)).field("role", to_string(e.actor_role));
+  w.field("sub", std::string_view(e.sub));
+  str_field(w, "device", e.device_id);
+  w.end_object();
+  w.field("txn", std::string_view(e.txn_id));
+  w.field("method", std::string_view(e.method)).field("path", std::string_view(e.path));
+  w.key("payload").begin_object();
+  str_field(w, "from", e.from);
+  str_field(w, "to", e.to);
+  opt_field(w, "sdp", e.sdp);
+  opt_field(w, "clientCorrelator", e.client_correlator);
+  opt_field(w, "reason", e.reason);
+  opt_field(w, "conference", e.conference);
+  w.end_object();
+  w.key("outcome").begin_object();
+  w.field("accepted", e.accepted());
+  if (!e.accepted()) w.field("reasonCode", schemas::to_string(e.rejected));
+  if (e.noop) w.field("noop", true);
+  if (e.status_before) w.field("before", to_string(*e.status_before));
+  if (e.status_after) w.field("after", to_string(*e.status_after));
+  w.end_object();
+  w.field("prev", std::string_view(e.prev_hash));
+  w.end_object();
+  return w.take();
+}
+
+schemas::result<event, codec_error> decode_event(std::string_view bytes) {
+  dom::element doc;
+  dom::object obj;
+  if (thread_parser().parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
+    return schemas::failure{codec_error::malformed};
+  reader r{obj};
+  event e;
+  r.num("v", e.version);
+  if (!r.ok) return schemas::failure{codec_error::malformed};
+  if (e.version != event::current_version) return schemas::failure{codec_error::unsupported_version};
+  r.num("seq", e.seq);
+  r.num("time", e.time);
+  if (!r.has("type")) return schemas::failure{codec_error::malformed};
+  r.en("type", e.act, parse_action);
+  r.str("callId", e.call_id);
+  reader a = r.sub("actor");
+  a.str("msisdn", e.msisdn);
+  a.en("role", e.actor_role, parse_role);
+  a.str("sub", e.sub);
+  a.str("device", e.device_id);
+  r.str("txn", e.txn_id);
+  r.str("method", e.method);
+  r.str("path", e.path);
+  reader p = r.sub("payload");
+  p.str("from", e.from);
+  p.str("to", e.to);
+  p.opt("sdp", e.sdp);
+  p.opt("clientCorrelator", e.client_correlator);
+  p.opt("reason", e.reason);
+  p.opt("conference", e.conference);
+  reader o = r.sub("outcome");
+  const bool accepted = o.boolean("accepted");
+  if (!accepted) {
+    std::string code;
+    o.str("reasonCode", code);
+    auto rc = schemas::parse_reason_code(code);
+    if (!rc) return schemas::failure{codec_error::malformed};
+    e.rejected = *rc;
+  }
+  e.noop = o.boolean("noop");
+  if (o.has("before")) {
+    call_status s{};
+    o.en("before", s, parse_call_status);
+    e.status_before = s;
+  }
+  if (o.has("after")) {
+    call_status s{};
+    o.en("after", s, parse_call_status);
+    e.status_after = s;
+  }
+  r.str("prev", e.prev_hash);
+  if (!(r.ok && a.ok && p.ok && o.ok)) return schemas::failure{codec_error::malformed};
+  return e;
+}
+
+std::string encode_snapshot(const call_table& table) {
+  json_writer w(64 + table.size() * 256);
+  w.begin_object().field("v", std::uint64_t{1}).field("seq", table.last_seq());
+  w.key("calls").begin_array();
+  for (const auto& [id, c] : table.calls()) write_call_internal(w, c);
+  w.end_array().end_object();
+  return w.take();
+}
+
+schemas::result<call_table, codec_error> decode_snapshot(std::string_view bytes) {
+  dom::parser parser;  // snapshots are large and rare: a parser of their own
+  dom::element doc;
+  dom::object obj;
+  if (parser.parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
+    return schemas::failure{codec_error::malformed};
+  reader r{obj};
+  std::uint64_t v = 0;
+  event_seq seq = 0;
+  r.num("v", v);
+  r.num("seq", seq);
+  if (!r.ok) return schemas::failure{codec_error::malformed};
+  if (v != 1) return schemas::failure{codec_error::unsupported_version};
+  dom::array calls;
+  if (obj.at_key("calls").get_array().get(calls)) return schemas::failure{codec_error::malformed};
+  call_table t;
+  for (dom::element el : calls) {
+    dom::object co;
+    call_state c;
+    if (el.get_object().get(co) || !read_call_internal(co, c)) return schemas::failure{codec_error::malformed};
+    t.restore(std::move(c), seq);
+  }
+  t.restore_last_seq(seq);
+  return t;
+}
+
+void write_call_view(json_writer& w, const call_state& c, std::string_view base_path) {
+  w.begin_object();
+  w.field("callId", std::string_view(c.call_id));
+  w.field("from", std::string_view(c.from)).field("to", std::string_view(c.to));
+  w.field("status", to_string(c.status));
+  std::string ref(base_path);
+  ref += "/calls/";
+  ref += c.call_id;
+  w.field("callObjectRef", std::string_view(ref));
+  opt_field(w, "clientCorrelator", c.client_correlator);
+  w.field("createdAt", c.created_at);
+  if (c.connected_at) w.field("connectedAt", *c.connected_at);
+  if (c.ended_at) w.field("endedAt", *c.ended_at);
+  opt_field(w, "endReason", c.end_reason);
+  if (c.offer) {
+    const std::string& by = c.offer->by == role::mo ? c.from : c.to;
+    w.key("pendingOffer").begin_object().field("by", std::string_view(by));
+    w.field("role", to_string(c.offer->by)).field("kind", to_string(c.offer->kind)).end_object();
+  }
+  if (c.held_by) w.field("heldBy", std::string_view(*c.held_by == role::mo ? c.from : c.to));
+  w.key("sdp").begin_object();
+  str_field(w, "from", c.mo_sdp);
+  str_field(w, "to", c.mt_sdp);
+  w.end_object();
+  w.end_object();
+}
+
+std::string encode_call_view(const call_state& c, std::string_view base_path) {
+  json_writer w(512 + c.mo_sdp.size() + c.mt_sdp.size());
+  write_call_view(w, c, base_path);
+  return w.take();
+}
+
+}  // namespace engine

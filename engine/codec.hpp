@@ -1,0 +1,38 @@
+#pragma once
+// Byte formats of the engine's values: the event record stored in the log, the
+// snapshot of the call table, and the public JSON view of a call (GET /calls/{id}).
+// Event record (version 1), compact JSON, keys in this order:
+//   {"v":1,"seq":7,"time":1764200000000,"type":"hold","callId":"…",
+//    "actor":{"msisdn":"…","role":"MO","sub":"…","device":"…"},
+//    "txn":"…","method":"POST","path":"/hold/…",
+//    "payload":{"from":…,"to":…,"sdp":…,"clientCorrelator":…,"reason":…,"conference":…},
+//    "outcome":{"accepted":true,"noop":false,"before":"Connected","after":"Connected"}
+//              | {"accepted":false,"reasonCode":"OFFER_PENDING","before":…},
+//    "prev":"<hex sha-256 of the previous record>"}
+// Absent optional values are omitted. Decoding accepts any key order and ignores
+// unknown keys, so newer writers stay readable.
+#include <string>
+#include <string_view>
+
+#include "engine/call_table.hpp"
+#include "engine/types.hpp"
+#include "schemas/json_writer.hpp"
+#include "schemas/result.hpp"
+
+namespace engine {
+
+enum class codec_error { malformed, unsupported_version };
+std::string_view to_string(codec_error e) noexcept;
+
+std::string encode_event(const event& e);
+schemas::result<event, codec_error> decode_event(std::string_view bytes);
+
+// Snapshot: {"v":1,"seq":N,"calls":[…]} with every field of call_state.
+std::string encode_snapshot(const call_table& table);
+schemas::result<call_table, codec_error> decode_snapshot(std::string_view bytes);
+
+// The contract's view of a call (§1, GET /calls/{callId}).
+void write_call_view(schemas::json_writer& w, const call_state& c, std::string_view base_path);
+std::string encode_call_view(const call_state& c, std::string_view base_path);
+
+}  // namespace engine

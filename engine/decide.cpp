@@ -1,0 +1,224 @@
+#include "engine/decide.hpp"
+
+#include <algorithm>
+
+namespace engine {
+
+namespace {
+
+bool owns(const actor& who, std::string_view msisdn) {
+  return std::find(who.msisdns.begin(), who.msisdns.end(), msisdn) != who.msisdns.end();
+}
+
+role counterpart(role r) { return r == role::mo ? role::mt : role::mo; }
+
+// The event skeleton every decision starts from: who, what, when.
+event make_event(const command& cmd, epoch_ms now) {
+  event e;
+  e.time = now;
+  e.act = cmd.act;
+  e.call_id = cmd.call_id;
+  e.sub = cmd.who.sub;
+  e.device_id = cmd.who.device_id;
+  e.msisdn = cmd.who.msisdns.empty() ? std::string() : cmd.who.msisdns.front();
+  e.txn_id = cmd.txn_id;
+  e.method = cmd.method;
+  e.path = cmd.path;
+  e.from = cmd.from;
+  e.to = cmd.to;
+  e.sdp = cmd.sdp;
+  e.client_correlator = cmd.client_correlator;
+  e.reason = cmd.reason;
+  e.conference = cmd.conference;
+  return e;
+}
+
+event reject(event e, reason_code why) {
+  e.rejected = why;
+  return e;
+}
+
+event accept(event e, call_status after) {
+  e.status_after = after;
+  return e;
+}
+
+// Decision for an existing call, after the party check. Returns the reasonCode of a
+// rejection, or none with `after` set.
+reason_code decide_on_call(const call_state& c, action act, role r, const command& cmd, call_status& after) {
+  after = c.status;
+  if (act == action::end) {
+    if (is_ended(c.status)) return reason_code::none;  // idempotent: noop
+    if (c.status == call_status::connected || c.status == call_status::hold) {
+      after = call_status::terminated;
+    } else if (r == role::mo) {
+      after = call_status::session_cancelled;
+    } else {
+      after = (cmd.reason && *cmd.reason == "busy") ? call_status::busy : call_status::declined;
+    }
+    return reason_code::none;
+  }
+  if (is_ended(c.status)) return reason_code::call_ended;
+  switch (act) {
+    case action::in_progress:
+    case action::proceeding:
+    case action::ringing:
+    case action::connected:
+      if (r != role::mt) return reason_code::wrong_party;
+      if (!is_early(c.status)) return reason_code::invalid_state;
+      after = act == action::in_progress  ? call_status::in_progress
+              : act == action::proceeding ? call_status::proceeding
+              : act == action::ringing    ? call_status::ringing
+                                          : call_status::connected;
+      return reason_code::none;
+    case action::hold:
+      if (c.status != call_status::connected) return reason_code::invalid_state;
+      if (c.offer) return reason_code::offer_pending;
+      return reason_code::none;
+    case action::accept_hold:
+      if (c.status != call_status::connected) return reason_code::invalid_state;
+      if (!c.offer || c.offer->kind != offer_kind::hold) return reason_code::no_offer_pending;
+      if (c.offer->by == r) return reason_code::wrong_party;
+      after = call_status::hold;
+      return reason_code::none;
+    case action::resume:
+      if (c.status != call_status::hold) return reason_code::invalid_state;
+      if (c.held_by != r) return reason_code::wrong_party;
+      if (c.offer) return reason_code::offer_pending;
+      return reason_code::none;
+    case action::accept_resume:
+      if (c.status != call_status::hold) return reason_code::invalid_state;
+      if (!c.offer || c.offer->kind != offer_kind::resume) return reason_code::no_offer_pending;
+      if (c.offer->by == r) return reason_code::wrong_party;
+      after = call_status::connected;
+      return reason_code::none;
+    case action::renegotiate:
+      if (c.status != call_status::connected && c.status != call_status::hold) return reason_code::invalid_state;
+      if (c.offer && !(c.offer->kind == offer_kind::renegotiate && c.offer->by != r))
+        return reason_code::offer_pending;
+      return reason_code::none;
+    case action::start:
+    case action::end:
+      break;
+  }
+  return reason_code::internal_error;  // unreachable: start and end handled above
+}
+
+}  // namespace
+
+role resolve_role(const call_state& call, const actor& who, action act) {
+  const bool is_mo = owns(who, call.from);
+  const bool is_mt = owns(who, call.to);
+  if (is_mo != is_mt) return is_mo ? role::mo : role::mt;
+  if (!is_mo) return role::stranger;
+  // One token owns both numbers: the action says which side it acts for.
+  switch (act) {
+    case action::in_progress:
+    case action::proceeding:
+    case action::ringing:
+    case action::connected:
+      return role::mt;
+    case action::accept_hold:
+    case action::accept_resume:
+      return call.offer ? counterpart(call.offer->by) : role::mo;
+    case action::resume:
+      return call.held_by.value_or(role::mo);
+    case action::renegotiate:
+      return (call.offer && call.offer->kind == offer_kind::renegotiate) ? counterpart(call.offer->by) : role::mo;
+    case action::start:
+    case action::hold:
+    case action::end:
+      return role::mo;
+  }
+  return role::mo;
+}
+
+event decide(const call_state* call, const command& cmd, epoch_ms now) {
+  event e = make_event(cmd, now);
+  if (cmd.input_error != reason_code::none) return reject(std::move(e), cmd.input_error);
+
+  if (cmd.act == action::start) {
+    e.call_id.clear();
+    if (!owns(cmd.who, cmd.from)) return reject(std::move(e), reason_code::forbidden);
+    e.msisdn = cmd.from;
+    e.actor_role = role::mo;
+    if (call) {  // same from + clientCorrelator: answer with the first call, create nothing
+      e.call_id = call->call_id;
+      e.noop = true;
+      e.status_before = call->status;
+      e.status_after = call->status;
+      return e;
+    }
+    e.call_id = cmd.new_call_id;
+    return accept(std::move(e), call_status::initial);
+  }
+
+  if (!call) return reject(std::move(e), reason_code::call_not_found);
+  const role r = resolve_role(*call, cmd.who, cmd.act);
+  e.actor_role = r;
+  if (r == role::stranger) return reject(std::move(e), reason_code::forbidden);
+  e.msisdn = r == role::mo ? call->from : call->to;
+  e.status_before = call->status;
+  call_status after{};
+  const reason_code why = decide_on_call(*call, cmd.act, r, cmd, after);
+  if (why != reason_code::none) return reject(std::move(e), why);
+  if (cmd.act == action::end && is_ended(call->status)) e.noop = true;
+  return accept(std::move(e), after);
+}
+
+void apply(call_state& c, const event& e) {
+  if (!e.accepted() || e.noop) return;
+  auto side_sdp = [&](role r) -> std::string& { return r == role::mo ? c.mo_sdp : c.mt_sdp; };
+  if (e.act == action::start) {
+    c = call_state{};
+    c.call_id = e.call_id;
+    c.from = e.from;
+    c.to = e.to;
+    c.status = call_status::initial;
+    c.client_correlator = e.client_correlator;
+    c.created_at = e.time;
+    c.mo_sdp = e.sdp.value_or("");
+    c.mo_device = e.device_id;
+  } else {
+    if (e.sdp) side_sdp(e.actor_role) = *e.sdp;
+    switch (e.act) {
+      case action::connected:
+        c.connected_at = e.time;
+        c.mt_device = e.device_id;
+        break;
+      case action::hold:
+        c.offer = pending_offer{e.actor_role, offer_kind::hold, e.time};
+        break;
+      case action::accept_hold:
+        c.held_by = c.offer ? std::optional<role>(c.offer->by) : std::nullopt;
+        c.offer.reset();
+        break;
+      case action::resume:
+        c.offer = pending_offer{e.actor_role, offer_kind::resume, e.time};
+        break;
+      case action::accept_resume:
+        c.held_by.reset();
+        c.offer.reset();
+        break;
+      case action::renegotiate:
+        if (c.offer)
+          c.offer.reset();  // the counterpart's answer
+        else
+          c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time};
+        break;
+      case action::end:
+        c.ended_at = e.time;
+        c.end_reason = e.reason;
+        c.offer.reset();
+        break;
+      default:
+        break;
+    }
+  }
+  if (e.status_after) c.status = *e.status_after;
+  if (is_ended(c.status)) c.held_by.reset();
+  c.last_seq = e.seq;
+  ++c.event_count;
+}
+
+}  // namespace engine

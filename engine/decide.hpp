@@ -1,0 +1,26 @@
+#pragma once
+// The call state machine: decide() turns a command into exactly one event (accepted or
+// rejected); apply() folds an accepted event into call state. Both are pure functions
+// of their arguments: no clock, no randomness, no I/O. The table they implement is in
+// engine/README.md and tests/engine/transition_test.cpp checks every cell of it.
+#include "engine/types.hpp"
+
+namespace engine {
+
+// The role `who` plays on `call` for `act`. A token that owns both numbers of a call
+// is resolved by the action (see engine/README.md, "Tokens that own both numbers").
+role resolve_role(const call_state& call, const actor& who, action act);
+
+// Decides one command.
+// - For action::start, `call` is the existing call with the same (from, clientCorrelator)
+//   when there is one (idempotent repeat), else nullptr.
+// - For every other action, `call` is the call named by cmd.call_id, or nullptr.
+// The returned event has seq 0 (the reactor numbers events when they are written) and
+// time `now`.
+event decide(const call_state* call, const command& cmd, epoch_ms now);
+
+// Folds an accepted, state-changing event into `call` (for start: `call` is a fresh
+// value to fill). Rejected and noop events leave the call unchanged.
+void apply(call_state& call, const event& e);
+
+}  // namespace engine

@@ -1,0 +1,68 @@
+#pragma once
+// The seam between the reactor and the log. storage::event_log implements it over
+// RocksDB; engine::memory_store (below) keeps events in memory for tests and can be told
+// to fail. The reactor is the only caller.
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/types.hpp"
+#include "schemas/result.hpp"
+
+namespace engine {
+
+enum class store_error : std::uint8_t {
+  io_error,     // write or sync failed
+  no_space,     // the disk is full
+  corruption,   // the log does not continue where it should
+  closed,       // the store is shutting down
+};
+std::string_view to_string(store_error e) noexcept;
+
+using append_done = std::function<void(schemas::status<store_error>)>;
+
+class event_store {
+ public:
+  virtual ~event_store() = default;
+
+  // Appends `batch` durably: one atomic write, one WAL sync. The events are numbered
+  // already (consecutive, continuing the log) and have no prev_hash: the store owns the
+  // hash chain and fills prev_hash into each event of `batch` before writing.
+  // `done` is called exactly once, on any thread, after the batch is durable (success)
+  // or has failed; on failure nothing of the batch is in the log and the chain is as it
+  // was. The caller keeps `batch` alive and untouched until `done`, and has at most one
+  // append in flight. Called on the reactor thread.
+  virtual void append_async(std::vector<event>& batch, append_done done) = 0;
+
+  // Stores a snapshot of the call table taken after event `seq`. Off the hot path and
+  // best effort: a failed snapshot is logged by the store, and recovery uses an older
+  // one. Called on the reactor thread.
+  virtual void save_snapshot_async(event_seq seq, std::string bytes) = 0;
+};
+
+// In-memory store for tests: appends complete synchronously, inside append_async.
+class memory_store final : public event_store {
+ public:
+  void append_async(std::vector<event>& batch, append_done done) override;
+  void save_snapshot_async(event_seq seq, std::string bytes) override;
+
+  // The next append fails with `e` (once).
+  void fail_next_append(store_error e = store_error::io_error);
+
+  std::vector<event> events() const;
+  std::size_t appends() const;
+  std::vector<std::pair<event_seq, std::string>> snapshots() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<event> events_;
+  std::vector<std::pair<event_seq, std::string>> snapshots_;
+  std::size_t appends_ = 0;
+  bool fail_next_ = false;
+  store_error fail_with_ = store_error::io_error;
+};
+
+}  // namespace engine

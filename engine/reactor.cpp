@@ -1,0 +1,298 @@
+#include "engine/reactor.hpp"
+
+#include <cassert>
+#include <chrono>
+
+#include "engine/codec.hpp"
+#include "engine/decide.hpp"
+#include "schemas/api.hpp"
+
+namespace engine {
+
+namespace {
+
+constexpr epoch_ms sweep_interval_ms = 50;
+
+std::string busy_key(const command& cmd, const call_state* call) {
+  if (cmd.act == action::start) {
+    if (!cmd.client_correlator || cmd.input_error != reason_code::none) return {};
+    std::string k = "s:";
+    k.append(cmd.from).push_back('\0');
+    k.append(*cmd.client_correlator);
+    return k;
+  }
+  if (!call) return {};
+  return "c:" + call->call_id;
+}
+
+}  // namespace
+
+reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_options opts, call_table recovered)
+    : store_(store),
+      clock_(clk),
+      opts_(std::move(opts)),
+      table_(std::move(recovered)),
+      next_seq_(table_.last_seq() + 1),
+      last_snapshot_seq_(table_.last_seq()),
+      batch_size_(m.get_histogram("yna_commit_batch_events", "Events per log write (group commit batch size)",
+                                  size_buckets())),
+      commit_latency_(m.get_histogram("yna_commit_seconds", "Time from decision to durable, per event",
+                                      latency_buckets_seconds())),
+      events_accepted_(m.get_counter("yna_events_total", "Events written", "outcome=\"accepted\"")),
+      events_rejected_(m.get_counter("yna_events_total", "Events written", "outcome=\"rejected\"")),
+      write_failures_(m.get_counter("yna_log_write_failures_total", "Log writes that failed (requests answered 500/503)")),
+      timeouts_(m.get_counter("yna_request_timeouts_total", "Requests answered 408 before being written")),
+      active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
+      pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")) {
+  committed_seq_ = table_.last_seq();
+  active_calls_ = table_.active();
+  active_gauge_.set(static_cast<std::int64_t>(table_.active()));
+}
+
+reactor::~reactor() = default;
+
+void reactor::set_listener(event_listener* l) { listener_ = l; }
+
+bool reactor::on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
+
+void reactor::post(message m) {
+  {
+    std::lock_guard lk(mu_);
+    inbox_.push_back(std::move(m));
+  }
+  cv_.notify_one();
+}
+
+bool reactor::submit(command cmd, reply_fn done) {
+  if (stopping_.load()) return false;
+  if (outstanding_.fetch_add(1) >= opts_.max_pending) {
+    outstanding_.fetch_sub(1);
+    return false;
+  }
+  const epoch_ms deadline = clock_.now() + opts_.request_timeout_ms;
+  post(request{std::move(cmd), std::move(done), deadline});
+  return true;
+}
+
+bool reactor::query(std::string call_id, actor who, reply_fn done) {
+  if (stopping_.load()) return false;
+  if (outstanding_.fetch_add(1) >= opts_.max_pending) {
+    outstanding_.fetch_sub(1);
+    return false;
+  }
+  post(read_request{std::move(call_id), std::move(who), std::move(done)});
+  return true;
+}
+
+void reactor::stop() {
+  stopping_.store(true);
+  post(stop_msg{});
+}
+
+void reactor::run() {
+  thread_id_ = std::this_thread::get_id();
+  std::vector<message> batch;
+  bool stop_requested = false;
+  for (;;) {
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait_for(lk, std::chrono::milliseconds(sweep_interval_ms), [&] { return !inbox_.empty(); });
+      batch.swap(inbox_);
+    }
+    for (auto& m : batch) {
+      std::visit(
+          [&](auto&& v) {
+            using T = std::decay_t<decltype(v)>;
+            if constexpr (std::is_same_v<T, stop_msg>)
+              stop_requested = true;
+            else
+              handle(std::move(v));
+          },
+          std::move(m));
+    }
+    batch.clear();
+    const epoch_ms now = clock_.now();
+    if (now - last_sweep_ >= sweep_interval_ms) {
+      last_sweep_ = now;
+      expire_stale();
+    }
+    flush();
+    pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
+    if (stop_requested && !writing_) break;
+  }
+  // Answer what never reached the log: nothing of it is stored.
+  auto refuse = [&](reply_fn& done) {
+    done(reply{reason_code::service_unavailable, "the engine is shutting down", {}});
+    outstanding_.fetch_sub(1);
+  };
+  for (auto& d : pending_) refuse(d.done);
+  pending_.clear();
+  for (auto& [k, q] : busy_)
+    for (auto& r : q) refuse(r.done);
+  busy_.clear();
+  std::lock_guard lk(mu_);
+  for (auto& m : inbox_) {
+    if (auto* r = std::get_if<request>(&m)) refuse(r->done);
+    if (auto* q = std::get_if<read_request>(&m)) refuse(q->done);
+  }
+  inbox_.clear();
+}
+
+void reactor::handle(request&& r) {
+  assert(on_reactor_thread());
+  if (clock_.now() > r.deadline) {
+    timeouts_.inc();
+    r.done(reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
+    outstanding_.fetch_sub(1);
+    return;
+  }
+  const call_state* call = nullptr;
+  if (r.cmd.act == action::start) {
+    if (r.cmd.client_correlator && r.cmd.input_error == reason_code::none)
+      call = table_.find_start(r.cmd.from, *r.cmd.client_correlator);
+  } else {
+    call = table_.find(r.cmd.call_id);
+  }
+  std::string key = busy_key(r.cmd, call);
+  if (!key.empty()) {
+    auto it = busy_.find(key);
+    if (it != busy_.end()) {  // an event of this call is on its way to the log: wait for it
+      it->second.push_back(std::move(r));
+      return;
+    }
+    busy_.emplace(key, std::deque<request>{});
+  }
+  event ev = decide(call, r.cmd, clock_.now());
+  pending_.push_back(decided{std::move(ev), std::move(r.done), std::move(key), r.deadline});
+}
+
+void reactor::handle(read_request&& r) {
+  const call_state* call = table_.find(r.call_id);
+  reply rep;
+  if (!call) {
+    rep = reply{reason_code::call_not_found, "no call with this callId", {}};
+  } else if (resolve_role(*call, r.who, action::end) == role::stranger) {
+    rep = reply{reason_code::forbidden, "only the parties of a call may read it", {}};
+  } else {
+    rep.body = encode_call_view(*call, opts_.base_path);
+  }
+  r.done(std::move(rep));
+  outstanding_.fetch_sub(1);
+}
+
+void reactor::release(const std::string& key) {
+  if (key.empty()) return;
+  auto it = busy_.find(key);
+  while (it != busy_.end() && !it->second.empty()) {
+    // Hand the call to the next waiting request: it is decided now, against durable state.
+    std::deque<request> rest = std::move(it->second);
+    busy_.erase(it);
+    request next = std::move(rest.front());
+    rest.pop_front();
+    handle(std::move(next));
+    it = busy_.find(key);
+    if (it != busy_.end()) {  // next is on its way to the log: the rest keep waiting
+      for (auto& w : rest) it->second.push_back(std::move(w));
+      return;
+    }
+    if (rest.empty()) return;  // next needed no write (timed out) and nobody else waits
+    it = busy_.emplace(key, std::move(rest)).first;
+  }
+  if (it != busy_.end()) busy_.erase(it);
+}
+
+void reactor::flush() {
+  if (writing_ || pending_.empty()) return;
+  const std::size_t n = std::min(pending_.size(), opts_.max_batch);
+  inflight_.clear();
+  inflight_events_.clear();
+  inflight_.reserve(n);
+  inflight_events_.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    decided d = std::move(pending_.front());
+    pending_.pop_front();
+    d.ev.seq = next_seq_++;
+    inflight_events_.push_back(d.ev);
+    inflight_.push_back(std::move(d));
+  }
+  writing_ = true;
+  batch_size_.observe(static_cast<double>(n));
+  store_.append_async(inflight_events_, [this](schemas::status<store_error> s) { post(write_done{s}); });
+}
+
+void reactor::handle(write_done&& d) {
+  assert(writing_);
+  writing_ = false;
+  const bool ok = d.result.has_value();
+  if (!ok) {
+    write_failures_.inc();
+    next_seq_ -= inflight_.size();
+  }
+  for (std::size_t i = 0; i < inflight_.size(); ++i) {
+    if (ok) inflight_[i].ev.prev_hash = std::move(inflight_events_[i].prev_hash);
+    finish(inflight_[i], ok, ok ? store_error::io_error : d.result.error());
+  }
+  // Release busy keys only after every event of the batch is applied, in log order.
+  for (auto& f : inflight_) release(f.key);
+  inflight_.clear();
+  inflight_events_.clear();
+  active_calls_ = table_.active();
+  active_gauge_.set(static_cast<std::int64_t>(table_.active()));
+  if (ok && opts_.snapshot_every > 0 && table_.last_seq() - last_snapshot_seq_ >= opts_.snapshot_every) {
+    last_snapshot_seq_ = table_.last_seq();
+    store_.save_snapshot_async(table_.last_seq(), encode_snapshot(table_));
+  }
+}
+
+void reactor::finish(decided& d, bool durable, store_error err) {
+  if (!durable) {
+    const bool full = err == store_error::no_space;
+    d.done(reply{full ? reason_code::service_unavailable : reason_code::internal_error,
+                 full ? "the event log is out of disk space; nothing was changed"
+                      : "the event log could not be written; nothing was changed",
+                 {}});
+    outstanding_.fetch_sub(1);
+    return;
+  }
+  table_.apply(d.ev);
+  committed_seq_.store(d.ev.seq, std::memory_order_relaxed);
+  (d.ev.accepted() ? events_accepted_ : events_rejected_).inc();
+  const call_state* after = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
+  if (listener_) listener_->on_committed(d.ev, after);
+  if (d.ev.accepted())
+    d.done(success_reply(d.ev));
+  else
+    d.done(reply{d.ev.rejected, {}, {}});
+  outstanding_.fetch_sub(1);
+}
+
+reply reactor::success_reply(const event& e) const {
+  reply r;
+  if (e.act == action::start) {
+    const call_state* c = table_.find(e.call_id);
+    if (c) r.body = schemas::encode_start_response(c->to, c->from, c->call_id, c->client_correlator);
+  } else {
+    r.body = "{}";
+  }
+  return r;
+}
+
+void reactor::expire_stale() {
+  const epoch_ms now = clock_.now();
+  // Decided but not yet handed to the store: safe to drop, nothing was written.
+  std::vector<std::string> freed;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now > it->deadline) {
+      timeouts_.inc();
+      it->done(reply{reason_code::request_timeout, "the request was not written in time; nothing was changed", {}});
+      outstanding_.fetch_sub(1);
+      freed.push_back(std::move(it->key));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& k : freed) release(k);  // may decide parked requests into pending_
+}
+
+}  // namespace engine

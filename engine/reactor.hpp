@@ -1,0 +1,156 @@
+#pragma once
+// The reactor: the one thread that owns all call state.
+//
+// I/O threads submit() commands; the reactor decides each into an event, collects the
+// events decided while the previous write is being synced into the next batch, hands
+// that batch to the event_store (group commit: one sync for many requests), and only
+// once the store says the batch is durable applies it to the call table, publishes
+// notifications and replies. Commands on a call that has an event in flight wait
+// ("parked") until that event is durable, so every decision sees durable state and a
+// failed write never has to be undone.
+//
+// Lifetime: constructed after recovery with the recovered call table; run() on its own
+// thread until stop(). All public functions but run() may be called from any thread.
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "engine/call_table.hpp"
+#include "engine/clock.hpp"
+#include "engine/event_store.hpp"
+#include "engine/metrics.hpp"
+#include "engine/types.hpp"
+
+namespace engine {
+
+// What a request gets back. code none = success, body is the JSON to send ("{}" if empty).
+struct reply {
+  reason_code code = reason_code::none;
+  std::string message;  // systemMessage for errors
+  std::string body;
+};
+// Called exactly once per submitted request, on the reactor thread: must only hand off
+// (post to the session's thread), never block.
+using reply_fn = std::function<void(reply)>;
+
+// Receives every committed event with the call as it is after the event (nullptr when the
+// event names no known call). Called on the reactor thread, in log order. Notifications
+// are derived from here.
+class event_listener {
+ public:
+  virtual ~event_listener() = default;
+  virtual void on_committed(const event& e, const call_state* after) = 0;
+};
+
+struct reactor_options {
+  std::size_t max_pending = 16384;    // requests accepted but not yet answered; beyond: 503
+  std::size_t max_batch = 1024;       // events per write
+  epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored
+  event_seq snapshot_every = 10000;   // events between snapshots (0: never)
+  std::string base_path;              // for callObjectRef
+};
+
+class reactor {
+ public:
+  reactor(event_store& store, const clock& clk, registry& metrics, reactor_options opts, call_table recovered);
+  ~reactor();
+  reactor(const reactor&) = delete;
+  reactor& operator=(const reactor&) = delete;
+
+  // Queues a command. Returns false (and does not call `done`) when the reactor holds
+  // max_pending requests already or is stopping: the caller answers 503.
+  [[nodiscard]] bool submit(command cmd, reply_fn done);
+  // Reads a call for one of its parties (GET /calls/{id}): 200 with the view, 404, 403.
+  [[nodiscard]] bool query(std::string call_id, actor who, reply_fn done);
+
+  void set_listener(event_listener* l);  // before run()
+
+  // Runs the loop on the calling thread until stop(); finishes the in-flight write first.
+  void run();
+  void stop();
+
+  // Any thread (approximate).
+  std::size_t pending() const noexcept { return outstanding_.load(std::memory_order_relaxed); }
+  event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
+  std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
+
+ private:
+  struct request {
+    command cmd;
+    reply_fn done;
+    epoch_ms deadline;
+  };
+  struct read_request {
+    std::string call_id;
+    actor who;
+    reply_fn done;
+  };
+  struct write_done {
+    schemas::status<store_error> result;
+  };
+  struct stop_msg {};
+  using message = std::variant<request, read_request, write_done, stop_msg>;
+  struct decided {
+    event ev;
+    reply_fn done;
+    std::string key;  // busy key released when written ("" for none)
+    epoch_ms deadline;
+  };
+
+  void post(message m);
+  void handle(request&& r);
+  void handle(read_request&& r);
+  void handle(write_done&& d);
+  void release(const std::string& key);
+  void flush();
+  void expire_stale();
+  void finish(decided& d, bool durable, store_error err);
+  reply success_reply(const event& e) const;
+  bool on_reactor_thread() const;
+
+  event_store& store_;
+  const clock& clock_;
+  reactor_options opts_;
+  call_table table_;
+  event_listener* listener_ = nullptr;
+
+  // shared with other threads
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<message> inbox_;
+  std::atomic<std::size_t> outstanding_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<event_seq> committed_seq_{0};
+  std::atomic<std::size_t> active_calls_{0};
+
+  // reactor thread only
+  std::thread::id thread_id_;
+  std::unordered_map<std::string, std::deque<request>> busy_;  // key -> parked requests
+  std::deque<decided> pending_;     // decided, waiting for the next write
+  std::vector<decided> inflight_;   // being written
+  std::vector<event> inflight_events_;
+  bool writing_ = false;
+  event_seq next_seq_;
+  event_seq last_snapshot_seq_;
+  epoch_ms last_sweep_ = 0;
+
+  // metrics
+  histogram& batch_size_;
+  histogram& commit_latency_;
+  counter& events_accepted_;
+  counter& events_rejected_;
+  counter& write_failures_;
+  counter& timeouts_;
+  gauge& active_gauge_;
+  gauge& pending_gauge_;
+};
+
+}  // namespace engine

@@ -1,0 +1,162 @@
+#pragma once
+// The call domain as plain values: statuses, actions, commands, events and call state.
+// No I/O, no threads: everything here is copyable data, which is what makes replay
+// exact (see engine/README.md for the transition table).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "schemas/reason_code.hpp"
+
+namespace engine {
+
+using schemas::reason_code;
+
+// Log position of an event; 1-based, gapless.
+using event_seq = std::uint64_t;
+// Milliseconds since the Unix epoch.
+using epoch_ms = std::int64_t;
+
+// The reference's SessionStatus values that the engine uses.
+enum class call_status : std::uint8_t {
+  initial,
+  in_progress,
+  proceeding,
+  ringing,
+  connected,
+  hold,
+  terminated,
+  session_cancelled,
+  declined,
+  busy,
+  no_answer,
+  not_reachable,
+  failed,
+};
+std::string_view to_string(call_status s) noexcept;
+std::optional<call_status> parse_call_status(std::string_view s) noexcept;
+// Initial, InProgress, Proceeding, Ringing: before anyone answered.
+bool is_early(call_status s) noexcept;
+bool is_ended(call_status s) noexcept;
+
+// What an event does: the reference's eleven endpoints, then engine-caused actions.
+enum class action : std::uint8_t {
+  start,
+  in_progress,
+  proceeding,
+  ringing,
+  connected,
+  hold,
+  accept_hold,
+  resume,
+  accept_resume,
+  renegotiate,
+  end,
+};
+inline constexpr int action_count = 11;
+// Stable name used in events and metrics, e.g. "acceptHold" (the reference's path word).
+std::string_view to_string(action a) noexcept;
+std::optional<action> parse_action(std::string_view s) noexcept;
+
+// A party's role on a call.
+enum class role : std::uint8_t { mo, mt, stranger, engine };
+std::string_view to_string(role r) noexcept;
+std::optional<role> parse_role(std::string_view s) noexcept;
+
+enum class offer_kind : std::uint8_t { hold, resume, renegotiate };
+std::string_view to_string(offer_kind k) noexcept;
+std::optional<offer_kind> parse_offer_kind(std::string_view s) noexcept;
+
+// Who sent a request: from the verified access token.
+struct actor {
+  std::string sub;
+  std::string device_id;
+  std::vector<std::string> msisdns;  // numbers the token may call from and receive on
+};
+
+// A typed request, built by transport after authentication and input decoding, and
+// handed to the reactor. input_error is set when decoding failed: the request still
+// becomes a (rejected) event, as every authenticated request does (contract §6).
+struct command {
+  action act = action::start;
+  std::string call_id;      // empty for start
+  std::string new_call_id;  // start: the id to give the new call (random, made by transport)
+  actor who;
+  std::string txn_id;
+  std::string method;
+  std::string path;
+  // payload
+  std::string from, to;  // start, normalized
+  std::optional<std::string> sdp;
+  std::optional<std::string> client_correlator;
+  std::optional<std::string> reason;      // end: `reason` header
+  std::optional<std::string> conference;  // end: `conference` header
+  reason_code input_error = reason_code::none;
+  std::string input_error_message;
+};
+
+// One immutable entry of the log (contract §6). Accepted events change state through
+// apply(); rejected ones record the reasonCode and change nothing.
+struct event {
+  static constexpr std::uint32_t current_version = 1;
+  std::uint32_t version = current_version;
+  event_seq seq = 0;
+  epoch_ms time = 0;
+  action act = action::start;
+  std::string call_id;
+  // actor
+  std::string msisdn;  // the number the actor acted as (its party's), or its first number
+  role actor_role = role::stranger;
+  std::string sub;
+  std::string device_id;
+  std::string txn_id;
+  std::string method;
+  std::string path;
+  // payload
+  std::string from, to;  // start
+  std::optional<std::string> sdp;
+  std::optional<std::string> client_correlator;
+  std::optional<std::string> reason;
+  std::optional<std::string> conference;
+  // outcome
+  reason_code rejected = reason_code::none;  // none = accepted
+  bool noop = false;  // accepted but changed nothing (repeated /start, /end on an ended call)
+  std::optional<call_status> status_before;
+  std::optional<call_status> status_after;
+  // hash chain: lower-case hex SHA-256 of the previous stored record (64 zeros for seq 1).
+  // Set by storage when the event is written.
+  std::string prev_hash;
+
+  bool accepted() const noexcept { return rejected == reason_code::none; }
+};
+
+struct pending_offer {
+  role by = role::mo;
+  offer_kind kind = offer_kind::hold;
+  epoch_ms since = 0;
+};
+
+// The state of one call: a pure fold of its events.
+struct call_state {
+  std::string call_id;
+  std::string from;  // MO
+  std::string to;    // MT
+  call_status status = call_status::initial;
+  std::optional<std::string> client_correlator;
+  epoch_ms created_at = 0;
+  std::optional<epoch_ms> connected_at;
+  std::optional<epoch_ms> ended_at;
+  std::optional<std::string> end_reason;
+  std::optional<pending_offer> offer;
+  std::optional<role> held_by;  // set while status is Hold
+  std::string mo_sdp;           // last SDP of each side
+  std::string mt_sdp;
+  std::string mo_device;        // device that started the call
+  std::string mt_device;        // device that answered (empty until Connected)
+  event_seq last_seq = 0;
+  std::uint32_t event_count = 0;
+};
+
+}  // namespace engine

@@ -1,0 +1,180 @@
+#include "schemas/api.hpp"
+
+#include <simdjson.h>
+
+#include "schemas/json_writer.hpp"
+
+namespace schemas {
+
+namespace {
+
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+failure<decode_error> fail(reason_code c, std::string msg) { return failure{decode_error{c, std::move(msg)}}; }
+
+// Reads an optional string field. Returns false (and sets err) on a wrong type.
+bool read_string(simdjson::dom::object obj, std::string_view name, std::optional<std::string>& out,
+                 std::optional<decode_error>& err) {
+  simdjson::dom::element el;
+  if (obj.at_key(name).get(el) != simdjson::SUCCESS) return true;  // absent
+  std::string_view sv;
+  if (el.get_string().get(sv) != simdjson::SUCCESS) {
+    err = decode_error{reason_code::invalid_field, std::string("field '") + std::string(name) + "' must be a string"};
+    return false;
+  }
+  out = std::string(sv);
+  return true;
+}
+
+result<simdjson::dom::object, decode_error> parse_object(std::string_view body) {
+  simdjson::dom::element doc;
+  auto ec = thread_parser().parse(body.data(), body.size()).get(doc);
+  if (ec != simdjson::SUCCESS)
+    return fail(reason_code::invalid_json, std::string("request body is not valid JSON: ") + simdjson::error_message(ec));
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj) != simdjson::SUCCESS)
+    return fail(reason_code::invalid_json, "request body must be a JSON object");
+  return obj;
+}
+
+std::optional<decode_error> check_sdp(const std::optional<std::string>& sdp) {
+  if (!sdp) return std::nullopt;
+  if (sdp->size() > max_sdp_bytes) return decode_error{reason_code::invalid_sdp, "sdp is larger than 64 KiB"};
+  if (!is_valid_sdp(*sdp))
+    return decode_error{reason_code::invalid_sdp,
+                        "sdp is not a session description (needs v=0, o=, s=, t= and an m= line)"};
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_msisdn(std::string_view s) {
+  if (!s.empty() && s.front() == '+') s.remove_prefix(1);
+  if (s.size() < 6 || s.size() > 15) return std::nullopt;
+  for (char c : s)
+    if (c < '0' || c > '9') return std::nullopt;
+  return std::string(s);
+}
+
+bool is_valid_sdp(std::string_view sdp) {
+  if (sdp.size() > max_sdp_bytes || sdp.empty()) return false;
+  bool first = true, has_o = false, has_s = false, has_t = false, has_m = false;
+  std::size_t pos = 0;
+  while (pos < sdp.size()) {
+    std::size_t end = sdp.find('\n', pos);
+    if (end == std::string_view::npos) end = sdp.size();
+    std::string_view line = sdp.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) {
+      if (pos >= sdp.size()) break;  // trailing newline
+      return false;
+    }
+    if (line.size() < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z') return false;
+    for (char c : line)
+      if (c == '\0' || c == '\r') return false;
+    if (first) {
+      if (line != "v=0") return false;
+      first = false;
+      continue;
+    }
+    switch (line[0]) {
+      case 'o': has_o = true; break;
+      case 's': has_s = true; break;
+      case 't': has_t = true; break;
+      case 'm': has_m = true; break;
+      default: break;
+    }
+  }
+  return !first && has_o && has_s && has_t && has_m;
+}
+
+bool is_printable(std::string_view s, std::size_t max) {
+  if (s.empty() || s.size() > max) return false;
+  for (char c : s)
+    if (c < 0x20 || c > 0x7E) return false;
+  return true;
+}
+
+bool is_valid_guid(std::string_view s) {
+  if (s.size() == 38 && s.front() == '{' && s.back() == '}') s = s.substr(1, 36);
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+result<start_request, decode_error> decode_start_request(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return failure{obj.error()};
+  std::optional<std::string> to, from, sdp, correlator;
+  std::optional<decode_error> err;
+  if (!read_string(*obj, "to", to, err) || !read_string(*obj, "from", from, err) ||
+      !read_string(*obj, "sdp", sdp, err) || !read_string(*obj, "clientCorrelator", correlator, err))
+    return failure{*err};
+  if (!to) return fail(reason_code::missing_field, "field 'to' is required");
+  if (!from) return fail(reason_code::missing_field, "field 'from' is required");
+  if (!sdp) return fail(reason_code::missing_field, "field 'sdp' is required");
+  auto to_n = normalize_msisdn(*to);
+  if (!to_n) return fail(reason_code::invalid_msisdn, "field 'to' must be an E.164 number of 6 to 15 digits");
+  auto from_n = normalize_msisdn(*from);
+  if (!from_n) return fail(reason_code::invalid_msisdn, "field 'from' must be an E.164 number of 6 to 15 digits");
+  if (*to_n == *from_n) return fail(reason_code::invalid_field, "'from' and 'to' must differ");
+  if (correlator && !is_printable(*correlator, max_client_correlator))
+    return fail(reason_code::invalid_field, "field 'clientCorrelator' must be 1 to 256 printable characters");
+  if (auto e = check_sdp(sdp)) return failure{*e};
+  return start_request{std::move(*to_n), std::move(*from_n), std::move(*sdp), std::move(correlator)};
+}
+
+result<status_request, decode_error> decode_status_request(std::string_view body, bool sdp_required) {
+  std::optional<std::string> sdp;
+  bool blank = true;
+  for (char c : body)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') { blank = false; break; }
+  if (!blank) {
+    auto obj = parse_object(body);
+    if (!obj) return failure{obj.error()};
+    std::optional<decode_error> err;
+    if (!read_string(*obj, "sdp", sdp, err)) return failure{*err};
+  }
+  if (!sdp && sdp_required) return fail(reason_code::missing_field, "field 'sdp' is required on this endpoint");
+  if (auto e = check_sdp(sdp)) return failure{*e};
+  return status_request{std::move(sdp)};
+}
+
+std::string encode_start_response(std::string_view to, std::string_view from, std::string_view call_id,
+                                  const std::optional<std::string>& client_correlator) {
+  json_writer w(128);
+  w.begin_object().field("to", to).field("from", from).field("callId", call_id);
+  if (client_correlator) w.field("clientCorrelator", std::string_view(*client_correlator));
+  w.end_object();
+  return w.take();
+}
+
+std::string encode_error_info(reason_code code, std::string_view system_message) {
+  if (code == reason_code::none) return "{}";
+  json_writer w(160);
+  w.begin_object().key("errors").begin_array().begin_object();
+  w.field("reasonCode", to_string(code));
+  w.field("systemMessage", system_message.empty() ? user_message(code) : system_message);
+  w.field("userMessage", user_message(code));
+  w.end_object().end_array().end_object();
+  return w.take();
+}
+
+std::string tel_uri(std::string_view msisdn) {
+  std::string s = "tel:+";
+  s.append(msisdn);
+  return s;
+}
+
+}  // namespace schemas

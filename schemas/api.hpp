@@ -1,0 +1,62 @@
+#pragma once
+// Codecs for the reference's REST schemas (CallStartRequest, CallStatusRequest,
+// CallStartResponse, ErrorInfo) and the contract's input rules (§3).
+// Decoders never throw and never crash on hostile input: every failure is a
+// decode_error carrying the reasonCode to send. Thread-safe (per-thread parsers).
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "schemas/reason_code.hpp"
+#include "schemas/result.hpp"
+
+namespace schemas {
+
+inline constexpr std::size_t max_sdp_bytes = 64 * 1024;
+inline constexpr std::size_t max_client_correlator = 256;
+inline constexpr std::size_t max_header_field = 256;  // reason, conference
+
+struct decode_error {
+  reason_code code;
+  std::string message;  // systemMessage: names the field and what is wrong
+};
+
+struct start_request {
+  std::string to;    // normalized: digits only
+  std::string from;  // normalized: digits only
+  std::string sdp;
+  std::optional<std::string> client_correlator;
+};
+
+struct status_request {
+  std::optional<std::string> sdp;
+};
+
+// E.164 digits, 6 to 15, an optional leading '+' dropped. nullopt when invalid.
+std::optional<std::string> normalize_msisdn(std::string_view s);
+
+// RFC 8866 shape check: first line "v=0"; o=, s=, t= and at least one m= line; every
+// line "<letter>=<text>"; CRLF or LF line ends; at most max_sdp_bytes; no NUL bytes.
+bool is_valid_sdp(std::string_view sdp);
+
+// Printable ASCII (0x20..0x7E), 1..max characters.
+bool is_printable(std::string_view s, std::size_t max);
+
+// A GUID: 8-4-4-4-12 hex digits (either case), optionally in braces.
+bool is_valid_guid(std::string_view s);
+
+result<start_request, decode_error> decode_start_request(std::string_view body);
+
+// An empty body is the same as {}. sdp_required: the endpoint needs an offer/answer.
+result<status_request, decode_error> decode_status_request(std::string_view body, bool sdp_required);
+
+std::string encode_start_response(std::string_view to, std::string_view from, std::string_view call_id,
+                                  const std::optional<std::string>& client_correlator);
+
+// {"errors":[{"reasonCode":…,"systemMessage":…,"userMessage":…}]}
+std::string encode_error_info(reason_code code, std::string_view system_message);
+
+// A tel URI for a normalized MSISDN: "tel:+<digits>".
+std::string tel_uri(std::string_view msisdn);
+
+}  // namespace schemas

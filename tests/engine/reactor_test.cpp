@@ -1,0 +1,195 @@
+#include "engine/reactor.hpp"
+
+#include <doctest/doctest.h>
+
+#include <future>
+#include <thread>
+
+#include "engine/codec.hpp"
+
+namespace {
+
+using namespace engine;
+using schemas::reason_code;
+
+constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+
+struct harness {
+  memory_store store;
+  manual_clock clk;
+  registry metrics;
+  reactor r;
+  std::thread th;
+
+  explicit harness(reactor_options o = {}) : r(store, clk, metrics, o, call_table{}) {}
+  ~harness() {
+    r.stop();
+    if (th.joinable()) th.join();
+  }
+  void start() { th = std::thread([this] { r.run(); }); }
+
+  std::future<reply> submit(command c) {
+    auto p = std::make_shared<std::promise<reply>>();
+    auto f = p->get_future();
+    REQUIRE(r.submit(std::move(c), [p](reply rep) { p->set_value(std::move(rep)); }));
+    return f;
+  }
+  reply call(command c) { return submit(std::move(c)).get(); }
+};
+
+command start_cmd(std::string id, std::optional<std::string> corr = std::nullopt) {
+  command c;
+  c.act = action::start;
+  c.new_call_id = std::move(id);
+  c.who = actor{"a", "dev-a", {"14250000001"}};
+  c.from = "14250000001";
+  c.to = "14250000002";
+  c.sdp = sdp;
+  c.client_correlator = std::move(corr);
+  c.method = "POST";
+  c.path = "/start";
+  return c;
+}
+
+command mt_cmd(action a, std::string id) {
+  command c;
+  c.act = a;
+  c.call_id = std::move(id);
+  c.who = actor{"b", "dev-b", {"14250000002"}};
+  c.sdp = sdp;
+  c.method = "POST";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("reactor: a start is acknowledged only after it is in the log") {
+  harness h;
+  h.start();
+  reply rep = h.call(start_cmd("C1"));
+  CHECK(rep.code == reason_code::none);
+  CHECK(rep.body.find("\"callId\":\"C1\"") != std::string::npos);
+  auto evs = h.store.events();
+  REQUIRE(evs.size() == 1);
+  CHECK(evs[0].seq == 1);
+  CHECK(evs[0].prev_hash == std::string(64, '0'));
+  CHECK(h.r.committed_seq() == 1);
+}
+
+TEST_CASE("reactor: commands queued together share one write (group commit)") {
+  harness h;
+  std::vector<std::future<reply>> fs;
+  for (int i = 0; i < 50; ++i) fs.push_back(h.submit(start_cmd("C" + std::to_string(i))));
+  h.start();
+  for (auto& f : fs) CHECK(f.get().code == reason_code::none);
+  CHECK(h.store.events().size() == 50);
+  CHECK(h.store.appends() < 50);
+  CHECK(h.r.active_calls() == 50);
+}
+
+TEST_CASE("reactor: a failed write acknowledges nothing and the next one works") {
+  harness h;
+  h.start();
+  h.store.fail_next_append(store_error::io_error);
+  reply bad = h.call(start_cmd("C1"));
+  CHECK(bad.code == reason_code::internal_error);
+  CHECK(h.store.events().empty());
+  reply full_after = h.call(start_cmd("C2"));
+  CHECK(full_after.code == reason_code::none);
+  auto evs = h.store.events();
+  REQUIRE(evs.size() == 1);
+  CHECK(evs[0].seq == 1);  // no gap left by the failed write
+  CHECK(h.call(mt_cmd(action::ringing, "C1")).code == reason_code::call_not_found);
+  h.store.fail_next_append(store_error::no_space);
+  CHECK(h.call(mt_cmd(action::ringing, "C2")).code == reason_code::service_unavailable);
+  CHECK(h.call(mt_cmd(action::ringing, "C2")).code == reason_code::none);
+}
+
+TEST_CASE("reactor: two answers racing on one call: exactly one wins") {
+  harness h;
+  h.start();
+  REQUIRE(h.call(start_cmd("C1")).code == reason_code::none);
+  auto a = h.submit(mt_cmd(action::connected, "C1"));
+  auto b = h.submit(mt_cmd(action::connected, "C1"));
+  const auto ra = a.get().code, rb = b.get().code;
+  CHECK(((ra == reason_code::none) != (rb == reason_code::none)));
+  CHECK((ra == reason_code::invalid_state || rb == reason_code::invalid_state));
+  auto evs = h.store.events();
+  REQUIRE(evs.size() == 3);
+  CHECK(evs[1].accepted());
+  CHECK(evs[2].rejected == reason_code::invalid_state);
+}
+
+TEST_CASE("reactor: repeated /start with the same clientCorrelator creates one call") {
+  harness h;
+  auto a = h.submit(start_cmd("C1", "corr-1"));
+  auto b = h.submit(start_cmd("C2", "corr-1"));
+  h.start();
+  const reply ra = a.get(), rb = b.get();
+  CHECK(ra.code == reason_code::none);
+  CHECK(rb.code == reason_code::none);
+  CHECK(ra.body == rb.body);
+  CHECK(ra.body.find("\"callId\":\"C1\"") != std::string::npos);
+  CHECK(h.r.active_calls() == 1);
+  auto evs = h.store.events();
+  REQUIRE(evs.size() == 2);
+  CHECK(evs[1].noop);
+}
+
+TEST_CASE("reactor: queries answer parties only") {
+  harness h;
+  h.start();
+  REQUIRE(h.call(start_cmd("C1")).code == reason_code::none);
+  auto ask = [&](std::string id, actor who) {
+    auto p = std::make_shared<std::promise<reply>>();
+    auto f = p->get_future();
+    REQUIRE(h.r.query(std::move(id), std::move(who), [p](reply r) { p->set_value(std::move(r)); }));
+    return f.get();
+  };
+  reply ok = ask("C1", actor{"b", "d", {"14250000002"}});
+  CHECK(ok.code == reason_code::none);
+  CHECK(ok.body.find("\"status\":\"Initial\"") != std::string::npos);
+  CHECK(ask("C1", actor{"x", "d", {"19990000000"}}).code == reason_code::forbidden);
+  CHECK(ask("NOPE", actor{"b", "d", {"14250000002"}}).code == reason_code::call_not_found);
+}
+
+TEST_CASE("reactor: bounded pending requests") {
+  reactor_options o;
+  o.max_pending = 3;
+  harness h(o);
+  std::vector<std::future<reply>> fs;
+  for (int i = 0; i < 3; ++i) fs.push_back(h.submit(start_cmd("C" + std::to_string(i))));
+  CHECK_FALSE(h.r.submit(start_cmd("C9"), [](reply) {}));
+  h.start();
+  for (auto& f : fs) CHECK(f.get().code == reason_code::none);
+  CHECK(h.r.pending() == 0);
+}
+
+TEST_CASE("reactor: requests older than the timeout get 408 and are not stored") {
+  reactor_options o;
+  o.request_timeout_ms = 1000;
+  harness h(o);
+  auto f = h.submit(start_cmd("C1"));
+  h.clk.advance(5000);
+  h.start();
+  CHECK(f.get().code == reason_code::request_timeout);
+  CHECK(h.store.events().empty());
+}
+
+TEST_CASE("reactor: snapshots every N events and recovery from snapshot gives the same table") {
+  reactor_options o;
+  o.snapshot_every = 4;
+  harness h(o);
+  h.start();
+  for (int i = 0; i < 5; ++i) REQUIRE(h.call(start_cmd("C" + std::to_string(i))).code == reason_code::none);
+  auto snaps = h.store.snapshots();
+  REQUIRE(!snaps.empty());
+  auto t = decode_snapshot(snaps.back().second);
+  REQUIRE(t.has_value());
+  CHECK(t->last_seq() == snaps.back().first);
+  // fold the tail after the snapshot
+  for (const auto& e : h.store.events())
+    if (e.seq > t->last_seq()) t->apply(e);
+  CHECK(t->size() == 5);
+  CHECK(t->last_seq() == 5);
+}

@@ -1,0 +1,254 @@
+#include "transport/api.hpp"
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "schemas/api.hpp"
+
+namespace transport {
+
+using rc = schemas::reason_code;
+
+namespace {
+
+std::int64_t mono_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void random_bytes(unsigned char* p, int n) {
+  if (RAND_bytes(p, n) != 1) std::abort();  // no randomness: never hand out guessable ids
+}
+
+http_response error(rc code, std::string_view message, std::string txn) {
+  return http_response{schemas::http_status(code), schemas::encode_error_info(code, message), std::move(txn), "application/json", {}};
+}
+
+}  // namespace
+
+std::string new_call_id() {
+  unsigned char b[16];
+  random_bytes(b, sizeof b);
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string s(32, '0');
+  for (int i = 0; i < 16; ++i) {
+    s[2 * i] = hex[b[i] >> 4];
+    s[2 * i + 1] = hex[b[i] & 0xF];
+  }
+  return s;
+}
+
+std::string new_transaction_id() {
+  unsigned char b[16];
+  random_bytes(b, sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  char s[37];
+  std::snprintf(s, sizeof s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return s;
+}
+
+api::api(engine::reactor& reactor, const token_verifier& verifier, engine::registry& metrics, api_options opts,
+         std::function<bool()> ready)
+    : reactor_(reactor),
+      verifier_(verifier),
+      metrics_(metrics),
+      opts_(std::move(opts)),
+      ready_(std::move(ready)),
+      latency_(metrics.get_histogram("yna_http_request_seconds", "Time from request read to response ready",
+                                     engine::latency_buckets_seconds())),
+      unauthenticated_(metrics.get_counter("yna_unauthenticated_requests_total",
+                                           "Requests refused with 401 (counted and logged, never stored)")) {}
+
+engine::counter& api::requests(const route& r, int status) {
+  // The registry keeps each counter for its lifetime; label sets are few (routes × statuses).
+  thread_local std::unordered_map<std::string, engine::counter*> cache;
+  std::string key(route_label(r));
+  key += '|';
+  key += std::to_string(status);
+  auto it = cache.find(key);
+  if (it != cache.end()) return *it->second;
+  std::string labels = "endpoint=\"" + std::string(route_label(r)) + "\",status=\"" + std::to_string(status) + "\"";
+  auto& c = metrics_.get_counter("yna_http_requests_total", "HTTP requests answered, by endpoint and status", labels);
+  cache.emplace(std::move(key), &c);
+  return c;
+}
+
+void api::finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res) {
+  requests(r, res.status).inc();
+  latency_.observe(static_cast<double>(mono_ns() - started_ns) / 1e9);
+  respond(std::move(res));
+}
+
+http_response api::protocol_error(rc code, std::string_view message) {
+  route r;
+  requests(r, schemas::http_status(code)).inc();
+  return error(code, message, new_transaction_id());
+}
+
+void api::handle(const http_request& req, respond_fn respond) {
+  const std::int64_t started = mono_ns();
+  const route r = match_route(req.method, req.target, opts_.base_path);
+  const bool txn_valid = req.has_transaction_id && schemas::is_valid_guid(req.transaction_id);
+  std::string txn = txn_valid ? std::string(req.transaction_id) : new_transaction_id();
+
+  if (r.kind == route_kind::not_found)
+    return finish(r, started, respond, error(rc::not_found, "no such path", std::move(txn)));
+  if (!r.method_ok) {
+    http_response res = error(rc::method_not_allowed,
+                              std::string(req.method) + " is not allowed here; use " + std::string(r.allow), std::move(txn));
+    res.allow = r.allow;
+    return finish(r, started, respond, std::move(res));
+  }
+  switch (r.kind) {
+    case route_kind::healthz:
+      return finish(r, started, respond, http_response{200, R"({"status":"ok"})", std::move(txn), "application/json", {}});
+    case route_kind::readyz:
+      if (ready_())
+        return finish(r, started, respond, http_response{200, R"({"status":"ready"})", std::move(txn), "application/json", {}});
+      return finish(r, started, respond,
+                    error(rc::service_unavailable, "not ready: recovering or storage failing", std::move(txn)));
+    case route_kind::metrics:
+      return finish(r, started, respond,
+                    http_response{200, metrics_.render(), std::move(txn), "text/plain; version=0.0.4", {}});
+    case route_kind::notifications:
+      return finish(r, started, respond,
+                    error(rc::not_found, "notifications need a WebSocket upgrade", std::move(txn)));
+    default:
+      break;
+  }
+
+  // Call endpoints: authentication first (contract §2, order of checks).
+  auto who = verifier_.verify_authorization(req.authorization, now_s());
+  if (!who) {
+    unauthenticated_.inc();
+    const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
+    return finish(r, started, respond, error(code, describe(who.error()), std::move(txn)));
+  }
+
+  if (r.kind == route_kind::get_call) {
+    if (req.has_transaction_id && !txn_valid)
+      return finish(r, started, respond,
+                    error(rc::invalid_transaction_id, "x-transaction-id must be a GUID", std::move(txn)));
+    engine::actor a{who->sub, who->device_id, who->msisdns};
+    auto shared_respond = std::make_shared<respond_fn>(std::move(respond));
+    const bool queued = reactor_.query(std::string(r.call_id), std::move(a),
+                                       [this, r, started, shared_respond, txn](engine::reply rep) mutable {
+                                         http_response res;
+                                         res.transaction_id = std::move(txn);
+                                         if (rep.code == rc::none) {
+                                           res.body = std::move(rep.body);
+                                         } else {
+                                           res.status = schemas::http_status(rep.code);
+                                           res.body = schemas::encode_error_info(rep.code, rep.message);
+                                         }
+                                         finish(r, started, *shared_respond, std::move(res));
+                                       });
+    if (!queued)
+      finish(r, started, *shared_respond,
+             error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn)));
+    return;
+  }
+
+  // Input (400): recorded as a rejected event like any other outcome.
+  rc input_error = rc::none;
+  std::string input_message;
+  if (req.has_transaction_id && !txn_valid) {
+    input_error = rc::invalid_transaction_id;
+    input_message = "x-transaction-id must be a GUID";
+  } else if (r.kind == route_kind::call_action && !is_valid_call_id(r.call_id)) {
+    input_error = rc::invalid_field;
+    input_message = "callId must be 1 to 128 characters of [A-Za-z0-9._~-]";
+  }
+  handle_call(r, req, std::move(*who), std::move(txn), input_error, std::move(input_message), started,
+              std::move(respond));
+}
+
+void api::handle_call(const route& r, const http_request& req, principal who, std::string txn,
+                      rc input_error, std::string input_message, std::int64_t started,
+                      respond_fn respond) {
+  engine::command cmd;
+  cmd.act = r.kind == route_kind::start ? engine::action::start : r.act;
+  cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns)};
+  cmd.txn_id = txn;
+  cmd.method = std::string(req.method);
+  cmd.path = std::string(r.path.substr(0, 512));
+  if (cmd.act != engine::action::start) cmd.call_id = std::string(r.call_id.substr(0, 128));
+
+  auto set_input_error = [&](rc c, std::string m) {
+    if (input_error == rc::none) {
+      input_error = c;
+      input_message = std::move(m);
+    }
+  };
+  if (input_error == rc::none) {
+    switch (cmd.act) {
+      case engine::action::start: {
+        auto d = schemas::decode_start_request(req.body);
+        if (!d) {
+          set_input_error(d.error().code, d.error().message);
+        } else {
+          cmd.new_call_id = new_call_id();
+          cmd.from = std::move(d->from);
+          cmd.to = std::move(d->to);
+          cmd.sdp = std::move(d->sdp);
+          cmd.client_correlator = std::move(d->client_correlator);
+        }
+        break;
+      }
+      case engine::action::end:
+        if (req.has_reason) {
+          if (!schemas::is_printable(req.reason, schemas::max_header_field))
+            set_input_error(rc::invalid_field, "header 'reason' must be 1 to 256 printable characters");
+          else
+            cmd.reason = std::string(req.reason);
+        }
+        if (req.has_conference) {
+          if (!schemas::is_printable(req.conference, schemas::max_header_field))
+            set_input_error(rc::invalid_field, "header 'conference' must be 1 to 256 printable characters");
+          else
+            cmd.conference = std::string(req.conference);
+        }
+        break;
+      default: {
+        const bool sdp_required = cmd.act != engine::action::in_progress && cmd.act != engine::action::proceeding &&
+                                  cmd.act != engine::action::ringing;
+        auto d = schemas::decode_status_request(req.body, sdp_required);
+        if (!d)
+          set_input_error(d.error().code, d.error().message);
+        else
+          cmd.sdp = std::move(d->sdp);
+        break;
+      }
+    }
+  }
+  cmd.input_error = input_error;
+  cmd.input_error_message = input_message;
+
+  auto shared_respond = std::make_shared<respond_fn>(std::move(respond));
+  const bool queued = reactor_.submit(
+      std::move(cmd), [this, r, started, shared_respond, txn, input_message](engine::reply rep) mutable {
+        http_response res;
+        res.transaction_id = std::move(txn);
+        if (rep.code == rc::none) {
+          res.body = rep.body.empty() ? "{}" : std::move(rep.body);
+        } else {
+          res.status = schemas::http_status(rep.code);
+          const std::string& msg = rep.message.empty() ? input_message : rep.message;
+          res.body = schemas::encode_error_info(rep.code, msg);
+        }
+        finish(r, started, *shared_respond, std::move(res));
+      });
+  if (!queued)
+    finish(r, started, *shared_respond,
+           error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn)));
+}
+
+}  // namespace transport

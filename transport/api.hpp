@@ -1,0 +1,84 @@
+#pragma once
+// The REST API without sockets: turns one parsed HTTP request into a response, either
+// at once (routing, auth and protocol errors, health, metrics) or through the reactor
+// (every call endpoint). Session code (server.cpp) only moves bytes; everything the
+// contract says about a request happens here. No Beast/Asio include.
+//
+// Thread-safety: handle() is called concurrently from the I/O threads; `respond` may be
+// called on the calling I/O thread or on the reactor thread, exactly once.
+#include <array>
+#include <atomic>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "engine/metrics.hpp"
+#include "engine/reactor.hpp"
+#include "transport/auth.hpp"
+#include "transport/router.hpp"
+
+namespace transport {
+
+struct http_request {
+  std::string_view method;
+  std::string_view target;
+  std::string_view body;
+  // Header values; the has_ flags tell an empty header from an absent one.
+  std::string_view authorization;
+  std::string_view x_authorization;
+  std::string_view transaction_id;
+  std::string_view reason;
+  std::string_view conference;
+  bool has_transaction_id = false;
+  bool has_reason = false;
+  bool has_conference = false;
+};
+
+struct http_response {
+  int status = 200;
+  std::string body;
+  std::string transaction_id;
+  std::string_view content_type = "application/json";
+  std::string_view allow;  // set on 405
+};
+
+using respond_fn = std::function<void(http_response)>;
+
+struct api_options {
+  std::string base_path;
+};
+
+class api {
+ public:
+  // `ready` says whether /readyz is ready (recovered and storage writable).
+  api(engine::reactor& reactor, const token_verifier& verifier, engine::registry& metrics, api_options opts,
+      std::function<bool()> ready);
+
+  void handle(const http_request& req, respond_fn respond);
+
+  // A response for errors found before a request could be routed (bad HTTP, body too
+  // large, headers too large): ErrorInfo with a fresh transaction id.
+  http_response protocol_error(schemas::reason_code code, std::string_view message);
+
+ private:
+  void finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res);
+  void handle_call(const route& r, const http_request& req, principal who, std::string txn,
+                   schemas::reason_code input_error, std::string input_message, std::int64_t started_ns,
+                   respond_fn respond);
+  engine::counter& requests(const route& r, int status);
+
+  engine::reactor& reactor_;
+  const token_verifier& verifier_;
+  engine::registry& metrics_;
+  api_options opts_;
+  std::function<bool()> ready_;
+  engine::histogram& latency_;
+  engine::counter& unauthenticated_;
+};
+
+// 128 random bits as 32 upper-case hex digits (contract §3).
+std::string new_call_id();
+// A random (version 4) GUID, lower-case.
+std::string new_transaction_id();
+
+}  // namespace transport

@@ -1,0 +1,228 @@
+// yna-engine: composes the parts (contract §8). Opens the log, recovers the call table
+// (newest snapshot plus the events after it), starts the reactor thread, then listens.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "engine/codec.hpp"
+#include "engine/log.hpp"
+#include "engine/reactor.hpp"
+#include "schemas/dev_issuer.hpp"
+#include "storage/event_log.hpp"
+#include "transport/api.hpp"
+#include "transport/auth.hpp"
+#include "transport/server.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono;
+
+struct flags {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string tls_cert, tls_key;
+  std::vector<std::string> jwt_public_keys;
+  std::string jwt_issuer, jwt_audience;
+  std::string base_path;
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 10000;
+  double read_timeout = 10, idle_timeout = 60;
+  std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  std::size_t max_pending = 16384;
+  std::size_t max_batch = 1024;
+  double request_timeout = 5;
+  std::uint64_t snapshot_every = 10000;
+  bool no_fsync = false;
+  std::string log_format = "text";
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  engine::log::error("{}", msg);
+  std::exit(1);
+}
+
+std::pair<std::string, std::uint16_t> split_listen(const std::string& s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string::npos) die("--listen must be HOST:PORT");
+  std::string host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const int port = std::stoi(s.substr(colon + 1));
+  if (port < 0 || port > 65535) die("--listen port out of range");
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+transport::issuer_config issuers(const flags& f) {
+  transport::issuer_config cfg;
+  if (!f.jwt_issuer.empty()) cfg.issuer = f.jwt_issuer;
+  if (!f.jwt_audience.empty()) cfg.audience = f.jwt_audience;
+  if (!f.jwt_public_keys.empty()) {
+    for (const auto& p : f.jwt_public_keys) {
+      auto k = transport::load_trusted_key_pem(p, fs::path(p).stem().string());
+      if (!k) die("--jwt-public-key " + p + ": " + k.error());
+      cfg.keys.push_back(std::move(*k));
+    }
+    return cfg;
+  }
+  auto dev = schemas::load_or_create_dev_issuer(f.data_dir);
+  if (!dev) die("development issuer: " + dev.error());
+  cfg.keys.push_back(transport::trusted_key{dev->kid, dev->key.public_part()});
+  if (!cfg.issuer) cfg.issuer = dev->issuer;
+  engine::log::info("no --jwt-public-key: using the development issuer in {} (mint tokens with: "
+                    "yna-tool --data-dir {} token --msisdn NUMBER)",
+                    (fs::path(f.data_dir) / schemas::dev_issuer_key_file).string(), f.data_dir);
+  return cfg;
+}
+
+engine::call_table recover(storage::event_log& log) {
+  const auto t0 = steady_clock::now();
+  engine::call_table table;
+  if (auto snap = log.latest_snapshot()) {
+    auto t = engine::decode_snapshot(snap->second);
+    if (t)
+      table = std::move(*t);
+    else
+      engine::log::warn("snapshot at seq {} unreadable ({}): folding the whole log", snap->first,
+                        engine::to_string(t.error()));
+  }
+  const engine::event_seq from = table.last_seq() + 1;
+  std::uint64_t folded = 0;
+  auto st = log.scan(from, std::numeric_limits<engine::event_seq>::max(), [&](const engine::event& e, std::string_view) {
+    table.apply(e);
+    ++folded;
+    return true;
+  });
+  if (!st) die(fmt::format("recovery: event {} unreadable: {}", st.error().seq, st.error().detail));
+  if (table.last_seq() != log.last_seq())
+    die(fmt::format("recovery: folded up to seq {} but the log ends at {}", table.last_seq(), log.last_seq()));
+  engine::log::info("recovered {} calls ({} active) at seq {}: snapshot + {} events in {} ms", table.size(),
+                    table.active(), table.last_seq(), folded,
+                    duration_cast<milliseconds>(steady_clock::now() - t0).count());
+  return table;
+}
+
+transport::server* g_server = nullptr;
+engine::reactor* g_reactor = nullptr;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  flags f;
+  CLI::App app{"yna-engine: the Your Number Anywhere calling engine (event-sourced, RocksDB log)"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--listen", f.listen, "HOST:PORT to listen on (port 0: any free port)");
+  app.add_option("--data-dir", f.data_dir, "Folder of the event log and the development issuer key");
+  app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain: serve HTTPS (not implemented yet)");
+  app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-cert (not implemented yet)");
+  app.add_option("--jwt-public-key", f.jwt_public_keys, "Trusted issuer public key, PEM (repeatable; kid = file stem)");
+  app.add_option("--jwt-issuer", f.jwt_issuer, "Required `iss` of access tokens");
+  app.add_option("--jwt-audience", f.jwt_audience, "Required `aud` of access tokens");
+  app.add_option("--base-path", f.base_path, "Prefix in front of every path, e.g. /v1");
+  app.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body; larger gets 413");
+  app.add_option("--max-header-bytes", f.max_header_bytes, "Largest request header block; larger gets 431");
+  app.add_option("--max-connections", f.max_connections, "Open HTTP connections; more are closed at once");
+  app.add_option("--read-timeout", f.read_timeout, "Seconds a started request may take to arrive");
+  app.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may sit idle");
+  app.add_option("--threads", f.threads, "I/O threads");
+  app.add_option("--max-pending", f.max_pending, "Requests queued at the reactor; more get 503");
+  app.add_option("--max-batch", f.max_batch, "Most events in one log write");
+  app.add_option("--request-timeout", f.request_timeout, "Seconds a request may wait to be written; then 408");
+  app.add_option("--snapshot-every", f.snapshot_every, "Events between snapshots of the call table (0: never)");
+  app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
+  app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
+  CLI11_PARSE(app, argc, argv);
+
+  engine::log::set_format(f.log_format == "json" ? engine::log::format::json : engine::log::format::text);
+  if (!f.tls_cert.empty() || !f.tls_key.empty()) die("--tls-cert/--tls-key: TLS is not implemented yet");
+  if (!f.base_path.empty() && (f.base_path.front() != '/' || f.base_path.back() == '/'))
+    die("--base-path must start with '/' and not end with '/'");
+  const auto [host, port] = split_listen(f.listen);
+
+  std::error_code ec;
+  fs::create_directories(f.data_dir, ec);
+  if (ec) die("--data-dir " + f.data_dir + ": " + ec.message());
+
+  transport::token_verifier verifier(issuers(f));
+
+  engine::registry metrics;
+  auto& sync_seconds = metrics.get_histogram("yna_log_sync_seconds", "Time of one log write including its fsync",
+                                             engine::latency_buckets_seconds());
+  std::atomic<bool> storage_ok{true};
+
+  storage::log_options lo;
+  lo.dir = fs::path(f.data_dir) / "log";
+  lo.sync = !f.no_fsync;
+  lo.on_warning = [](std::string_view w) { engine::log::warn("storage: {}", w); };
+  auto opened = storage::event_log::open(lo);
+  if (!opened) die(fmt::format("cannot open the log in {}: {} ({})", lo.dir.string(),
+                               storage::to_string(opened.error().code), opened.error().detail));
+  std::unique_ptr<storage::event_log> log = std::move(*opened);
+  log->set_sync_observer([&](std::size_t, double seconds, bool ok) {
+    sync_seconds.observe(seconds);
+    storage_ok.store(ok, std::memory_order_relaxed);
+  });
+
+  engine::system_clock clock;
+  engine::reactor_options ro;
+  ro.max_pending = f.max_pending;
+  ro.max_batch = f.max_batch;
+  ro.request_timeout_ms = static_cast<engine::epoch_ms>(f.request_timeout * 1000);
+  ro.snapshot_every = f.snapshot_every;
+  ro.base_path = f.base_path;
+  engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
+  std::thread reactor_thread([&] { reactor.run(); });
+
+  transport::api handler(reactor, verifier, metrics, transport::api_options{f.base_path},
+                         [&] { return storage_ok.load(std::memory_order_relaxed); });
+  transport::server_options so;
+  so.host = host;
+  so.port = port;
+  so.threads = f.threads;
+  so.max_body_bytes = f.max_body_bytes;
+  so.max_header_bytes = f.max_header_bytes;
+  so.max_connections = f.max_connections;
+  so.read_timeout = milliseconds(static_cast<std::int64_t>(f.read_timeout * 1000));
+  so.idle_timeout = milliseconds(static_cast<std::int64_t>(f.idle_timeout * 1000));
+  transport::server srv(so, handler, metrics);
+  std::uint16_t bound = 0;
+  try {
+    bound = srv.start();
+  } catch (const std::exception& e) {
+    reactor.stop();
+    reactor_thread.join();
+    die(fmt::format("cannot listen on {}: {}", f.listen, e.what()));
+  }
+  g_server = &srv;
+  g_reactor = &reactor;
+  std::signal(SIGPIPE, SIG_IGN);
+  // SIGINT/SIGTERM: a dedicated thread waits for them, so no work runs in a handler.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::thread signals([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    engine::log::info("signal {}: stopping", sig);
+    g_server->stop();
+  });
+  signals.detach();
+
+  const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::printf("yna-engine listening on http://%s:%u\n", shown_host.c_str(), static_cast<unsigned>(bound));
+  std::fflush(stdout);
+  engine::log::info("listening on {}:{} ({} I/O threads, log in {}, fsync {})", shown_host, bound, f.threads,
+                    lo.dir.string(), lo.sync ? "on" : "OFF");
+
+  srv.run();
+  reactor.stop();
+  reactor_thread.join();
+  log.reset();
+  engine::log::info("stopped");
+  return 0;
+}

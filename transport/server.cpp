@@ -1,0 +1,216 @@
+#include "transport/server.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <vector>
+
+namespace transport {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+struct shared_state {
+  server_options opts;
+  api& handler;
+  std::atomic<std::size_t> connections{0};
+  engine::gauge& open_gauge;
+  engine::counter& refused;
+  engine::counter& timeouts;
+};
+
+std::string_view header(const http::request<http::string_body>& req, std::string_view name, bool& present) {
+  auto it = req.find(beast::string_view(name.data(), name.size()));
+  present = it != req.end();
+  if (!present) return {};
+  auto v = it->value();
+  return {v.data(), v.size()};
+}
+
+// One HTTP connection. Reads a request, hands it to the api, writes the answer, reads
+// the next (keep-alive). Lives as long as an async operation holds it.
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(tcp::socket&& socket, shared_state& st) : stream_(std::move(socket)), st_(st) {
+    st_.open_gauge.add(1);
+  }
+  ~http_session() {
+    st_.connections.fetch_sub(1);
+    st_.open_gauge.add(-1);
+  }
+
+  void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); }); }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(st_.opts.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
+    // Idle until the first byte, then the read timeout bounds the whole request: a
+    // slowloris client that trickles bytes is cut off.
+    stream_.expires_after(buffer_.size() > 0 ? st_.opts.read_timeout : st_.opts.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(beast::error_code ec) {
+    if (ec) return on_error(ec);
+    stream_.expires_after(st_.opts.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_error(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::operation_aborted ||
+        ec == net::error::connection_reset)
+      return close();
+    if (ec == beast::error::timeout) {
+      st_.timeouts.inc();
+      return close();
+    }
+    if (ec == http::error::body_limit)
+      return reply_and_close(st_.handler.protocol_error(schemas::reason_code::body_too_large,
+                                                        "the body is larger than the limit (--max-body-bytes)"));
+    if (ec == http::error::header_limit)
+      return reply_and_close(st_.handler.protocol_error(schemas::reason_code::headers_too_large,
+                                                        "the headers are larger than the limit (--max-header-bytes)"));
+    // Anything else is a malformed HTTP request.
+    return reply_and_close(st_.handler.protocol_error(schemas::reason_code::invalid_field,
+                                                      std::string("malformed HTTP request: ") + ec.message()));
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec) return on_error(ec);
+    stream_.expires_never();
+    const auto& req = parser_->get();
+    keep_alive_ = req.keep_alive();
+    http_request r;
+    r.method = std::string_view(req.method_string().data(), req.method_string().size());
+    r.target = std::string_view(req.target().data(), req.target().size());
+    r.body = req.body();
+    bool present = false;
+    r.authorization = header(req, "Authorization", present);
+    r.x_authorization = header(req, "X-Authorization", present);
+    r.transaction_id = header(req, "x-transaction-id", r.has_transaction_id);
+    r.reason = header(req, "reason", r.has_reason);
+    r.conference = header(req, "conference", r.has_conference);
+    st_.handler.handle(r, [self = shared_from_this()](http_response res) {
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->write(std::move(res), self->keep_alive_); });
+    });
+  }
+
+  void reply_and_close(http_response res) { write(std::move(res), false); }
+
+  void write(http_response res, bool keep_alive) {
+    auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), 11);
+    msg->set(http::field::server, "yna-engine");
+    msg->set(http::field::content_type, beast::string_view(res.content_type.data(), res.content_type.size()));
+    msg->set("x-transaction-id", res.transaction_id);
+    if (!res.allow.empty()) msg->set(http::field::allow, beast::string_view(res.allow.data(), res.allow.size()));
+    msg->keep_alive(keep_alive);
+    msg->body() = std::move(res.body);
+    msg->prepare_payload();
+    stream_.expires_after(st_.opts.read_timeout);
+    http::async_write(stream_, *msg, [self = shared_from_this(), msg, keep_alive](beast::error_code ec, std::size_t) {
+      if (ec || !keep_alive) return self->close();
+      self->do_read();
+    });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  shared_state& st_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool keep_alive_ = false;
+};
+
+}  // namespace
+
+struct server::impl {
+  impl(server_options o, api& handler, engine::registry& m)
+      : st{std::move(o), handler, {},
+           m.get_gauge("yna_http_connections", "Open HTTP connections"),
+           m.get_counter("yna_http_connections_refused_total", "Connections closed at once: over --max-connections"),
+           m.get_counter("yna_http_timeouts_total", "Connections closed by the read or idle timeout")} {
+    const std::size_t n = std::max<std::size_t>(1, st.opts.threads);
+    for (std::size_t i = 0; i < n; ++i) {
+      iocs.push_back(std::make_unique<net::io_context>(1));
+      guards.emplace_back(net::make_work_guard(*iocs.back()));
+    }
+    acceptor.emplace(*iocs.front());
+  }
+
+  void do_accept() {
+    net::io_context& next = *iocs[next_ioc++ % iocs.size()];
+    acceptor->async_accept(next, [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
+        return do_accept();  // e.g. EMFILE: keep serving the others
+      }
+      if (st.connections.fetch_add(1) >= st.opts.max_connections) {
+        st.connections.fetch_sub(1);
+        st.refused.inc();
+        beast::error_code ignore;
+        socket.close(ignore);
+      } else {
+        std::make_shared<http_session>(std::move(socket), st)->run();
+      }
+      do_accept();
+    });
+  }
+
+  shared_state st;
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  std::optional<tcp::acceptor> acceptor;
+  std::size_t next_ioc = 0;
+};
+
+server::server(server_options opts, api& handler, engine::registry& metrics)
+    : impl_(std::make_unique<impl>(std::move(opts), handler, metrics)) {}
+
+server::~server() = default;
+
+std::uint16_t server::start() {
+  auto& a = *impl_->acceptor;
+  const tcp::endpoint ep(net::ip::make_address(impl_->st.opts.host), impl_->st.opts.port);
+  a.open(ep.protocol());
+  a.set_option(net::socket_base::reuse_address(true));
+  a.bind(ep);
+  a.listen(net::socket_base::max_listen_connections);
+  impl_->do_accept();
+  return a.local_endpoint().port();
+}
+
+void server::run() {
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < impl_->iocs.size(); ++i) threads.emplace_back([this, i] { impl_->iocs[i]->run(); });
+  impl_->iocs.front()->run();
+  for (auto& t : threads) t.join();
+}
+
+void server::stop() {
+  net::post(*impl_->iocs.front(), [this] {
+    beast::error_code ec;
+    impl_->acceptor->close(ec);
+  });
+  for (auto& g : impl_->guards) g.reset();
+  for (auto& ioc : impl_->iocs) ioc->stop();
+}
+
+}  // namespace transport

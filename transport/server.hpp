@@ -1,0 +1,46 @@
+#pragma once
+// The HTTP listener: Beast sessions over Asio, one io_context per I/O thread. Sessions
+// only move bytes and enforce protocol limits; transport::api decides what to answer.
+// Lifetime: start() binds and returns the port; run() blocks until stop().
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "engine/metrics.hpp"
+#include "transport/api.hpp"
+
+namespace transport {
+
+struct server_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::size_t threads = 2;
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 10000;
+  std::chrono::milliseconds read_timeout{10000};  // a started request must arrive by then
+  std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection with no request
+};
+
+class server {
+ public:
+  server(server_options opts, api& handler, engine::registry& metrics);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and listens. Returns the bound port (useful with port 0). Throws on failure
+  // (start-up only).
+  std::uint16_t start();
+  // Runs the I/O threads until stop(); returns after they have all finished.
+  void run();
+  // Stops accepting and closes every session. Any thread.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace transport

@@ -1,0 +1,256 @@
+#include "transport/auth.hpp"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+namespace transport {
+
+namespace jose = schemas::jose;
+using schemas::failure;
+using schemas::result;
+
+namespace {
+
+constexpr std::uintmax_t max_key_file_bytes = 1 << 20;
+
+std::optional<std::string> normalize_msisdn(std::string_view text) {
+  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
+  if (text.size() < 6 || text.size() > 15) return std::nullopt;
+  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  return std::string(text);
+}
+
+std::string_view trim(std::string_view s) {
+  const auto ws = [](char c) { return c == ' ' || c == '\t'; };
+  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
+  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+           return lower(x) == lower(y);
+         });
+}
+
+bool key_fits(const jose::public_key& key, jose::alg a) {
+  return a == jose::alg::rs256 ? key.is_rsa() : key.is_ec_p256();
+}
+
+// One parser per thread: verify_authorization is const and called concurrently.
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser parser;
+  return parser;
+}
+
+struct header_fields {
+  jose::alg alg;
+  std::optional<std::string> kid;
+};
+
+result<header_fields, auth_error> parse_header(const std::string& json) {
+  simdjson::dom::object obj;
+  if (thread_parser().parse(json).get_object().get(obj) != simdjson::SUCCESS) return failure{auth_error::malformed};
+  std::string_view alg_name;
+  if (obj["alg"].get_string().get(alg_name) != simdjson::SUCCESS) return failure{auth_error::malformed};
+  const auto alg = jose::parse_alg(alg_name);
+  if (!alg) return failure{auth_error::unsupported_alg};
+  // RFC 7515 §4.1.11: extensions listed in "crit" must be understood; we know none.
+  if (obj["crit"].error() != simdjson::NO_SUCH_FIELD) return failure{auth_error::malformed};
+  header_fields out{*alg, std::nullopt};
+  auto kid = obj["kid"];
+  if (kid.error() != simdjson::NO_SUCH_FIELD) {
+    std::string_view text;
+    if (kid.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::malformed};
+    out.kid = std::string(text);
+  }
+  return out;
+}
+
+// A NumericDate (RFC 7519 §2): any JSON number. nullopt if absent; error if mistyped.
+result<std::optional<double>, auth_error> numeric_date(simdjson::dom::object obj, std::string_view name) {
+  auto field = obj[name];
+  if (field.error() == simdjson::NO_SUCH_FIELD) return std::optional<double>{};
+  double v = 0;
+  if (field.get_double().get(v) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+  return std::optional<double>{v};
+}
+
+bool audience_matches(simdjson::dom::element aud, std::string_view wanted) {
+  std::string_view one;
+  if (aud.get_string().get(one) == simdjson::SUCCESS) return one == wanted;
+  simdjson::dom::array list;
+  if (aud.get_array().get(list) != simdjson::SUCCESS) return false;
+  for (auto item : list) {
+    if (item.get_string().get(one) == simdjson::SUCCESS && one == wanted) return true;
+  }
+  return false;
+}
+
+std::int64_t clamp_to_int64(double v) {
+  constexpr double lo = static_cast<double>(std::numeric_limits<std::int64_t>::min());
+  constexpr double hi = static_cast<double>(std::numeric_limits<std::int64_t>::max());
+  if (v <= lo) return std::numeric_limits<std::int64_t>::min();
+  if (v >= hi) return std::numeric_limits<std::int64_t>::max();
+  return static_cast<std::int64_t>(std::floor(v));
+}
+
+// sub, msisdns, device_id, cnf.jwk: the claims the engine acts on.
+result<principal, auth_error> read_identity(simdjson::dom::object obj) {
+  principal p;
+  std::string_view text;
+  if (obj["sub"].get_string().get(text) != simdjson::SUCCESS || text.empty()) return failure{auth_error::bad_claims};
+  p.sub = std::string(text);
+
+  simdjson::dom::array msisdns;
+  if (obj["msisdns"].get_array().get(msisdns) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+  for (auto item : msisdns) {
+    if (item.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+    auto number = normalize_msisdn(text);
+    if (!number) return failure{auth_error::bad_claims};
+    if (std::find(p.msisdns.begin(), p.msisdns.end(), *number) == p.msisdns.end()) {
+      p.msisdns.push_back(std::move(*number));
+    }
+  }
+  // A token that owns no number can do nothing; more likely a minting mistake.
+  if (p.msisdns.empty()) return failure{auth_error::bad_claims};
+
+  auto device = obj["device_id"];
+  if (device.error() != simdjson::NO_SUCH_FIELD) {
+    if (device.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+    p.device_id = std::string(text);
+  }
+
+  auto cnf = obj["cnf"];
+  if (cnf.error() != simdjson::NO_SUCH_FIELD) {
+    simdjson::dom::object cnf_obj;
+    if (cnf.get_object().get(cnf_obj) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+    auto jwk = cnf_obj["jwk"];
+    if (jwk.error() != simdjson::NO_SUCH_FIELD) {
+      simdjson::dom::object jwk_obj;
+      if (jwk.get_object().get(jwk_obj) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+      p.cnf_jwk_json = simdjson::minify(jwk_obj);
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
+bool principal::owns(std::string_view msisdn) const {
+  const auto number = normalize_msisdn(msisdn);
+  return number && std::find(msisdns.begin(), msisdns.end(), *number) != msisdns.end();
+}
+
+std::string_view reason_code(auth_error e) noexcept {
+  return e == auth_error::expired ? "TOKEN_EXPIRED" : "UNAUTHORIZED";
+}
+
+std::string_view describe(auth_error e) noexcept {
+  switch (e) {
+    case auth_error::missing: return "The request has no access token: send 'Authorization: Bearer <token>'.";
+    case auth_error::malformed: return "The Authorization header is not 'Bearer <token>' with a well-formed signed JWT.";
+    case auth_error::unsupported_alg: return "The access token's algorithm is not accepted; only RS256 and ES256 are.";
+    case auth_error::unknown_key: return "The access token is signed with a key this server does not trust (unknown kid).";
+    case auth_error::bad_signature: return "The access token's signature does not verify.";
+    case auth_error::expired: return "The access token has expired.";
+    case auth_error::not_yet_valid: return "The access token is not valid yet (nbf is in the future).";
+    case auth_error::wrong_issuer: return "The access token was not issued by the configured issuer.";
+    case auth_error::wrong_audience: return "The access token is not meant for this audience.";
+    case auth_error::bad_claims: return "The access token's claims are missing or invalid (sub, msisdns, exp, device_id, cnf).";
+  }
+  return "The access token is not valid.";
+}
+
+result<trusted_key, std::string> load_trusted_key_pem(const std::filesystem::path& path, std::string kid) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return failure{"cannot read JWT public key " + path.string() + ": " + ec.message()};
+  if (size > max_key_file_bytes) return failure{"JWT public key " + path.string() + " is too large"};
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (!in) return failure{"cannot read JWT public key " + path.string()};
+  auto key = jose::public_key::from_pem(text.str());
+  if (!key) {
+    return failure{"JWT public key " + path.string() + " is not an RSA (>= 2048 bits) or P-256 public key (" +
+                   std::string(jose::to_string(key.error())) + ")"};
+  }
+  return trusted_key{std::move(kid), std::move(*key)};
+}
+
+token_verifier::token_verifier(issuer_config config) : config_(std::move(config)) {}
+
+result<principal, auth_error> token_verifier::verify_authorization(std::string_view value,
+                                                                   std::int64_t now_s) const {
+  value = trim(value);
+  if (value.empty()) return failure{auth_error::missing};
+  const auto space = value.find_first_of(" \t");
+  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
+    return failure{auth_error::malformed};
+  }
+  return verify_token(trim(value.substr(space + 1)), now_s);
+}
+
+result<principal, auth_error> token_verifier::verify_token(std::string_view token, std::int64_t now_s) const {
+  if (token.empty()) return failure{auth_error::missing};
+  auto jwt = jose::split_jwt(token);
+  if (!jwt) return failure{auth_error::malformed};
+  auto header = parse_header(jwt->header_json);
+  if (!header) return failure{header.error()};
+
+  bool candidate = false;
+  bool verified = false;
+  for (const auto& trusted : config_.keys) {
+    if (header->kid ? trusted.kid != *header->kid : !key_fits(trusted.key, header->alg)) continue;
+    candidate = true;
+    if (jose::verify(trusted.key, header->alg, jwt->signing_input, jwt->signature)) {
+      verified = true;
+      break;
+    }
+  }
+  if (!candidate) return failure{auth_error::unknown_key};
+  if (!verified) return failure{auth_error::bad_signature};
+
+  // Only now, with the issuer's signature checked, is the payload worth reading.
+  simdjson::dom::element doc;
+  if (thread_parser().parse(jwt->payload_json).get(doc) != simdjson::SUCCESS) return failure{auth_error::malformed};
+  simdjson::dom::object claims;
+  if (doc.get_object().get(claims) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+
+  const double now = static_cast<double>(now_s);
+  const double leeway = static_cast<double>(config_.leeway_s);
+  auto exp = numeric_date(claims, "exp");
+  if (!exp) return failure{exp.error()};
+  if (!*exp) return failure{auth_error::bad_claims};
+  if (now > **exp + leeway) return failure{auth_error::expired};
+  auto nbf = numeric_date(claims, "nbf");
+  if (!nbf) return failure{nbf.error()};
+  if (*nbf && **nbf > now + leeway) return failure{auth_error::not_yet_valid};
+
+  if (config_.issuer) {
+    std::string_view iss;
+    if (claims["iss"].get_string().get(iss) != simdjson::SUCCESS || iss != *config_.issuer) {
+      return failure{auth_error::wrong_issuer};
+    }
+  }
+  if (config_.audience) {
+    simdjson::dom::element aud;
+    if (claims["aud"].get(aud) != simdjson::SUCCESS || !audience_matches(aud, *config_.audience)) {
+      return failure{auth_error::wrong_audience};
+    }
+  }
+
+  auto who = read_identity(claims);
+  if (!who) return failure{who.error()};
+  who->exp = clamp_to_int64(**exp);
+  return who;
+}
+
+}  // namespace transport

@@ -1,0 +1,88 @@
+#pragma once
+// Bearer access-token verification (contract §2): the policy that turns an
+// `Authorization` header value into the principal a request acts as. No I/O and no
+// HTTP types: the session passes the header text and the clock reading, and maps
+// auth_error to 401 with reason_code()/describe().
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "schemas/jose.hpp"
+#include "schemas/result.hpp"
+
+namespace transport {
+
+// Who the request is from, taken from a verified access token.
+struct principal {
+  std::string sub;
+  std::vector<std::string> msisdns;  // normalised: digits only, no '+'
+  std::string device_id;             // empty when the token has none
+  std::string cnf_jwk_json;          // cnf.jwk's raw (minified) JSON, empty when absent
+  std::int64_t exp = 0;              // seconds since the epoch
+
+  // True if the token may act for `msisdn` (digits, an optional leading '+').
+  [[nodiscard]] bool owns(std::string_view msisdn) const;
+};
+
+enum class auth_error {
+  missing,          // no Authorization header (or an empty one)
+  malformed,        // not "Bearer <token>", not a compact JWS, header not JSON
+  unsupported_alg,  // alg other than RS256/ES256 ("none", HS256, ...)
+  unknown_key,      // kid not configured, or no configured key fits the alg
+  bad_signature,
+  expired,          // now > exp + leeway
+  not_yet_valid,    // nbf > now + leeway
+  wrong_issuer,
+  wrong_audience,
+  bad_claims,       // payload not an object, or sub/msisdns/exp/... missing or mistyped
+};
+
+// The ErrorInfo reasonCode: "TOKEN_EXPIRED" for expired, else "UNAUTHORIZED".
+[[nodiscard]] std::string_view reason_code(auth_error e) noexcept;
+// One sentence for ErrorInfo.systemMessage. Never includes token contents.
+[[nodiscard]] std::string_view describe(auth_error e) noexcept;
+
+struct trusted_key {
+  // Matched against the token's "kid"; a token without "kid" tries every key
+  // whose type fits its alg, whatever their kid.
+  std::string kid;
+  schemas::jose::public_key key;
+};
+
+struct issuer_config {
+  std::vector<trusted_key> keys;
+  std::optional<std::string> issuer;    // when set, `iss` must equal it
+  std::optional<std::string> audience;  // when set, `aud` must be or contain it
+  std::int64_t leeway_s = 30;
+};
+
+// Reads a PEM public key (or certificate) file for issuer_config::keys.
+// Failure: a human-readable message naming the file. Start-up only.
+[[nodiscard]] schemas::result<trusted_key, std::string> load_trusted_key_pem(
+    const std::filesystem::path& path, std::string kid);
+
+// Verifies access tokens against a fixed configuration. Immutable after
+// construction; verify_authorization may be called from any number of threads.
+class token_verifier {
+ public:
+  explicit token_verifier(issuer_config config);
+
+  // `authorization_header_value` is the header's value as received (empty when the
+  // header is absent); `now_s` is the current time in seconds since the epoch.
+  // Checks, in order: scheme, JWS shape, alg, key selection, signature, exp, nbf,
+  // iss, aud, then the claims the engine uses (sub, msisdns, device_id, cnf.jwk).
+  [[nodiscard]] schemas::result<principal, auth_error> verify_authorization(
+      std::string_view authorization_header_value, std::int64_t now_s) const;
+
+  // The same, for a bare token (the WebSocket's access_token query parameter).
+  [[nodiscard]] schemas::result<principal, auth_error> verify_token(std::string_view token,
+                                                                    std::int64_t now_s) const;
+
+ private:
+  issuer_config config_;
+};
+
+}  // namespace transport

@@ -166,6 +166,42 @@ event decide(const call_state* call, const command& cmd, epoch_ms now) {
   return accept(std::move(e), after);
 }
 
+std::string explain_rejection(const event& e, const call_state* c) {
+  const std::string act(to_string(e.act));
+  const std::string status = c ? std::string(to_string(c->status)) : std::string();
+  switch (e.rejected) {
+    case reason_code::call_not_found:
+      return "no call with callId '" + e.call_id + "'";
+    case reason_code::forbidden:
+      if (e.act == action::start) return "the access token does not own the number in 'from'";
+      return "only the two parties of a call may act on it";
+    case reason_code::call_ended:
+      return "the call has ended (" + status + "); only DELETE /end is accepted";
+    case reason_code::wrong_party:
+      switch (e.act) {
+        case action::accept_hold:
+        case action::accept_resume:
+          return "only the counterpart of the pending offer may accept it";
+        case action::resume:
+          return "only the party that put the call on hold may resume it";
+        default:
+          return "only the called party (MT) may send " + act;
+      }
+    case reason_code::invalid_state:
+      return act + " is not allowed while the call is " + status;
+    case reason_code::offer_pending:
+      if (c && c->offer)
+        return std::string("a ") + std::string(to_string(c->offer->kind)) + " offer by " +
+               std::string(to_string(c->offer->by)) + " is pending: one offer at a time";
+      return "another offer is pending: one offer at a time";
+    case reason_code::no_offer_pending:
+      return std::string("there is no pending ") + (e.act == action::accept_resume ? "resume" : "hold") +
+             " offer to accept";
+    default:
+      return {};
+  }
+}
+
 void apply(call_state& c, const event& e) {
   if (!e.accepted() || e.noop) return;
   auto side_sdp = [&](role r) -> std::string& { return r == role::mo ? c.mo_sdp : c.mt_sdp; };

@@ -19,6 +19,10 @@ role resolve_role(const call_state& call, const actor& who, action act);
 // time `now`.
 event decide(const call_state* call, const command& cmd, epoch_ms now);
 
+// A sentence for ErrorInfo's systemMessage explaining why `e` was rejected, given the
+// call as it was when decided (nullptr for unknown calls and /start).
+std::string explain_rejection(const event& e, const call_state* call);
+
 // Folds an accepted, state-changing event into `call` (for start: `call` is a fresh
 // value to fill). Rejected and noop events leave the call unchanged.
 void apply(call_state& call, const event& e);

@@ -122,8 +122,7 @@ void reactor::run() {
   }
   // Answer what never reached the log: nothing of it is stored.
   auto refuse = [&](reply_fn& done) {
-    done(reply{reason_code::service_unavailable, "the engine is shutting down", {}});
-    outstanding_.fetch_sub(1);
+    answer(done, reply{reason_code::service_unavailable, "the engine is shutting down", {}});
   };
   for (auto& d : pending_) refuse(d.done);
   pending_.clear();
@@ -142,8 +141,7 @@ void reactor::handle(request&& r) {
   assert(on_reactor_thread());
   if (clock_.now() > r.deadline) {
     timeouts_.inc();
-    r.done(reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
-    outstanding_.fetch_sub(1);
+    answer(r.done, reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
     return;
   }
   const call_state* call = nullptr;
@@ -163,7 +161,11 @@ void reactor::handle(request&& r) {
     busy_.emplace(key, std::deque<request>{});
   }
   event ev = decide(call, r.cmd, clock_.now());
-  pending_.push_back(decided{std::move(ev), std::move(r.done), std::move(key), r.deadline});
+  std::string message;
+  if (!ev.accepted())
+    message = r.cmd.input_error != reason_code::none ? std::move(r.cmd.input_error_message)
+                                                     : explain_rejection(ev, call);
+  pending_.push_back(decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message)});
 }
 
 void reactor::handle(read_request&& r) {
@@ -176,8 +178,7 @@ void reactor::handle(read_request&& r) {
   } else {
     rep.body = encode_call_view(*call, opts_.base_path);
   }
-  r.done(std::move(rep));
-  outstanding_.fetch_sub(1);
+  answer(r.done, std::move(rep));
 }
 
 void reactor::release(const std::string& key) {
@@ -244,26 +245,28 @@ void reactor::handle(write_done&& d) {
   }
 }
 
+void reactor::answer(reply_fn& done, reply r) {
+  // Counters first: whoever wakes on the reply sees them settled.
+  outstanding_.fetch_sub(1, std::memory_order_relaxed);
+  done(std::move(r));
+}
+
 void reactor::finish(decided& d, bool durable, store_error err) {
   if (!durable) {
     const bool full = err == store_error::no_space;
-    d.done(reply{full ? reason_code::service_unavailable : reason_code::internal_error,
-                 full ? "the event log is out of disk space; nothing was changed"
-                      : "the event log could not be written; nothing was changed",
-                 {}});
-    outstanding_.fetch_sub(1);
+    answer(d.done, reply{full ? reason_code::service_unavailable : reason_code::internal_error,
+                         full ? "the event log is out of disk space; nothing was changed"
+                              : "the event log could not be written; nothing was changed",
+                         {}});
     return;
   }
   table_.apply(d.ev);
   committed_seq_.store(d.ev.seq, std::memory_order_relaxed);
+  active_calls_.store(table_.active(), std::memory_order_relaxed);
   (d.ev.accepted() ? events_accepted_ : events_rejected_).inc();
   const call_state* after = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
   if (listener_) listener_->on_committed(d.ev, after);
-  if (d.ev.accepted())
-    d.done(success_reply(d.ev));
-  else
-    d.done(reply{d.ev.rejected, {}, {}});
-  outstanding_.fetch_sub(1);
+  answer(d.done, d.ev.accepted() ? success_reply(d.ev) : reply{d.ev.rejected, std::move(d.message), {}});
 }
 
 reply reactor::success_reply(const event& e) const {
@@ -284,8 +287,7 @@ void reactor::expire_stale() {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now > it->deadline) {
       timeouts_.inc();
-      it->done(reply{reason_code::request_timeout, "the request was not written in time; nothing was changed", {}});
-      outstanding_.fetch_sub(1);
+      answer(it->done, reply{reason_code::request_timeout, "the request was not written in time; nothing was changed", {}});
       freed.push_back(std::move(it->key));
       it = pending_.erase(it);
     } else {

@@ -103,6 +103,7 @@ class reactor {
     reply_fn done;
     std::string key;  // busy key released when written ("" for none)
     epoch_ms deadline;
+    std::string message;  // systemMessage when rejected
   };
 
   void post(message m);
@@ -113,6 +114,7 @@ class reactor {
   void flush();
   void expire_stale();
   void finish(decided& d, bool durable, store_error err);
+  void answer(reply_fn& done, reply r);
   reply success_reply(const event& e) const;
   bool on_reactor_thread() const;
 

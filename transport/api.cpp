@@ -230,19 +230,18 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
     }
   }
   cmd.input_error = input_error;
-  cmd.input_error_message = input_message;
+  cmd.input_error_message = std::move(input_message);
 
   auto shared_respond = std::make_shared<respond_fn>(std::move(respond));
   const bool queued = reactor_.submit(
-      std::move(cmd), [this, r, started, shared_respond, txn, input_message](engine::reply rep) mutable {
+      std::move(cmd), [this, r, started, shared_respond, txn](engine::reply rep) mutable {
         http_response res;
         res.transaction_id = std::move(txn);
         if (rep.code == rc::none) {
           res.body = rep.body.empty() ? "{}" : std::move(rep.body);
         } else {
           res.status = schemas::http_status(rep.code);
-          const std::string& msg = rep.message.empty() ? input_message : rep.message;
-          res.body = schemas::encode_error_info(rep.code, msg);
+          res.body = schemas::encode_error_info(rep.code, rep.message);
         }
         finish(r, started, *shared_respond, std::move(res));
       });

@@ -1,5 +1,7 @@
 #include "transport/auth.hpp"
 
+#include "schemas/api.hpp"
+
 #include <simdjson.h>
 
 #include <algorithm>
@@ -17,13 +19,6 @@ using schemas::result;
 namespace {
 
 constexpr std::uintmax_t max_key_file_bytes = 1 << 20;
-
-std::optional<std::string> normalize_msisdn(std::string_view text) {
-  if (!text.empty() && text.front() == '+') text.remove_prefix(1);
-  if (text.size() < 6 || text.size() > 15) return std::nullopt;
-  if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
-  return std::string(text);
-}
 
 std::string_view trim(std::string_view s) {
   const auto ws = [](char c) { return c == ' ' || c == '\t'; };
@@ -112,7 +107,7 @@ result<principal, auth_error> read_identity(simdjson::dom::object obj) {
   if (obj["msisdns"].get_array().get(msisdns) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
   for (auto item : msisdns) {
     if (item.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
-    auto number = normalize_msisdn(text);
+    auto number = schemas::normalize_msisdn(text);
     if (!number) return failure{auth_error::bad_claims};
     if (std::find(p.msisdns.begin(), p.msisdns.end(), *number) == p.msisdns.end()) {
       p.msisdns.push_back(std::move(*number));
@@ -144,7 +139,7 @@ result<principal, auth_error> read_identity(simdjson::dom::object obj) {
 }  // namespace
 
 bool principal::owns(std::string_view msisdn) const {
-  const auto number = normalize_msisdn(msisdn);
+  const auto number = schemas::normalize_msisdn(msisdn);
   return number && std::find(msisdns.begin(), msisdns.end(), *number) != msisdns.end();
 }
 

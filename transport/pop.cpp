@@ -1,0 +1,197 @@
+#include "transport/pop.hpp"
+
+#include <simdjson.h>
+
+#include <cmath>
+
+#include "schemas/base64url.hpp"
+#include "schemas/digest.hpp"
+#include "schemas/jose.hpp"
+
+namespace transport {
+
+namespace jose = schemas::jose;
+using schemas::failure;
+using rc = schemas::reason_code;
+
+rc pop_reason(pop_error e) noexcept {
+  switch (e) {
+    case pop_error::missing: return rc::pop_missing;
+    case pop_error::expired: return rc::pop_expired;
+    case pop_error::replayed: return rc::pop_replayed;
+    case pop_error::cache_full: return rc::service_unavailable;
+    default: return rc::pop_invalid;
+  }
+}
+
+std::string_view describe(pop_error e) noexcept {
+  switch (e) {
+    case pop_error::missing: return "this endpoint needs a PoP token in X-Authorization";
+    case pop_error::malformed: return "the PoP token is not a well-formed JWT with ehts, edts, iat, exp and jti";
+    case pop_error::unsupported_alg: return "the PoP token must be signed with RS256";
+    case pop_error::no_cnf: return "the access token has no cnf.jwk RSA key to verify the PoP token against";
+    case pop_error::bad_signature: return "the PoP token's signature does not verify with the access token's cnf.jwk";
+    case pop_error::expired: return "the PoP token has expired";
+    case pop_error::issued_in_future: return "the PoP token's iat is in the future";
+    case pop_error::lifetime_too_long: return "the PoP token lives longer than 300 seconds (exp - iat)";
+    case pop_error::missing_coverage:
+      return "the PoP token's ehts must cover Authorization, uri, http-method and (with a body) body";
+    case pop_error::header_absent: return "the PoP token's ehts names a header the request does not carry";
+    case pop_error::edts_mismatch: return "the PoP token's edts does not match the request (uri, method, body or headers changed)";
+    case pop_error::replayed: return "this PoP token (jti) was already used";
+    case pop_error::cache_full: return "too many PoP tokens in flight; retry shortly";
+  }
+  return "PoP token invalid";
+}
+
+// --- replay cache ---------------------------------------------------------------
+
+replay_cache::replay_cache(std::size_t capacity)
+    : per_shard_(std::max<std::size_t>(1, capacity / shard_count)), shards_(new shard[shard_count]) {}
+
+replay_cache::outcome replay_cache::check_and_insert(std::string_view key, std::int64_t expires_at,
+                                                     std::int64_t now) {
+  shard& s = shards_[std::hash<std::string_view>{}(key) % shard_count];
+  std::lock_guard lk(s.mu);
+  // Forget what can no longer be replayed (its token has expired).
+  while (!s.by_expiry.empty() && s.by_expiry.begin()->first < now) {
+    s.live.erase(s.by_expiry.begin()->second);
+    s.by_expiry.erase(s.by_expiry.begin());
+  }
+  auto it = s.live.find(std::string(key));
+  if (it != s.live.end()) return outcome::replayed;
+  if (s.live.size() >= per_shard_) return outcome::full;
+  s.live.emplace(std::string(key), expires_at);
+  s.by_expiry.emplace(expires_at, std::string(key));
+  return outcome::fresh;
+}
+
+std::size_t replay_cache::size() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::lock_guard lk(shards_[i].mu);
+    n += shards_[i].live.size();
+  }
+  return n;
+}
+
+// --- verifier --------------------------------------------------------------------
+
+namespace {
+
+simdjson::dom::parser& thread_parser() {
+  thread_local simdjson::dom::parser p;
+  return p;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    auto l = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    if (l(a[i]) != l(b[i])) return false;
+  }
+  return true;
+}
+
+bool read_seconds(simdjson::dom::object o, std::string_view k, std::int64_t& out) {
+  simdjson::dom::element el;
+  if (o.at_key(k).get(el)) return false;
+  if (el.is_int64()) {
+    out = el.get_int64().value_unsafe();
+    return true;
+  }
+  if (el.is_double()) {
+    const double d = el.get_double().value_unsafe();
+    if (!std::isfinite(d) || std::fabs(d) > 1e15) return false;
+    out = static_cast<std::int64_t>(d);
+    return true;
+  }
+  return false;
+}
+
+struct claims {
+  std::string ehts, edts, jti;
+  std::int64_t iat = 0, exp = 0;
+};
+
+}  // namespace
+
+pop_verifier::pop_verifier(pop_options opts) : opts_(opts), replay_(opts.replay_capacity) {}
+
+schemas::status<pop_error> pop_verifier::verify(std::string_view pop_token, std::string_view cnf_jwk_json,
+                                                const pop_request& req, std::int64_t now) {
+  if (pop_token.empty()) return failure{pop_error::missing};
+  auto jwt = jose::split_jwt(pop_token);
+  if (!jwt) return failure{pop_error::malformed};
+
+  {  // header: alg must be RS256
+    simdjson::dom::object h;
+    std::string_view alg;
+    if (thread_parser().parse(jwt->header_json).get_object().get(h) || h.at_key("alg").get_string().get(alg))
+      return failure{pop_error::malformed};
+    if (alg != "RS256") return failure{pop_error::unsupported_alg};
+  }
+  if (cnf_jwk_json.empty()) return failure{pop_error::no_cnf};
+  auto key = jose::public_key::from_jwk(cnf_jwk_json);
+  if (!key || !key->is_rsa()) return failure{pop_error::no_cnf};
+  if (!jose::verify(*key, jose::alg::rs256, jwt->signing_input, jwt->signature))
+    return failure{pop_error::bad_signature};
+
+  claims c;
+  {
+    simdjson::dom::object o;
+    if (thread_parser().parse(jwt->payload_json).get_object().get(o)) return failure{pop_error::malformed};
+    std::string_view ehts, edts, jti;
+    if (o.at_key("ehts").get_string().get(ehts) || o.at_key("edts").get_string().get(edts) ||
+        o.at_key("jti").get_string().get(jti) || !read_seconds(o, "iat", c.iat) || !read_seconds(o, "exp", c.exp))
+      return failure{pop_error::malformed};
+    std::string_view v;
+    if (o.at_key("v").get(v) == simdjson::SUCCESS && v != "1") return failure{pop_error::malformed};
+    if (jti.empty() || jti.size() > 256 || ehts.empty() || ehts.size() > 4096) return failure{pop_error::malformed};
+    c.ehts = ehts;
+    c.edts = edts;
+    c.jti = jti;
+  }
+  if (now > c.exp + opts_.leeway_s) return failure{pop_error::expired};
+  if (c.iat > now + opts_.leeway_s) return failure{pop_error::issued_in_future};
+  if (c.exp - c.iat > opts_.max_lifetime_s) return failure{pop_error::lifetime_too_long};
+
+  // Recompute edts over the values named in ehts.
+  bool has_auth = false, has_uri = false, has_method = false, has_body = false;
+  schemas::sha256_hasher hasher;
+  std::string_view names = c.ehts;
+  while (!names.empty()) {
+    const auto semi = names.find(';');
+    std::string_view name = names.substr(0, semi);
+    names = semi == std::string_view::npos ? std::string_view{} : names.substr(semi + 1);
+    if (name.empty()) return failure{pop_error::malformed};
+    if (iequals(name, "uri")) {
+      has_uri = true;
+      hasher.update(req.target);
+    } else if (iequals(name, "http-method")) {
+      has_method = true;
+      hasher.update(req.method);
+    } else if (iequals(name, "body")) {
+      has_body = true;
+      hasher.update(req.body);
+    } else {
+      auto v = req.header ? req.header(name) : std::nullopt;
+      if (!v) return failure{pop_error::header_absent};
+      if (iequals(name, "authorization")) has_auth = true;
+      hasher.update(*v);
+    }
+  }
+  if (!has_auth || !has_uri || !has_method || (!req.body.empty() && !has_body))
+    return failure{pop_error::missing_coverage};
+  if (schemas::base64url_encode(schemas::to_bytes(hasher.finish())) != c.edts)
+    return failure{pop_error::edts_mismatch};
+
+  switch (replay_.check_and_insert(c.jti, c.exp + opts_.leeway_s, now)) {
+    case replay_cache::outcome::fresh: return {};
+    case replay_cache::outcome::replayed: return failure{pop_error::replayed};
+    case replay_cache::outcome::full: return failure{pop_error::cache_full};
+  }
+  return {};
+}
+
+}  // namespace transport

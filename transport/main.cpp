@@ -116,8 +116,8 @@ int main(int argc, char** argv) {
   app.option_defaults()->always_capture_default();
   app.add_option("--listen", f.listen, "HOST:PORT to listen on (port 0: any free port)");
   app.add_option("--data-dir", f.data_dir, "Folder of the event log and the development issuer key");
-  app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain: serve HTTPS (not implemented yet)");
-  app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-cert (not implemented yet)");
+  app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain: serve HTTPS (TLS 1.2 or newer) only");
+  app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert");
   app.add_option("--jwt-public-key", f.jwt_public_keys, "Trusted issuer public key, PEM (repeatable; kid = file stem)");
   app.add_option("--jwt-issuer", f.jwt_issuer, "Required `iss` of access tokens");
   app.add_option("--jwt-audience", f.jwt_audience, "Required `aud` of access tokens");
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   engine::log::set_format(f.log_format == "json" ? engine::log::format::json : engine::log::format::text);
-  if (!f.tls_cert.empty() || !f.tls_key.empty()) die("--tls-cert/--tls-key: TLS is not implemented yet");
+  if (f.tls_cert.empty() != f.tls_key.empty()) die("--tls-cert and --tls-key go together");
   if (!f.base_path.empty() && (f.base_path.front() != '/' || f.base_path.back() == '/'))
     die("--base-path must start with '/' and not end with '/'");
   const auto [host, port] = split_listen(f.listen);
@@ -187,6 +187,8 @@ int main(int argc, char** argv) {
   so.max_connections = f.max_connections;
   so.read_timeout = milliseconds(static_cast<std::int64_t>(f.read_timeout * 1000));
   so.idle_timeout = milliseconds(static_cast<std::int64_t>(f.idle_timeout * 1000));
+  so.tls_cert_file = f.tls_cert;
+  so.tls_key_file = f.tls_key;
   transport::server srv(so, handler, metrics);
   std::uint16_t bound = 0;
   try {
@@ -214,9 +216,10 @@ int main(int argc, char** argv) {
   signals.detach();
 
   const std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::printf("yna-engine listening on http://%s:%u\n", shown_host.c_str(), static_cast<unsigned>(bound));
+  const char* scheme = f.tls_cert.empty() ? "http" : "https";
+  std::printf("yna-engine listening on %s://%s:%u\n", scheme, shown_host.c_str(), static_cast<unsigned>(bound));
   std::fflush(stdout);
-  engine::log::info("listening on {}:{} ({} I/O threads, log in {}, fsync {})", shown_host, bound, f.threads,
+  engine::log::info("listening on {}://{}:{} ({} I/O threads, log in {}, fsync {})", scheme, shown_host, bound, f.threads,
                     lo.dir.string(), lo.sync ? "on" : "OFF");
 
   srv.run();

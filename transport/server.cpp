@@ -3,6 +3,7 @@
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <atomic>
 #include <optional>
@@ -20,6 +21,7 @@ namespace {
 
 struct shared_state {
   server_options opts;
+  std::optional<net::ssl::context> tls;
   api& handler;
   std::atomic<std::size_t> connections{0};
   engine::gauge& open_gauge;
@@ -35,11 +37,16 @@ std::string_view header(const http::request<http::string_body>& req, std::string
   return {v.data(), v.size()};
 }
 
-// One HTTP connection. Reads a request, hands it to the api, writes the answer, reads
-// the next (keep-alive). Lives as long as an async operation holds it.
-class http_session : public std::enable_shared_from_this<http_session> {
+using plain_stream = beast::tcp_stream;
+using tls_stream = beast::ssl_stream<beast::tcp_stream>;
+
+// One HTTP connection over Stream (plain TCP or TLS). Reads a request, hands it to the
+// api, writes the answer, reads the next (keep-alive). Lives as long as an async
+// operation holds it; all its handlers run on its socket's io_context (one thread).
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
-  http_session(tcp::socket&& socket, shared_state& st) : stream_(std::move(socket)), st_(st) {
+  http_session(tcp::socket&& socket, shared_state& st) : stream_(make_stream(std::move(socket), st)), st_(st) {
     st_.open_gauge.add(1);
   }
   ~http_session() {
@@ -47,25 +54,46 @@ class http_session : public std::enable_shared_from_this<http_session> {
     st_.open_gauge.add(-1);
   }
 
-  void run() { net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); }); }
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (std::is_same_v<Stream, tls_stream>) {
+        beast::get_lowest_layer(self->stream_).expires_after(self->st_.opts.read_timeout);
+        self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
+          if (ec) return self->close();  // not TLS, old protocol version, or timed out
+          self->do_read();
+        });
+      } else {
+        self->do_read();
+      }
+    });
+  }
 
  private:
+  static Stream make_stream(tcp::socket&& socket, shared_state& st) {
+    if constexpr (std::is_same_v<Stream, tls_stream>)
+      return Stream(std::move(socket), *st.tls);
+    else
+      return Stream(std::move(socket));
+  }
+  auto& lowest() { return beast::get_lowest_layer(stream_); }
+  auto self() { return this->shared_from_this(); }
+
   void do_read() {
     parser_.emplace();
     parser_->body_limit(st_.opts.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
     // Idle until the first byte, then the read timeout bounds the whole request: a
     // slowloris client that trickles bytes is cut off.
-    stream_.expires_after(buffer_.size() > 0 ? st_.opts.read_timeout : st_.opts.idle_timeout);
+    lowest().expires_after(buffer_.size() > 0 ? st_.opts.read_timeout : st_.opts.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+                            [self = self()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
     if (ec) return on_error(ec);
-    stream_.expires_after(st_.opts.read_timeout);
+    lowest().expires_after(st_.opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+                     [self = self()](beast::error_code ec, std::size_t) { self->on_read(ec); });
   }
 
   void on_error(beast::error_code ec) {
@@ -89,7 +117,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void on_read(beast::error_code ec) {
     if (ec) return on_error(ec);
-    stream_.expires_never();
+    lowest().expires_never();
     const auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
     http_request r;
@@ -102,7 +130,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
     r.transaction_id = header(req, "x-transaction-id", r.has_transaction_id);
     r.reason = header(req, "reason", r.has_reason);
     r.conference = header(req, "conference", r.has_conference);
-    st_.handler.handle(r, [self = shared_from_this()](http_response res) {
+    st_.handler.handle(r, [self = self()](http_response res) {
       net::post(self->stream_.get_executor(),
                 [self, res = std::move(res)]() mutable { self->write(std::move(res), self->keep_alive_); });
     });
@@ -119,8 +147,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
     msg->keep_alive(keep_alive);
     msg->body() = std::move(res.body);
     msg->prepare_payload();
-    stream_.expires_after(st_.opts.read_timeout);
-    http::async_write(stream_, *msg, [self = shared_from_this(), msg, keep_alive](beast::error_code ec, std::size_t) {
+    lowest().expires_after(st_.opts.read_timeout);
+    http::async_write(stream_, *msg, [self = self(), msg, keep_alive](beast::error_code ec, std::size_t) {
       if (ec || !keep_alive) return self->close();
       self->do_read();
     });
@@ -128,11 +156,11 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
   void close() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream_.close();
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().close();
   }
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   shared_state& st_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -143,7 +171,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
 
 struct server::impl {
   impl(server_options o, api& handler, engine::registry& m)
-      : st{std::move(o), handler, {},
+      : st{std::move(o), {}, handler, {},
            m.get_gauge("yna_http_connections", "Open HTTP connections"),
            m.get_counter("yna_http_connections_refused_total", "Connections closed at once: over --max-connections"),
            m.get_counter("yna_http_timeouts_total", "Connections closed by the read or idle timeout")} {
@@ -153,6 +181,19 @@ struct server::impl {
       guards.emplace_back(net::make_work_guard(*iocs.back()));
     }
     acceptor.emplace(*iocs.front());
+  }
+
+  void setup_tls() {
+    if (!st.opts.tls_cert_file.empty()) {
+      // TLS 1.2 or newer only; the certificate chain and key are PEM files.
+      st.tls.emplace(net::ssl::context::tls_server);
+      st.tls->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                          net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
+                          net::ssl::context::single_dh_use);
+      SSL_CTX_set_min_proto_version(st.tls->native_handle(), TLS1_2_VERSION);
+      st.tls->use_certificate_chain_file(st.opts.tls_cert_file);
+      st.tls->use_private_key_file(st.opts.tls_key_file, net::ssl::context::pem);
+    }
   }
 
   void do_accept() {
@@ -168,7 +209,10 @@ struct server::impl {
         beast::error_code ignore;
         socket.close(ignore);
       } else {
-        std::make_shared<http_session>(std::move(socket), st)->run();
+        if (st.tls)
+          std::make_shared<http_session<tls_stream>>(std::move(socket), st)->run();
+        else
+          std::make_shared<http_session<plain_stream>>(std::move(socket), st)->run();
       }
       do_accept();
     });
@@ -187,6 +231,7 @@ server::server(server_options opts, api& handler, engine::registry& metrics)
 server::~server() = default;
 
 std::uint16_t server::start() {
+  impl_->setup_tls();
   auto& a = *impl_->acceptor;
   const tcp::endpoint ep(net::ip::make_address(impl_->st.opts.host), impl_->st.opts.port);
   a.open(ep.protocol());

@@ -21,6 +21,8 @@ struct server_options {
   std::size_t max_connections = 10000;
   std::chrono::milliseconds read_timeout{10000};  // a started request must arrive by then
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection with no request
+  std::string tls_cert_file;  // PEM chain; with tls_key_file: serve HTTPS (TLS 1.2+) only
+  std::string tls_key_file;
 };
 
 class server {
@@ -31,7 +33,7 @@ class server {
   server& operator=(const server&) = delete;
 
   // Binds and listens. Returns the bound port (useful with port 0). Throws on failure
-  // (start-up only).
+  // (start-up only), also when the TLS certificate or key cannot be loaded.
   std::uint16_t start();
   // Runs the I/O threads until stop(); returns after they have all finished.
   void run();

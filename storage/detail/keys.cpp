@@ -1,0 +1,75 @@
+#include "storage/detail/keys.hpp"
+
+#include <algorithm>
+
+namespace storage::detail {
+
+std::string seq_key(engine::event_seq seq) {
+  std::string k(seq_key_size, '\0');
+  for (std::size_t i = 0; i < seq_key_size; ++i)
+    k[seq_key_size - 1 - i] = static_cast<char>((seq >> (8 * i)) & 0xff);
+  return k;
+}
+
+std::optional<engine::event_seq> parse_seq_key(std::string_view key) noexcept {
+  if (key.size() != seq_key_size) return std::nullopt;
+  engine::event_seq seq = 0;
+  for (char c : key) seq = (seq << 8) | static_cast<unsigned char>(c);
+  return seq;
+}
+
+std::string index_prefix(std::string_view id) {
+  std::string k;
+  k.reserve(id.size() + 1 + seq_key_size);
+  k.append(id);
+  k.push_back('\0');
+  return k;
+}
+
+std::string index_key(std::string_view id, engine::event_seq seq) {
+  std::string k = index_prefix(id);
+  k.append(seq_key(seq));
+  return k;
+}
+
+std::optional<index_entry> parse_index_key(std::string_view key) noexcept {
+  if (key.size() < 1 + seq_key_size) return std::nullopt;
+  const std::size_t sep = key.size() - seq_key_size - 1;
+  if (key[sep] != '\0') return std::nullopt;
+  return index_entry{key.substr(0, sep), *parse_seq_key(key.substr(sep + 1))};
+}
+
+std::string_view to_string(index_kind k) noexcept {
+  switch (k) {
+    case index_kind::by_call: return "by_call";
+    case index_kind::by_msisdn: return "by_msisdn";
+    case index_kind::by_txn: return "by_txn";
+  }
+  return "?";
+}
+
+index_ids ids_of(const engine::event& e) {
+  index_ids ids;
+  auto add = [](std::vector<std::string_view>& v, std::string_view id) {
+    if (!id.empty() && std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
+  };
+  add(ids.of[static_cast<int>(index_kind::by_call)], e.call_id);
+  auto& m = ids.of[static_cast<int>(index_kind::by_msisdn)];
+  add(m, e.msisdn);
+  add(m, e.from);
+  add(m, e.to);
+  add(ids.of[static_cast<int>(index_kind::by_txn)], e.txn_id);
+  return ids;
+}
+
+bool names(const engine::event& e, index_kind k, std::string_view id) {
+  if (id.empty()) return false;
+  switch (k) {
+    case index_kind::by_call: return e.call_id == id;
+    case index_kind::by_msisdn: return e.msisdn == id || e.from == id || e.to == id;
+    case index_kind::by_txn: return e.txn_id == id;
+  }
+  return false;
+}
+
+}  // namespace storage::detail

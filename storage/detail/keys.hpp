@@ -1,0 +1,50 @@
+#pragma once
+// Key encodings of the log's column families (drawn in storage/README.md) and the
+// index entries an event gets. Pure functions, safe from any thread.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/types.hpp"
+
+namespace storage::detail {
+
+// 8 bytes, big-endian, so that byte order is seq order.
+inline constexpr std::size_t seq_key_size = 8;
+std::string seq_key(engine::event_seq seq);
+// nullopt unless `key` is exactly 8 bytes.
+std::optional<engine::event_seq> parse_seq_key(std::string_view key) noexcept;
+
+// Index key: id + '\0' + seq_key(seq). The prefix of all entries of one id is
+// id + '\0'; an entry belongs to that id only when it is exactly 8 bytes longer
+// than the prefix, which keeps ids that contain '\0' (untrusted input) apart.
+std::string index_prefix(std::string_view id);
+std::string index_key(std::string_view id, engine::event_seq seq);
+
+struct index_entry {
+  std::string_view id;
+  engine::event_seq seq = 0;
+};
+// nullopt for a key that is not id + '\0' + 8 bytes.
+std::optional<index_entry> parse_index_key(std::string_view key) noexcept;
+
+// The index families, in the order of index_ids::of.
+enum class index_kind : std::uint8_t { by_call, by_msisdn, by_txn };
+inline constexpr int index_kind_count = 3;
+std::string_view to_string(index_kind k) noexcept;
+
+// The ids an event is indexed under, one list per index_kind, each without
+// duplicates or empty ids. by_msisdn: the distinct non-empty of event.msisdn,
+// event.from and event.to. Only /start events carry from/to; other events do not
+// carry the call's numbers, so they are indexed under the actor's msisdn alone.
+struct index_ids {
+  std::vector<std::string_view> of[index_kind_count];
+};
+index_ids ids_of(const engine::event& e);
+
+// True when `e` names `id` for index `k` (what an index entry must point at).
+bool names(const engine::event& e, index_kind k, std::string_view id);
+
+}  // namespace storage::detail

@@ -1,0 +1,109 @@
+#pragma once
+// Everything an event_log owns. Shared by event_log.cpp (open, reads), writer.cpp
+// (the writer thread) and verify.cpp. Which thread may touch what is written on
+// each group of members.
+#include <array>
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <rocksdb/db.h>
+
+#include "engine/event_store.hpp"
+#include "storage/detail/rocks.hpp"
+#include "storage/event_log.hpp"
+
+namespace storage::detail {
+
+struct append_job {
+  std::vector<engine::event>* batch;  // owned by the caller until done
+  engine::append_done done;
+};
+struct snapshot_job {
+  engine::event_seq seq;
+  std::string bytes;
+};
+using job = std::variant<append_job, snapshot_job>;
+
+enum class instance_kind : std::uint8_t { writer, secondary, read_only };
+
+struct log_state {
+  ~log_state();  // closes RocksDB; the writer thread must be stopped already
+
+  // Set at open, then constant.
+  log_options options;
+  instance_kind kind = instance_kind::writer;
+
+  // The open RocksDB. Constant on readers. On the writer instance the writer thread
+  // may close and reopen it after an error RocksDB cannot resume from (and leave it
+  // null when the reopen fails): it does so under a unique lock of db_mu, so other
+  // threads hold a shared lock while they use db or cf. The writer thread itself
+  // needs no lock to use them.
+  mutable std::shared_mutex db_mu;
+  rocksdb::DB* db = nullptr;
+  std::array<rocksdb::ColumnFamilyHandle*, cf_count> cf{};
+
+  // Any thread.
+  std::atomic<engine::event_seq> last_seq{0};  // writer instance: advanced after each durable append
+  mutable std::mutex catch_up_mu;              // one TryCatchUpWithPrimary at a time
+
+  // The handoff to the writer thread, under mu.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<job> queue;
+  bool stopping = false;
+  std::optional<engine::store_error> fail_next;
+  sync_observer observer;
+  std::thread writer;
+
+  // Writer thread only (and open(), before the thread starts).
+  std::string head_hash;                             // hex sha256 of the last stored record
+  std::vector<engine::event_seq> snapshot_seqs;      // newest snapshot_keep snapshots, ascending
+  bool recovery_needed = false;                      // a write failed: recover before the next one
+
+  void warn(std::string_view what) const;
+  bool is_reader() const noexcept { return kind != instance_kind::writer; }
+};
+
+// event_log.cpp. Opens RocksDB for writing (log_options.dir) into s.db and s.cf.
+rocksdb::Status open_writer_db(log_state& s);
+// Destroys the handles and closes s.db; s.db is null afterwards.
+void close_db(log_state& s);
+// Puts the handles RocksDB returned, in cf_descriptors() order, into s.cf.
+void adopt_handles(log_state& s, const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
+
+// event_log.cpp. What every read holds while it uses db: a shared lock of db_mu.
+// It then checks the log is open and, on a secondary, catches up with the writer;
+// `ready` says whether the read may go on.
+struct read_guard {
+  explicit read_guard(const log_state& s);
+  std::shared_lock<std::shared_mutex> lock;
+  schemas::status<read_error> ready;
+};
+
+// writer.cpp
+void start_writer(log_state& s);
+void stop_writer(log_state& s);
+
+// recovery.cpp. Writer thread, after a failed write: brings RocksDB back to
+// writable (Resume, or close and reopen when Resume cannot) and removes whatever the
+// failed writes left past the last acknowledged seq. Clears recovery_needed when done;
+// leaves it set (with a warning) while the cause persists.
+void recover(log_state& s);
+
+inline const std::string& zero_hash() {
+  static const std::string z(64, '0');
+  return z;
+}
+
+}  // namespace storage::detail

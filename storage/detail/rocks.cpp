@@ -1,0 +1,114 @@
+#include "storage/detail/rocks.hpp"
+
+#include <algorithm>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/table.h>
+
+namespace storage::detail {
+namespace {
+
+constexpr std::size_t mib = 1024 * 1024;
+
+bool supported(rocksdb::CompressionType t) {
+  const auto all = rocksdb::GetSupportedCompressions();
+  return std::find(all.begin(), all.end(), t) != all.end();
+}
+
+// Records are JSON: they compress well. LZ4 while hot, ZSTD once they settle at
+// the bottom level; whatever this librocksdb supports.
+void set_compression(rocksdb::ColumnFamilyOptions& o) {
+  if (supported(rocksdb::kLZ4Compression))
+    o.compression = rocksdb::kLZ4Compression;
+  else if (supported(rocksdb::kSnappyCompression))
+    o.compression = rocksdb::kSnappyCompression;
+  else
+    o.compression = rocksdb::kNoCompression;
+  if (supported(rocksdb::kZSTD)) o.bottommost_compression = rocksdb::kZSTD;
+}
+
+rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions o;
+  o.compaction_style = rocksdb::kCompactionStyleLevel;
+  set_compression(o);
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = cache;
+  // No filters anywhere: events are read by range, indexes by seek (a whole-key
+  // bloom cannot help a seek, and see README for why there is no prefix bloom).
+  t.filter_policy = nullptr;
+  switch (which) {
+    case cf_events:
+      o.write_buffer_size = 64 * mib;
+      o.max_write_buffer_number = 3;
+      o.target_file_size_base = 64 * mib;
+      o.max_bytes_for_level_base = 256 * mib;
+      t.block_size = 16 * 1024;
+      break;
+    case cf_by_call:
+    case cf_by_msisdn:
+    case cf_by_txn:
+      o.write_buffer_size = 16 * mib;
+      o.target_file_size_base = 32 * mib;
+      o.max_bytes_for_level_base = 128 * mib;
+      break;
+    case cf_snapshots:
+      // Few, large values, rarely written.
+      o.write_buffer_size = 16 * mib;
+      t.block_size = 64 * 1024;
+      break;
+    default:
+      o.write_buffer_size = 1 * mib;
+      break;
+  }
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+}  // namespace
+
+rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
+  rocksdb::DBOptions o;
+  if (env) o.env = env;
+  o.create_if_missing = !secondary;
+  o.create_missing_column_families = !secondary;
+  o.manual_wal_flush = false;        // every Write reaches the WAL file at once
+  o.max_open_files = secondary ? -1 : 512;
+  o.max_background_jobs = 2;
+  o.bytes_per_sync = 1 * mib;        // smooth table-file writeback
+  // The idle families (snapshots, meta) would otherwise pin old WAL files forever.
+  o.max_total_wal_size = 256 * mib;
+  o.keep_log_file_num = 4;
+  o.max_log_file_size = 16 * mib;
+  return o;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors() {
+  auto cache = rocksdb::NewLRUCache(64 * mib);
+  std::vector<rocksdb::ColumnFamilyDescriptor> d;
+  for (int i = 0; i < cf_count; ++i)
+    d.emplace_back(i == cf_default ? rocksdb::kDefaultColumnFamilyName : std::string(cf_names[i]),
+                   cf_options(static_cast<cf_id>(i), cache));
+  return d;
+}
+
+engine::store_error to_store_error(const rocksdb::Status& s) {
+  if (s.IsNoSpace()) return engine::store_error::no_space;
+  const std::string text = s.ToString();
+  if (text.find("No space left") != std::string::npos || text.find("ENOSPC") != std::string::npos)
+    return engine::store_error::no_space;
+  if (s.IsShutdownInProgress()) return engine::store_error::closed;
+  if (s.IsCorruption()) return engine::store_error::corruption;
+  return engine::store_error::io_error;
+}
+
+open_errc to_open_errc(const rocksdb::Status& s) {
+  const std::string text = s.ToString();
+  if (s.IsIOError() && (text.find("lock") != std::string::npos || text.find("LOCK") != std::string::npos))
+    return open_errc::locked;
+  if (s.IsPathNotFound() || text.find("does not exist") != std::string::npos) return open_errc::not_found;
+  if (s.IsCorruption()) return open_errc::corruption;
+  return open_errc::io_error;
+}
+
+}  // namespace storage::detail

@@ -1,0 +1,38 @@
+#pragma once
+// RocksDB specifics of the log: column families, options, and turning a RocksDB
+// Status into our error values. Only storage/*.cpp include this (and RocksDB).
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+
+#include "engine/event_store.hpp"
+#include "storage/detail/keys.hpp"
+#include "storage/event_log.hpp"
+
+namespace storage::detail {
+
+// Column families, in the order they are opened (handles are indexed by this).
+enum cf_id : int { cf_default, cf_events, cf_by_call, cf_by_msisdn, cf_by_txn, cf_snapshots, cf_meta, cf_count };
+inline constexpr std::array<const char*, cf_count> cf_names = {
+    "default", "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta"};
+inline cf_id index_cf(index_kind k) noexcept { return static_cast<cf_id>(cf_by_call + static_cast<int>(k)); }
+
+inline constexpr std::string_view format_version_key = "format_version";
+inline constexpr std::string_view format_version = "1";
+
+// secondary: options for DB::OpenAsSecondary / OpenForReadOnly (keeps every table
+// file open, as the secondary requires, and creates nothing). env: null for the default.
+rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env = nullptr);
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors();
+
+engine::store_error to_store_error(const rocksdb::Status& s);
+open_errc to_open_errc(const rocksdb::Status& s);
+
+inline rocksdb::Slice slice(std::string_view s) noexcept { return {s.data(), s.size()}; }
+inline std::string_view view(const rocksdb::Slice& s) noexcept { return {s.data(), s.size()}; }
+
+}  // namespace storage::detail

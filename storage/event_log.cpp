@@ -1,0 +1,319 @@
+#include "storage/event_log.hpp"
+
+#include <cstdio>
+#include <system_error>
+
+#include "engine/codec.hpp"
+#include "schemas/digest.hpp"
+#include "storage/detail/keys.hpp"
+#include "storage/detail/log_state.hpp"
+#include "storage/detail/rocks.hpp"
+
+namespace storage {
+
+using detail::log_state;
+using detail::slice;
+using detail::view;
+
+std::string_view to_string(open_errc e) noexcept {
+  switch (e) {
+    case open_errc::io_error: return "io_error";
+    case open_errc::locked: return "locked";
+    case open_errc::not_found: return "not_found";
+    case open_errc::unsupported_version: return "unsupported_version";
+    case open_errc::corruption: return "corruption";
+  }
+  return "?";
+}
+
+std::string_view to_string(read_errc e) noexcept {
+  switch (e) {
+    case read_errc::io_error: return "io_error";
+    case read_errc::bad_key: return "bad_key";
+    case read_errc::undecodable: return "undecodable";
+    case read_errc::seq_mismatch: return "seq_mismatch";
+  }
+  return "?";
+}
+
+namespace detail {
+
+log_state::~log_state() { close_db(*this); }
+
+void close_db(log_state& s) {
+  if (!s.db) return;
+  for (auto*& h : s.cf) {
+    if (h) s.db->DestroyColumnFamilyHandle(h);
+    h = nullptr;
+  }
+  s.db->Close().PermitUncheckedError();
+  delete s.db;
+  s.db = nullptr;
+}
+
+rocksdb::Status open_writer_db(log_state& s) {
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  auto st = rocksdb::DB::Open(db_options(false, s.options.env), s.options.dir.string(), cf_descriptors(), &handles,
+                              &s.db);
+  if (!st.ok()) {
+    s.db = nullptr;
+    return st;
+  }
+  adopt_handles(s, handles);
+  return st;
+}
+
+void adopt_handles(log_state& s, const std::vector<rocksdb::ColumnFamilyHandle*>& handles) {
+  for (std::size_t i = 0; i < handles.size() && i < s.cf.size(); ++i) s.cf[i] = handles[i];
+}
+
+void log_state::warn(std::string_view what) const {
+  if (options.on_warning)
+    options.on_warning(what);
+  else
+    std::fprintf(stderr, "storage: %.*s\n", static_cast<int>(what.size()), what.data());
+}
+
+}  // namespace detail
+
+namespace {
+
+schemas::failure<open_error> open_failure(open_errc code, std::string detail) {
+  return schemas::failure{open_error{code, std::move(detail)}};
+}
+
+schemas::failure<open_error> open_failure(const rocksdb::Status& s) {
+  return open_failure(detail::to_open_errc(s), s.ToString());
+}
+
+read_error closed_error() { return read_error{read_errc::io_error, 0, "the log is closed after a failed reopen"}; }
+
+bool events_empty(const log_state& s) {
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[detail::cf_events]));
+  it->SeekToFirst();
+  return !it->Valid();
+}
+
+// Refuses a log of another format. A writer stamps a new (empty) log.
+schemas::status<open_error> check_format(log_state& s) {
+  std::string v;
+  auto st = s.db->Get({}, s.cf[detail::cf_meta], slice(detail::format_version_key), &v);
+  if (st.ok())
+    return v == detail::format_version
+               ? schemas::status<open_error>{}
+               : open_failure(open_errc::unsupported_version, "log format version " + v + ", this build reads " +
+                                                                  std::string(detail::format_version));
+  if (!st.IsNotFound()) return open_failure(st);
+  if (!events_empty(s)) return open_failure(open_errc::corruption, "events present but no format version in meta");
+  if (s.is_reader()) return {};  // a writer is creating it right now
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  st = s.db->Put(wo, s.cf[detail::cf_meta], slice(detail::format_version_key), slice(detail::format_version));
+  if (!st.ok()) return open_failure(st);
+  return {};
+}
+
+// The writer continues the chain from the last stored record, and prunes snapshots
+// knowing the newest ones.
+schemas::status<open_error> load_heads(log_state& s) {
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[detail::cf_events]));
+  it->SeekToLast();
+  if (it->Valid()) {
+    auto seq = detail::parse_seq_key(view(it->key()));
+    if (!seq) return open_failure(open_errc::corruption, "last key of events is not a seq");
+    s.last_seq = *seq;
+    s.head_hash = schemas::to_hex(schemas::sha256(view(it->value())));
+  } else {
+    s.last_seq = 0;
+    s.head_hash = detail::zero_hash();
+  }
+  if (!it->status().ok()) return open_failure(it->status());
+
+  const std::size_t keep = std::max<std::size_t>(1, s.options.snapshot_keep);
+  std::unique_ptr<rocksdb::Iterator> sn(s.db->NewIterator({}, s.cf[detail::cf_snapshots]));
+  for (sn->SeekToLast(); sn->Valid() && s.snapshot_seqs.size() < keep; sn->Prev())
+    if (auto seq = detail::parse_seq_key(view(sn->key()))) s.snapshot_seqs.insert(s.snapshot_seqs.begin(), *seq);
+  if (!sn->status().ok()) return open_failure(sn->status());
+  return {};
+}
+
+}  // namespace
+
+event_log::event_log(std::unique_ptr<detail::log_state> state) : s_(std::move(state)) {}
+
+event_log::~event_log() {
+  if (!s_->is_reader()) detail::stop_writer(*s_);
+}
+
+schemas::result<std::unique_ptr<event_log>, open_error> event_log::open(const log_options& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return open_failure(open_errc::io_error, options.dir.string() + ": " + ec.message());
+
+  auto s = std::make_unique<log_state>();
+  s->options = options;
+  s->kind = detail::instance_kind::writer;
+  if (auto st = detail::open_writer_db(*s); !st.ok()) return open_failure(st);
+  if (auto f = check_format(*s); !f) return schemas::failure{f.error()};
+  if (auto l = load_heads(*s); !l) return schemas::failure{l.error()};
+  detail::start_writer(*s);
+  return std::unique_ptr<event_log>(new event_log(std::move(s)));
+}
+
+schemas::result<std::unique_ptr<event_log>, open_error> event_log::open_reader(
+    const std::filesystem::path& dir, const std::filesystem::path& scratch_dir) {
+  std::error_code ec;
+  if (!std::filesystem::exists(dir / "CURRENT", ec))
+    return open_failure(open_errc::not_found, dir.string() + ": no RocksDB log here");
+  std::filesystem::create_directories(scratch_dir, ec);
+
+  auto s = std::make_unique<log_state>();
+  s->options.dir = dir;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  const auto opts = detail::db_options(true);
+  s->kind = detail::instance_kind::secondary;
+  auto st = rocksdb::DB::OpenAsSecondary(opts, dir.string(), scratch_dir.string(), detail::cf_descriptors(),
+                                         &handles, &s->db);
+  if (!st.ok()) {
+    handles.clear();
+    s->db = nullptr;
+    s->kind = detail::instance_kind::read_only;
+    auto ro = rocksdb::DB::OpenForReadOnly(opts, dir.string(), detail::cf_descriptors(), &handles, &s->db);
+    if (!ro.ok()) return open_failure(st);  // the secondary's reason is the more telling one
+  }
+  detail::adopt_handles(*s, handles);
+  if (auto f = check_format(*s); !f) return schemas::failure{f.error()};
+  auto log = std::unique_ptr<event_log>(new event_log(std::move(s)));
+  if (auto c = log->catch_up(); !c) return open_failure(open_errc::io_error, c.error().detail);
+  return log;
+}
+
+bool event_log::is_reader() const noexcept { return s_->is_reader(); }
+
+namespace detail {
+
+read_guard::read_guard(const log_state& s) : lock(s.db_mu) {
+  if (!s.db) {
+    ready = schemas::failure{closed_error()};
+    return;
+  }
+  if (s.kind != instance_kind::secondary) return;
+  std::lock_guard lk(s.catch_up_mu);
+  if (auto st = s.db->TryCatchUpWithPrimary(); !st.ok())
+    ready = schemas::failure{read_error{read_errc::io_error, 0, "catch up with the writer: " + st.ToString()}};
+}
+
+}  // namespace detail
+
+schemas::status<read_error> event_log::catch_up() const { return detail::read_guard(*s_).ready; }
+
+engine::event_seq event_log::last_seq() const {
+  if (!s_->is_reader()) return s_->last_seq.load();
+  detail::read_guard g(*s_);
+  if (!g.ready) return 0;
+  std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator({}, s_->cf[detail::cf_events]));
+  it->SeekToLast();
+  if (!it->Valid()) return 0;
+  return detail::parse_seq_key(view(it->key())).value_or(0);
+}
+
+std::optional<std::pair<engine::event_seq, std::string>> event_log::latest_snapshot() const {
+  detail::read_guard g(*s_);
+  if (!g.ready) return std::nullopt;
+  std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator({}, s_->cf[detail::cf_snapshots]));
+  for (it->SeekToLast(); it->Valid(); it->Prev())
+    if (auto seq = detail::parse_seq_key(view(it->key()))) return std::pair{*seq, it->value().ToString()};
+  if (!it->status().ok()) s_->warn("reading snapshots: " + it->status().ToString());
+  return std::nullopt;
+}
+
+schemas::status<read_error> event_log::scan(engine::event_seq from, engine::event_seq to, const scan_fn& fn) const {
+  if (from > to) return {};
+  detail::read_guard g(*s_);
+  if (!g.ready) return g.ready;
+  rocksdb::ReadOptions ro;
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  if (to != std::numeric_limits<engine::event_seq>::max()) {
+    upper = detail::seq_key(to + 1);
+    upper_slice = slice(upper);
+    ro.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator(ro, s_->cf[detail::cf_events]));
+  for (it->Seek(slice(detail::seq_key(from))); it->Valid(); it->Next()) {
+    auto seq = detail::parse_seq_key(view(it->key()));
+    if (!seq)
+      return schemas::failure{
+          read_error{read_errc::bad_key, 0, "events key of " + std::to_string(it->key().size()) + " bytes"}};
+    const std::string_view raw = view(it->value());
+    auto ev = engine::decode_event(raw);
+    if (!ev)
+      return schemas::failure{read_error{read_errc::undecodable, *seq,
+                                         "event " + std::to_string(*seq) + ": " +
+                                             std::string(engine::to_string(ev.error()))}};
+    if (ev->seq != *seq)
+      return schemas::failure{read_error{read_errc::seq_mismatch, *seq,
+                                         "event " + std::to_string(*seq) + " says seq " + std::to_string(ev->seq)}};
+    if (!fn(*ev, raw)) return {};
+  }
+  if (!it->status().ok()) return schemas::failure{read_error{read_errc::io_error, 0, it->status().ToString()}};
+  return {};
+}
+
+std::optional<engine::event> event_log::get(engine::event_seq seq) const {
+  detail::read_guard g(*s_);
+  if (!g.ready) return std::nullopt;
+  std::string raw;
+  if (!s_->db->Get({}, s_->cf[detail::cf_events], slice(detail::seq_key(seq)), &raw).ok()) return std::nullopt;
+  auto ev = engine::decode_event(raw);
+  if (!ev || ev->seq != seq) return std::nullopt;
+  return std::move(ev).value();
+}
+
+namespace {
+
+// Entries of `id` with seq in [from, to]. Bounded to the keys that start with
+// id + '\0'; keys of a longer id that itself starts with id + '\0' are skipped.
+std::vector<engine::event_seq> index_seqs(const log_state& s, detail::cf_id family, std::string_view id,
+                                          engine::event_seq from, engine::event_seq to) {
+  std::vector<engine::event_seq> out;
+  if (id.empty() || from > to) return out;
+  detail::read_guard g(s);
+  if (!g.ready) {
+    s.warn("index read: " + g.ready.error().detail);
+    return out;
+  }
+  std::string upper = detail::index_prefix(id);
+  upper.back() = '\x01';
+  rocksdb::Slice upper_slice = slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf[family]));
+  for (it->Seek(slice(detail::index_key(id, from))); it->Valid(); it->Next()) {
+    auto entry = detail::parse_index_key(view(it->key()));
+    if (!entry || entry->id != id) continue;
+    if (entry->seq > to) break;
+    out.push_back(entry->seq);
+  }
+  if (!it->status().ok()) s.warn("index read: " + it->status().ToString());
+  return out;
+}
+
+constexpr auto all_seqs = std::numeric_limits<engine::event_seq>::max();
+
+}  // namespace
+
+std::vector<engine::event_seq> event_log::seqs_by_call(std::string_view call_id) const {
+  return index_seqs(*s_, detail::cf_by_call, call_id, 0, all_seqs);
+}
+
+std::vector<engine::event_seq> event_log::seqs_by_msisdn(std::string_view msisdn, engine::event_seq from,
+                                                         engine::event_seq to) const {
+  return index_seqs(*s_, detail::cf_by_msisdn, msisdn, from, to);
+}
+
+std::vector<engine::event_seq> event_log::seqs_by_txn(std::string_view txn_id) const {
+  return index_seqs(*s_, detail::cf_by_txn, txn_id, 0, all_seqs);
+}
+
+}  // namespace storage

@@ -1,0 +1,179 @@
+#pragma once
+// storage::event_log: the engine's durable event log over RocksDB (see
+// storage/README.md for the key layout, the hash chain and the durability rule).
+//
+// Owns one RocksDB instance in `log_options::dir` and, when opened for writing,
+// one writer thread that performs every write (appends and snapshots, in the
+// order they were handed over). Two kinds of instance:
+//   - open():        the one writer (RocksDB's LOCK keeps a second process out);
+//   - open_reader(): a RocksDB secondary that follows a live writer (yna-tool),
+//                    falling back to read-only when no secondary can be made.
+// Read functions may be called from any thread, concurrently with each other and
+// with appends; a reader instance catches up with the writer at the start of each.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/event_store.hpp"
+#include "engine/types.hpp"
+#include "schemas/result.hpp"
+
+namespace rocksdb {
+class Env;
+}
+
+namespace storage {
+
+namespace detail {
+struct log_state;
+}
+
+struct log_options {
+  std::filesystem::path dir;      // the RocksDB folder (the engine passes <data-dir>/log)
+  bool sync = true;               // fsync the WAL before acknowledging an append (contract §6)
+  std::size_t snapshot_keep = 2;  // newest snapshots kept; older ones are deleted (at least 1)
+  // Where the store reports what it cannot return as a value (a failed snapshot, a
+  // failed write's cause). Called on the writer thread. Empty: one line to stderr.
+  std::function<void(std::string_view)> on_warning;
+  // Test seam (style §9): run RocksDB on this Env, e.g. one whose files fail on demand.
+  // Not owned; must outlive the log. Null: the default Env.
+  rocksdb::Env* env = nullptr;
+};
+
+enum class open_errc : std::uint8_t {
+  io_error,             // RocksDB could not open the folder (permissions, disk, bad options)
+  locked,               // another process (or instance) has the log open for writing
+  not_found,            // open_reader: there is no log in that folder
+  unsupported_version,  // the log was written in another format version
+  corruption,           // RocksDB reports corruption, or the log's metadata is inconsistent
+};
+std::string_view to_string(open_errc e) noexcept;
+struct open_error {
+  open_errc code = open_errc::io_error;
+  std::string detail;  // RocksDB's message, for operators
+};
+
+enum class read_errc : std::uint8_t {
+  io_error,      // RocksDB could not read
+  bad_key,       // a key in the events family is not an 8-byte seq
+  undecodable,   // the record at `seq` does not decode (engine::decode_event)
+  seq_mismatch,  // the record at `seq` says another seq
+};
+std::string_view to_string(read_errc e) noexcept;
+struct read_error {
+  read_errc code = read_errc::io_error;
+  engine::event_seq seq = 0;  // the event concerned, 0 when unknown
+  std::string detail;
+};
+
+// Outcome of verify(). ok, or the first bad event and why.
+struct verify_report {
+  bool ok = true;
+  std::uint64_t checked = 0;         // events walked
+  engine::event_seq last_seq = 0;    // the last seq walked
+  engine::event_seq first_bad = 0;   // when !ok: the first event found bad (0: not an event's fault)
+  std::string problem;               // when !ok: one line for operators
+};
+
+// Called on the writer thread after each append: (events in batch, seconds the
+// write and sync took, ok). For metrics; must be quick.
+using sync_observer = std::function<void(std::size_t, double, bool)>;
+
+class event_log final : public engine::event_store {
+ public:
+  // Opens `options.dir` for writing, creating it (and missing parents) if absent, and
+  // starts the writer thread. On success the chain head and last seq are loaded from
+  // the last stored event. On error: locked when another writer holds the folder,
+  // unsupported_version for another format, corruption or io_error otherwise.
+  // Start-up only: not on a hot path.
+  [[nodiscard]] static schemas::result<std::unique_ptr<event_log>, open_error> open(const log_options& options);
+
+  // Opens an existing log for reading, also while a writer runs: a RocksDB secondary
+  // instance whose info log goes to `scratch_dir` (created; the caller removes it
+  // afterwards), or read-only when no secondary can be made. Appends on a reader fail
+  // with store_error::closed. On error: not_found when `dir` holds no log.
+  [[nodiscard]] static schemas::result<std::unique_ptr<event_log>, open_error> open_reader(
+      const std::filesystem::path& dir, const std::filesystem::path& scratch_dir);
+
+  // Finishes every append and snapshot already handed over, stops the writer thread,
+  // closes RocksDB. Appends handed over during destruction fail with closed.
+  ~event_log() override;
+  event_log(const event_log&) = delete;
+  event_log& operator=(const event_log&) = delete;
+
+  // engine::event_store. Never blocks on I/O: hands the batch to the writer thread,
+  // which fills prev_hash, writes events and index entries in one WriteBatch (WAL
+  // fsync when options.sync) and then calls `done` on the writer thread. Failures:
+  // corruption when the batch's seqs do not continue the log (nothing written),
+  // no_space when the disk is full, io_error for other write errors, closed on a
+  // reader or while closing. After a failure nothing of the batch is readable, the
+  // chain head is unchanged, and the next append first recovers (RocksDB's Resume, or
+  // a reopen when RocksDB cannot resume), so service returns by itself once the cause
+  // is gone. An empty batch succeeds.
+  void append_async(std::vector<engine::event>& batch, engine::append_done done) override;
+  // Queued behind the appends handed over before it; written without fsync (a lost
+  // snapshot only makes recovery fold more events). Keeps the newest snapshot_keep.
+  // A snapshot of a seq beyond the log, or one that fails, is dropped with a warning.
+  void save_snapshot_async(engine::event_seq seq, std::string bytes) override;
+
+  // Reader instances only (no-op success on a writer): applies what the writer wrote
+  // since the last catch-up. The read functions below call it themselves.
+  [[nodiscard]] schemas::status<read_error> catch_up() const;
+  bool is_reader() const noexcept;
+
+  // Seq of the last stored event; 0 for an empty log.
+  engine::event_seq last_seq() const;
+  // The newest snapshot as (seq, bytes), or nullopt when there is none.
+  std::optional<std::pair<engine::event_seq, std::string>> latest_snapshot() const;
+
+  // Calls fn for each stored event with seq in [from, to], in seq order, with the
+  // decoded event and its raw record; stops early (ok) when fn returns false. Fails
+  // at the first record that does not decode or whose seq differs from its key, naming
+  // that seq (events before it were passed to fn). Does not detect gaps: verify() does.
+  using scan_fn = std::function<bool(const engine::event&, std::string_view raw)>;
+  [[nodiscard]] schemas::status<read_error> scan(engine::event_seq from, engine::event_seq to,
+                                                 const scan_fn& fn) const;
+  // The event at `seq`, or nullopt when absent or unreadable (scan() tells why).
+  std::optional<engine::event> get(engine::event_seq seq) const;
+
+  // Index queries: seqs in increasing order; empty on no match (and on a read error,
+  // which is reported through on_warning).
+  std::vector<engine::event_seq> seqs_by_call(std::string_view call_id) const;
+  // Events where the number acted, or that started a call from or to it. Only /start
+  // events carry a call's numbers, so later events of a call are found under the
+  // number of the party that acted; use seqs_by_call for a call's whole timeline.
+  std::vector<engine::event_seq> seqs_by_msisdn(
+      std::string_view msisdn, engine::event_seq from = 1,
+      engine::event_seq to = std::numeric_limits<engine::event_seq>::max()) const;
+  std::vector<engine::event_seq> seqs_by_txn(std::string_view txn_id) const;
+
+  // Walks the whole log (on a writer: as of one RocksDB snapshot, so appends may
+  // continue): seqs 1..last without gap, each record decodes and names its own seq,
+  // each prev is the hex sha256 of the previous raw record (64 '0's for seq 1), every
+  // event has its index entries and every index entry points at an event that names
+  // it. Stops at the first problem. A changed record is named by its own seq (it is
+  // found through its successor's prev); a change to the very last record cannot be
+  // seen by the chain. `progress` (optional) gets the events checked so far, every
+  // 4096 events and at the end. Slow on big logs: for tools, not the engine.
+  verify_report verify(const std::function<void(std::uint64_t)>& progress = {}) const;
+
+  // Fault injection seam (style §9): the next append fails with `e`, nothing written.
+  // Any thread.
+  void fail_next_append(engine::store_error e = engine::store_error::io_error);
+  // Replaces the observer; takes effect from the next append. Any thread.
+  void set_sync_observer(sync_observer observer);
+
+ private:
+  explicit event_log(std::unique_ptr<detail::log_state> state);
+  std::unique_ptr<detail::log_state> s_;
+};
+
+}  // namespace storage

@@ -1,0 +1,70 @@
+// Getting back to a writable log after a failed write, without a restart.
+//
+// RocksDB stops writes after a failed WAL write or sync (background-error mode).
+// Some errors it can resume from in place (a full disk once space is freed; it also
+// retries that by itself); others it cannot (an I/O error on the WAL: Resume returns
+// the error again until the DB is reopened). Reopening replays the WAL, and a batch
+// whose fsync failed may be complete in it: that batch was reported failed to the
+// reactor, so it must not come back. After any recovery we therefore delete every
+// event past the last acknowledged seq, with its index entries.
+#include <memory>
+#include <string>
+
+#include <rocksdb/write_batch.h>
+
+#include "engine/codec.hpp"
+#include "storage/detail/keys.hpp"
+#include "storage/detail/log_state.hpp"
+
+namespace storage::detail {
+namespace {
+
+rocksdb::Status reopen(log_state& s) {
+  std::unique_lock lk(s.db_mu);
+  close_db(s);
+  return open_writer_db(s);
+}
+
+rocksdb::Status scrub_unacknowledged(log_state& s) {
+  const engine::event_seq last = s.last_seq.load();
+  rocksdb::WriteBatch wb;
+  std::size_t removed = 0;
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_events]));
+  for (it->Seek(slice(seq_key(last + 1))); it->Valid(); it->Next()) {
+    wb.Delete(s.cf[cf_events], it->key());
+    ++removed;
+    auto ev = engine::decode_event(view(it->value()));
+    if (!ev) continue;
+    const index_ids ids = ids_of(*ev);
+    for (int k = 0; k < index_kind_count; ++k)
+      for (std::string_view id : ids.of[k])
+        wb.Delete(s.cf[index_cf(static_cast<index_kind>(k))], slice(index_key(id, ev->seq)));
+  }
+  if (!it->status().ok()) return it->status();
+  if (removed == 0) return rocksdb::Status::OK();
+  s.warn("removing " + std::to_string(removed) + " unacknowledged events after seq " + std::to_string(last) +
+         " left by a failed write");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return s.db->Write(wo, &wb);
+}
+
+}  // namespace
+
+void recover(log_state& s) {
+  rocksdb::Status st = s.db ? s.db->Resume() : rocksdb::Status::IOError("log closed after a failed reopen");
+  // Busy: RocksDB is recovering by itself. NoSpace: the disk is still full, and a
+  // reopen would fail too and take reads down with it. Either way, try again later.
+  if (!st.ok() && !st.IsBusy() && !st.IsNoSpace()) {
+    s.warn("RocksDB cannot resume (" + st.ToString() + "): reopening");
+    st = reopen(s);
+  }
+  if (st.ok()) st = scrub_unacknowledged(s);
+  if (!st.ok()) {
+    s.warn("recovery: " + st.ToString());
+    return;
+  }
+  s.recovery_needed = false;
+}
+
+}  // namespace storage::detail

@@ -1,0 +1,177 @@
+// The writer thread: the only code that writes to a writer instance. Appends and
+// snapshots run one at a time, in the order they were handed over, so the chain
+// head and the expected next seq need no lock.
+#include <algorithm>
+#include <chrono>
+#include <string>
+
+#include <rocksdb/write_batch.h>
+
+#include "engine/codec.hpp"
+#include "schemas/digest.hpp"
+#include "storage/detail/keys.hpp"
+#include "storage/detail/log_state.hpp"
+#include "storage/event_log.hpp"
+
+namespace storage {
+namespace detail {
+namespace {
+
+std::optional<std::string> check_numbering(const log_state& s, const std::vector<engine::event>& batch) {
+  const engine::event_seq next = s.last_seq.load() + 1;
+  for (std::size_t i = 0; i < batch.size(); ++i)
+    if (batch[i].seq != next + i)
+      return "append refused: event " + std::to_string(i) + " of the batch has seq " + std::to_string(batch[i].seq) +
+             ", expected " + std::to_string(next + i);
+  return std::nullopt;
+}
+
+void run_append(log_state& s, append_job& j, std::optional<engine::store_error> injected,
+                const sync_observer& observer) {
+  auto& batch = *j.batch;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto finish = [&](schemas::status<engine::store_error> result) {
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
+    if (observer) observer(batch.size(), took.count(), result.has_value());
+    j.done(result);
+  };
+
+  if (injected) return finish(schemas::failure{*injected});
+  if (batch.empty()) return finish({});
+  if (auto bad = check_numbering(s, batch)) {
+    s.warn(*bad);
+    return finish(schemas::failure{engine::store_error::corruption});
+  }
+  if (s.recovery_needed) recover(s);
+  if (!s.db) return finish(schemas::failure{engine::store_error::io_error});  // the reopen failed
+
+  rocksdb::WriteBatch wb;
+  std::string prev = s.head_hash;
+  for (auto& e : batch) {
+    e.prev_hash = prev;
+    const std::string raw = engine::encode_event(e);
+    prev = schemas::to_hex(schemas::sha256(raw));
+    wb.Put(s.cf[cf_events], slice(seq_key(e.seq)), slice(raw));
+    const index_ids ids = ids_of(e);
+    for (int k = 0; k < index_kind_count; ++k)
+      for (std::string_view id : ids.of[k])
+        wb.Put(s.cf[index_cf(static_cast<index_kind>(k))], slice(index_key(id, e.seq)), rocksdb::Slice());
+  }
+
+  rocksdb::WriteOptions wo;
+  wo.sync = s.options.sync;
+  const auto st = s.db->Write(wo, &wb);
+  if (st.ok()) {
+    s.head_hash = std::move(prev);
+    s.last_seq.store(batch.back().seq);
+    s.recovery_needed = false;  // RocksDB recovered by itself meanwhile
+    return finish({});
+  }
+  s.recovery_needed = true;
+  s.warn("append of " + std::to_string(batch.size()) + " events from seq " + std::to_string(batch.front().seq) +
+         " failed: " + st.ToString());
+  finish(schemas::failure{to_store_error(st)});
+}
+
+// Put the new snapshot and drop everything older than the newest `keep` in one
+// batch, so a crash leaves either the old set or the new one.
+void run_snapshot(log_state& s, snapshot_job& j) {
+  const engine::event_seq last = s.last_seq.load();
+  if (j.seq > last) {
+    s.warn("snapshot at seq " + std::to_string(j.seq) + " dropped: the log ends at " + std::to_string(last));
+    return;
+  }
+  if (s.recovery_needed) recover(s);
+  if (!s.db) return s.warn("snapshot at seq " + std::to_string(j.seq) + " dropped: the log is closed");
+  auto seqs = s.snapshot_seqs;
+  if (std::find(seqs.begin(), seqs.end(), j.seq) == seqs.end())
+    seqs.insert(std::upper_bound(seqs.begin(), seqs.end(), j.seq), j.seq);
+  const std::size_t keep = std::max<std::size_t>(1, s.options.snapshot_keep);
+
+  rocksdb::WriteBatch wb;
+  wb.Put(s.cf[cf_snapshots], slice(seq_key(j.seq)), slice(j.bytes));
+  if (seqs.size() > keep) {
+    seqs.erase(seqs.begin(), seqs.end() - static_cast<std::ptrdiff_t>(keep));
+    // Range, not keys: older snapshots may predate this process (their seqs unknown).
+    wb.DeleteRange(s.cf[cf_snapshots], slice(seq_key(0)), slice(seq_key(seqs.front())));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  if (auto st = s.db->Write(wo, &wb); !st.ok()) {
+    s.recovery_needed = true;
+    s.warn("snapshot at seq " + std::to_string(j.seq) + " failed: " + st.ToString());
+    return;
+  }
+  s.snapshot_seqs = std::move(seqs);
+}
+
+void writer_loop(log_state& s) {
+  for (;;) {
+    job next;
+    sync_observer observer;
+    std::optional<engine::store_error> injected;
+    {
+      std::unique_lock lk(s.mu);
+      s.cv.wait(lk, [&] { return s.stopping || !s.queue.empty(); });
+      if (s.queue.empty()) return;  // stopping, and everything handed over is done
+      next = std::move(s.queue.front());
+      s.queue.pop_front();
+      if (std::holds_alternative<append_job>(next)) {
+        observer = s.observer;
+        injected = std::exchange(s.fail_next, std::nullopt);
+      }
+    }
+    if (auto* a = std::get_if<append_job>(&next))
+      run_append(s, *a, injected, observer);
+    else
+      run_snapshot(s, std::get<snapshot_job>(next));
+  }
+}
+
+}  // namespace
+
+void start_writer(log_state& s) {
+  s.writer = std::thread([&s] { writer_loop(s); });
+}
+
+void stop_writer(log_state& s) {
+  {
+    std::lock_guard lk(s.mu);
+    s.stopping = true;
+  }
+  s.cv.notify_one();
+  if (s.writer.joinable()) s.writer.join();
+}
+
+}  // namespace detail
+
+void event_log::append_async(std::vector<engine::event>& batch, engine::append_done done) {
+  {
+    std::lock_guard lk(s_->mu);
+    if (!s_->is_reader() && !s_->stopping) {
+      s_->queue.emplace_back(detail::append_job{&batch, std::move(done)});
+      s_->cv.notify_one();
+      return;
+    }
+  }
+  done(schemas::failure{engine::store_error::closed});
+}
+
+void event_log::save_snapshot_async(engine::event_seq seq, std::string bytes) {
+  std::lock_guard lk(s_->mu);
+  if (s_->is_reader() || s_->stopping) return;
+  s_->queue.emplace_back(detail::snapshot_job{seq, std::move(bytes)});
+  s_->cv.notify_one();
+}
+
+void event_log::fail_next_append(engine::store_error e) {
+  std::lock_guard lk(s_->mu);
+  s_->fail_next = e;
+}
+
+void event_log::set_sync_observer(sync_observer observer) {
+  std::lock_guard lk(s_->mu);
+  s_->observer = std::move(observer);
+}
+
+}  // namespace storage

@@ -82,15 +82,19 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     parser_.emplace();
     parser_->body_limit(st_.opts.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
-    // Idle until the first byte, then the read timeout bounds the whole request: a
-    // slowloris client that trickles bytes is cut off.
-    lowest().expires_after(buffer_.size() > 0 ? st_.opts.read_timeout : st_.opts.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = self()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+    if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
+    // Idle until the first byte of the next request arrives...
+    lowest().expires_after(st_.opts.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = self()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->on_error(ec);
+      self->buffer_.commit(n);
+      self->read_request();
+    });
   }
 
-  void on_header(beast::error_code ec) {
-    if (ec) return on_error(ec);
+  // ...then one deadline for the whole request, headers and body: a slowloris client
+  // that trickles bytes is cut off after --read-timeout however it paces them.
+  void read_request() {
     lowest().expires_after(st_.opts.read_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = self()](beast::error_code ec, std::size_t) { self->on_read(ec); });

@@ -54,6 +54,13 @@ inline std::string start_body(std::string_view from, std::string_view to, std::s
 
 inline std::string sdp_body(std::string_view s) { return "{\"sdp\":" + json_quote(s) + "}"; }
 
+// Access-token claims for hand-made tokens; `extra` is spliced in (",\"aud\":\"x\"").
+inline std::string claims(std::string_view msisdn, std::string_view iss, std::int64_t iat, std::int64_t exp,
+                          std::string_view extra = "") {
+  return "{\"iss\":" + json_quote(iss) + ",\"sub\":\"crafted\",\"msisdns\":[" + json_quote(msisdn) +
+         "],\"iat\":" + std::to_string(iat) + ",\"exp\":" + std::to_string(exp) + std::string(extra) + "}";
+}
+
 // 32 or more upper-case hex digits (contract §3: at least 128 random bits).
 inline bool is_call_id(std::string_view id) {
   if (id.size() < 32) return false;

@@ -182,3 +182,39 @@ TEST_CASE("flow: an SDP over 64 KiB is INVALID_SDP even when the body limit allo
   CHECK_ERROR(c.post("/connected/" + id, sdp_body(over), mt.auth()), 400, "INVALID_SDP");
   CHECK_EMPTY_OK(c.post("/connected/" + id, sdp_body(exact), mt.auth()));
 }
+
+TEST_CASE("flow: glare: two offers at once, exactly one wins, the other is OFFER_PENDING") {
+  auto& eng = shared_engine();
+  http_client c(eng.port());
+  for (int round = 0; round < 6; ++round) {
+    CAPTURE(round);
+    const test_call t = make_call(eng, c, "Connected");
+    // MO holds while MT renegotiates (rounds alternate which offer each side makes).
+    const char* mo_ep = round % 2 ? "renegotiate" : "hold";
+    const char* mt_ep = round % 2 ? "hold" : "renegotiate";
+    response mo_r, mt_r;
+    std::atomic<bool> go{false};
+    std::thread a([&] {
+      http_client own(eng.port());
+      (void)own.get("/healthz");
+      while (!go.load()) std::this_thread::yield();
+      mo_r = own.post("/" + std::string(mo_ep) + "/" + t.id, sdp_body(sdp("moGlare")), t.mo.auth());
+    });
+    std::thread b([&] {
+      http_client own(eng.port());
+      (void)own.get("/healthz");
+      while (!go.load()) std::this_thread::yield();
+      mt_r = own.post("/" + std::string(mt_ep) + "/" + t.id, sdp_body(sdp("mtGlare")), t.mt.auth());
+    });
+    go = true;
+    a.join();
+    b.join();
+    INFO("MO ", mo_ep, ": ", mo_r.status, " ", mo_r.body, "; MT ", mt_ep, ": ", mt_r.status, " ", mt_r.body);
+    CHECK((mo_r.status == 200) != (mt_r.status == 200));
+    const response& loser = mo_r.status == 200 ? mt_r : mo_r;
+    CHECK_ERROR(loser, 400, "OFFER_PENDING");
+    const std::string v = t.view();
+    const party& winner = mo_r.status == 200 ? t.mo : t.mt;
+    CHECK(json_str(v, "/pendingOffer/by") == opt(winner.number));
+  }
+}

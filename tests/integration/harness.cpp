@@ -115,7 +115,11 @@ void engine_process::start() {
   const fs::path exe = engine_path();
 
   std::vector<std::string> args{exe.string(), "--listen", "127.0.0.1:0", "--data-dir", data_.string()};
-  args.insert(args.end(), extra_.begin(), extra_.end());
+  for (std::string a : extra_) {
+    for (auto at = a.find("{root}"); at != std::string::npos; at = a.find("{root}"))
+      a.replace(at, 6, root_.string());
+    args.push_back(std::move(a));
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

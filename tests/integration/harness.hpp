@@ -50,7 +50,8 @@ struct exit_status {
 // destructor SIGKILLs a running child and removes root.
 class engine_process {
  public:
-  // extra_args are appended to `--listen 127.0.0.1:0 --data-dir <root>/data`.
+  // extra_args are appended to `--listen 127.0.0.1:0 --data-dir <root>/data`; "{root}"
+  // in them is replaced by root() (for files a test writes there before start()).
   explicit engine_process(std::vector<std::string> extra_args = {}, bool start_now = true);
   ~engine_process();
   engine_process(const engine_process&) = delete;
@@ -146,6 +147,10 @@ class http_client {
 // Sends `bytes` as written on a fresh connection and parses one response back
 // (the write and the read run together, so early answers such as 413 are seen).
 response raw_request(std::uint16_t port, std::string_view bytes, std::chrono::milliseconds timeout = 30s);
+
+// Sends `bytes` (e.g. several pipelined requests) and reads `n` responses in order.
+std::vector<response> raw_requests(std::uint16_t port, std::string_view bytes, std::size_t n,
+                                   std::chrono::milliseconds timeout = 30s);
 
 // ---------------------------------------------------------------------------- JSON
 

@@ -192,6 +192,35 @@ response raw_request(std::uint16_t port, std::string_view bytes, std::chrono::mi
   return to_response(parser);
 }
 
+std::vector<response> raw_requests(std::uint16_t port, std::string_view bytes, std::size_t n,
+                                   std::chrono::milliseconds timeout) {
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  connect(ioc, stream, port, timeout);
+  beast::error_code ec;
+  stream.expires_after(timeout);
+  asio::async_write(stream, asio::buffer(bytes.data(), bytes.size()),
+                    [&](beast::error_code e, std::size_t) { ec = e; });
+  ioc.restart();
+  ioc.run();
+  if (ec) throw std::runtime_error("raw requests: write: " + ec.message());
+  beast::flat_buffer buf;
+  std::vector<response> out;
+  while (out.size() < n) {
+    parser_t parser;
+    limit(parser);
+    stream.expires_after(timeout);
+    http::async_read(stream, buf, parser, [&](beast::error_code e, std::size_t) { ec = e; });
+    ioc.restart();
+    ioc.run();
+    if (ec)
+      throw std::runtime_error("raw requests: response " + std::to_string(out.size() + 1) + " of " +
+                               std::to_string(n) + ": " + ec.message());
+    out.push_back(to_response(parser));
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------- JSON
 
 namespace {

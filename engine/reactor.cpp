@@ -263,6 +263,7 @@ void reactor::finish(decided& d, bool durable, store_error err) {
   table_.apply(d.ev);
   committed_seq_.store(d.ev.seq, std::memory_order_relaxed);
   active_calls_.store(table_.active(), std::memory_order_relaxed);
+  active_gauge_.set(static_cast<std::int64_t>(table_.active()));  // settled before the reply
   (d.ev.accepted() ? events_accepted_ : events_rejected_).inc();
   const call_state* after = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
   if (listener_) listener_->on_committed(d.ev, after);

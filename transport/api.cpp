@@ -87,10 +87,11 @@ void api::finish(const route& r, std::int64_t started_ns, const respond_fn& resp
   respond(std::move(res));
 }
 
-http_response api::protocol_error(rc code, std::string_view message) {
+http_response api::protocol_error(rc code, std::string_view message, std::string_view transaction_id) {
   route r;
   requests(r, schemas::http_status(code)).inc();
-  return error(code, message, new_transaction_id());
+  return error(code, message,
+               schemas::is_valid_guid(transaction_id) ? std::string(transaction_id) : new_transaction_id());
 }
 
 void api::handle(const http_request& req, respond_fn respond) {

@@ -57,8 +57,10 @@ class api {
   void handle(const http_request& req, respond_fn respond);
 
   // A response for errors found before a request could be routed (bad HTTP, body too
-  // large, headers too large): ErrorInfo with a fresh transaction id.
-  http_response protocol_error(schemas::reason_code code, std::string_view message);
+  // large, headers too large): ErrorInfo carrying the request's transaction id when it
+  // sent a valid one (empty: none was read), else a fresh one.
+  http_response protocol_error(schemas::reason_code code, std::string_view message,
+                               std::string_view transaction_id = {});
 
  private:
   void finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res);

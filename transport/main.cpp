@@ -111,6 +111,15 @@ engine::reactor* g_reactor = nullptr;
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Block SIGINT/SIGTERM before any thread exists (RocksDB, reactor, I/O): every thread
+  // inherits the mask, and one dedicated thread takes them with sigwait() below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
   flags f;
   CLI::App app{"yna-engine: the Your Number Anywhere calling engine (event-sourced, RocksDB log)"};
   app.option_defaults()->always_capture_default();
@@ -200,14 +209,8 @@ int main(int argc, char** argv) {
   }
   g_server = &srv;
   g_reactor = &reactor;
-  std::signal(SIGPIPE, SIG_IGN);
   // SIGINT/SIGTERM: a dedicated thread waits for them, so no work runs in a handler.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  std::thread signals([set] {
+  std::thread signals([set = stop_signals] {
     int sig = 0;
     sigwait(&set, &sig);
     engine::log::info("signal {}: stopping", sig);

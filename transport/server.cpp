@@ -108,9 +108,12 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       st_.timeouts.inc();
       return close();
     }
-    if (ec == http::error::body_limit)
+    if (ec == http::error::body_limit) {
+      bool present = false;  // the fields parsed so far carry the request's transaction id
+      const auto txn = header(parser_->get(), "x-transaction-id", present);
       return reply_and_close(st_.handler.protocol_error(schemas::reason_code::body_too_large,
-                                                        "the body is larger than the limit (--max-body-bytes)"));
+                                                        "the body is larger than the limit (--max-body-bytes)", txn));
+    }
     if (ec == http::error::header_limit)
       return reply_and_close(st_.handler.protocol_error(schemas::reason_code::headers_too_large,
                                                         "the headers are larger than the limit (--max-header-bytes)"));

@@ -500,10 +500,10 @@ TEST_CASE("api: restart from a snapshot plus the events after it (--snapshot-eve
   survives_restart({"--snapshot-every", "3"});
 }
 
-// Known engine bug (may_fail, listed in the report): SIGTERM kills the process (status
+// Regression: SIGTERM used to kill the process (status
 // "killed by signal 15") instead of stopping it: the signal is blocked only after the
 // reactor, RocksDB and I/O threads exist, so one of them receives it with the default action.
-TEST_CASE("engine: SIGTERM stops it cleanly (exit code 0)" * doctest::may_fail()) {
+TEST_CASE("engine: SIGTERM stops it cleanly (exit code 0)") {
   engine_process eng;
   http_client c(eng.port());
   (void)make_call(eng, c, "Ringing");
@@ -512,9 +512,9 @@ TEST_CASE("engine: SIGTERM stops it cleanly (exit code 0)" * doctest::may_fail()
   CHECK(st.clean());
 }
 
-// Known engine bug (may_fail, listed in the report): a 413 answers with a made-up
+// Regression: a 413 used to answer with a made-up
 // x-transaction-id even when the request sent a valid GUID.
-TEST_CASE("api: x-transaction-id is echoed on 413 too (every response carries it back)" * doctest::may_fail()) {
+TEST_CASE("api: x-transaction-id is echoed on 413 too (every response carries it back)") {
   auto& eng = shared_engine();
   http_client c(eng.port());
   const party mo = new_party(eng);

@@ -65,7 +65,11 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
       latency_(metrics.get_histogram("yna_http_request_seconds", "Time from request read to response ready",
                                      engine::latency_buckets_seconds())),
       unauthenticated_(metrics.get_counter("yna_unauthenticated_requests_total",
-                                           "Requests refused with 401 (counted and logged, never stored)")) {}
+                                           "Requests refused with 401 (counted and logged, never stored)")),
+      rate_limited_(metrics.get_counter("yna_rate_limited_requests_total",
+                                        "Requests refused with 429: over --rate-limit for their token (not stored)")),
+      pop_(opts_.pop),
+      rate_(opts_.rate_per_token, opts_.rate_burst, opts_.rate_max_tokens) {}
 
 engine::counter& api::requests(const route& r, int status) {
   // The registry keeps each counter for its lifetime; label sets are few (routes × statuses).
@@ -132,6 +136,23 @@ void api::handle(const http_request& req, respond_fn respond) {
     unauthenticated_.inc();
     const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
     return finish(r, started, respond, error(code, describe(who.error()), std::move(txn)));
+  }
+  if (!rate_.allow(std::hash<std::string_view>{}(req.authorization), mono_ns() / 1'000'000)) {
+    rate_limited_.inc();
+    http_response res = error(rc::too_many_requests, "over the request rate allowed per access token (--rate-limit)",
+                              std::move(txn));
+    res.retry_after_s = 1;
+    return finish(r, started, respond, std::move(res));
+  }
+  if (r.kind != route_kind::start || req.has_x_authorization) {
+    const pop_request pr{req.method, req.target, req.body, req.header};
+    auto pop = pop_.verify(req.x_authorization, who->cnf_jwk_json, pr, now_s());
+    if (!pop) {
+      unauthenticated_.inc();
+      http_response res = error(pop_reason(pop.error()), describe(pop.error()), std::move(txn));
+      if (pop.error() == pop_error::cache_full) res.retry_after_s = 1;
+      return finish(r, started, respond, std::move(res));
+    }
   }
 
   if (r.kind == route_kind::get_call) {

@@ -15,6 +15,8 @@
 #include "engine/metrics.hpp"
 #include "engine/reactor.hpp"
 #include "transport/auth.hpp"
+#include "transport/pop.hpp"
+#include "transport/rate_limiter.hpp"
 #include "transport/router.hpp"
 
 namespace transport {
@@ -30,8 +32,11 @@ struct http_request {
   std::string_view reason;
   std::string_view conference;
   bool has_transaction_id = false;
+  bool has_x_authorization = false;
   bool has_reason = false;
   bool has_conference = false;
+  // Any request header by name (case-insensitive), for what a PoP token may cover.
+  std::function<std::optional<std::string_view>(std::string_view)> header;
 };
 
 struct http_response {
@@ -40,17 +45,24 @@ struct http_response {
   std::string transaction_id;
   std::string_view content_type = "application/json";
   std::string_view allow;  // set on 405
+  int retry_after_s = 0;   // set on 429 and 503: Retry-After
 };
 
 using respond_fn = std::function<void(http_response)>;
 
 struct api_options {
   std::string base_path;
+  double rate_per_token = 50;    // requests per second per access token; 0: no limit
+  double rate_burst = 100;
+  std::size_t rate_max_tokens = 1'000'000;
+  pop_options pop;
 };
 
 class api {
  public:
   // `ready` says whether /readyz is ready (recovered and storage writable).
+  // Order of checks on call endpoints (contract §2): bearer token, rate limit, PoP
+  // (required everywhere but /start, where it is verified when present), then input.
   api(engine::reactor& reactor, const token_verifier& verifier, engine::registry& metrics, api_options opts,
       std::function<bool()> ready);
 
@@ -76,6 +88,9 @@ class api {
   std::function<bool()> ready_;
   engine::histogram& latency_;
   engine::counter& unauthenticated_;
+  engine::counter& rate_limited_;
+  pop_verifier pop_;
+  rate_limiter rate_;
 };
 
 // 128 random bits as 32 upper-case hex digits (contract §3).

@@ -38,6 +38,10 @@ struct flags {
   double request_timeout = 5;
   std::uint64_t snapshot_every = 10000;
   bool no_fsync = false;
+  double rate_limit = 50, rate_burst = 100;
+  std::size_t rate_max_tokens = 1'000'000;
+  std::int64_t pop_leeway = 10, pop_max_lifetime = 300;
+  std::size_t pop_replay_capacity = 1'000'000;
   std::string log_format = "text";
 };
 
@@ -141,6 +145,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-batch", f.max_batch, "Most events in one log write");
   app.add_option("--request-timeout", f.request_timeout, "Seconds a request may wait to be written; then 408");
   app.add_option("--snapshot-every", f.snapshot_every, "Events between snapshots of the call table (0: never)");
+  app.add_option("--rate-limit", f.rate_limit, "Requests per second per access token; more get 429 (0: no limit)");
+  app.add_option("--rate-burst", f.rate_burst, "Requests an access token may send at once before --rate-limit applies");
+  app.add_option("--rate-max-tokens", f.rate_max_tokens, "Access tokens tracked by the rate limiter");
+  app.add_option("--pop-leeway", f.pop_leeway, "Seconds of clock skew allowed on PoP exp and iat");
+  app.add_option("--pop-max-lifetime", f.pop_max_lifetime, "Longest PoP token lifetime (exp - iat) accepted, seconds");
+  app.add_option("--pop-replay-capacity", f.pop_replay_capacity,
+                 "PoP jti values remembered for replay detection; when full of live ones: 503");
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
@@ -185,8 +196,13 @@ int main(int argc, char** argv) {
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
   std::thread reactor_thread([&] { reactor.run(); });
 
-  transport::api handler(reactor, verifier, metrics, transport::api_options{f.base_path},
-                         [&] { return storage_ok.load(std::memory_order_relaxed); });
+  transport::api_options ao;
+  ao.base_path = f.base_path;
+  ao.rate_per_token = f.rate_limit;
+  ao.rate_burst = f.rate_burst;
+  ao.rate_max_tokens = f.rate_max_tokens;
+  ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity};
+  transport::api handler(reactor, verifier, metrics, ao, [&] { return storage_ok.load(std::memory_order_relaxed); });
   transport::server_options so;
   so.host = host;
   so.port = port;

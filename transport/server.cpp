@@ -131,9 +131,15 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     r.method = std::string_view(req.method_string().data(), req.method_string().size());
     r.target = std::string_view(req.target().data(), req.target().size());
     r.body = req.body();
-    bool present = false;
+    bool present = false;  // Authorization: absent and empty are the same (401 missing)
     r.authorization = header(req, "Authorization", present);
-    r.x_authorization = header(req, "X-Authorization", present);
+    r.x_authorization = header(req, "X-Authorization", r.has_x_authorization);
+    r.header = [&req](std::string_view name) -> std::optional<std::string_view> {
+      bool found = false;
+      auto v = header(req, name, found);
+      if (!found) return std::nullopt;
+      return v;
+    };
     r.transaction_id = header(req, "x-transaction-id", r.has_transaction_id);
     r.reason = header(req, "reason", r.has_reason);
     r.conference = header(req, "conference", r.has_conference);
@@ -151,6 +157,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     msg->set(http::field::content_type, beast::string_view(res.content_type.data(), res.content_type.size()));
     msg->set("x-transaction-id", res.transaction_id);
     if (!res.allow.empty()) msg->set(http::field::allow, beast::string_view(res.allow.data(), res.allow.size()));
+    if (res.retry_after_s > 0) msg->set(http::field::retry_after, std::to_string(res.retry_after_s));
     msg->keep_alive(keep_alive);
     msg->body() = std::move(res.body);
     msg->prepare_payload();

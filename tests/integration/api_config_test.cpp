@@ -1,6 +1,7 @@
 // Configured issuers (contract §2: RS256/ES256 PEM keys, repeatable, iss/aud when
 // configured) and HTTP plumbing a client relies on (pipelining, query strings,
 // garbage on a connection).
+#include "schemas/pop_token.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <doctest/doctest.h>
@@ -90,7 +91,11 @@ TEST_CASE("http: pipelined requests are answered in order on one connection") {
   std::string raw = "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n";
   raw += "POST /start HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + mo.tok +
          "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  raw += "GET /calls/" + unknown_call_id() + " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + mo.tok + "\r\n\r\n";
+  const std::string target = "/calls/" + unknown_call_id();
+  const std::string pop =
+      schemas::build_request_pop(test_device_key(), "GET", target, "", "Bearer " + mo.tok, now_seconds());
+  raw += "GET " + target + " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + mo.tok +
+         "\r\nX-Authorization: " + pop + "\r\n\r\n";
   raw += "DELETE /start HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
   const auto rs = raw_requests(eng.port(), raw, 4);
   REQUIRE(rs.size() == 4);

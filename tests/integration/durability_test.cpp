@@ -191,7 +191,7 @@ TEST_CASE("durability: every acknowledged transition survives SIGKILL; the hash 
 }
 
 TEST_CASE("durability: concurrent requests share one log write (group commit)") {
-  engine_process eng;
+  engine_process eng({"--rate-limit", "0"});  // each client sends far more than a device would
   constexpr int clients = 64;
   std::vector<party> mos;
   for (int i = 0; i < clients; ++i) mos.push_back(new_party(eng));

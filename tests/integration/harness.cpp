@@ -259,7 +259,13 @@ std::string engine_process::token_at(std::vector<std::string> msisdns, std::int6
   c.device_id = std::move(device_id);
   c.iat = iat;
   c.exp = exp;
+  c.cnf_jwk_json = test_device_key().public_part().to_jwk_json();
   return schemas::mint_access_token(issuer(), c);
+}
+
+const schemas::jose::private_key& test_device_key() {
+  static const schemas::jose::private_key key = schemas::jose::private_key::generate_rsa(2048);
+  return key;
 }
 
 std::string engine_process::token(std::vector<std::string> msisdns, std::string device_id,

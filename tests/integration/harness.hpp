@@ -93,6 +93,13 @@ class engine_process {
   std::optional<schemas::dev_issuer> issuer_;
 };
 
+// The device key of every token the harness mints: its public half is the tokens'
+// cnf.jwk, and http_client signs a PoP token (X-Authorization) with it for every request
+// that carries an Authorization header but no X-Authorization (except POST .../start,
+// where PoP is optional). Send the header {"X-Authorization", no_pop} to send none.
+const schemas::jose::private_key& test_device_key();
+inline constexpr std::string_view no_pop = "<no-pop>";
+
 // An RS256 token with the development issuer's kid and iss, but signed by a fresh key.
 std::string foreign_token(std::vector<std::string> msisdns, std::chrono::seconds ttl = 1h);
 // "<b64u(header)>.<b64u(payload)>.<b64u(signature)>" from raw parts (for alg none & co).

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "tests/integration/harness.hpp"
+#include "schemas/pop_token.hpp"
 
 namespace integration {
 
@@ -139,8 +140,19 @@ response http_client::request(std::string_view method, std::string_view target, 
   req.version(11);
   req.set(http::field::host, "127.0.0.1:" + std::to_string(impl_->port));
   req.set(http::field::user_agent, "yna-integration-test");
-  for (const auto& [k, val] : headers) req.insert(k, val);
+  std::optional<std::string> authorization;
+  bool has_pop = false;
+  for (const auto& [k, val] : headers) {
+    if (beast::iequals(k, "X-Authorization")) {
+      has_pop = true;
+      if (val == no_pop) continue;
+    }
+    if (beast::iequals(k, "Authorization")) authorization = val;
+    req.insert(k, val);
+  }
   req.body() = std::string(body);
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool is_start = path.size() >= 6 && path.substr(path.size() - 6) == "/start";
   if (!body.empty() || v == http::verb::post || v == http::verb::put || v == http::verb::patch ||
       v == http::verb::delete_)
     req.content_length(body.size());
@@ -148,6 +160,9 @@ response http_client::request(std::string_view method, std::string_view target, 
 
   std::string last_error;
   for (int attempt = 0; attempt < 2; ++attempt) {
+    if (authorization && !has_pop && !is_start)  // a fresh PoP per attempt: a retry is no replay
+      req.set("X-Authorization",
+              schemas::build_request_pop(test_device_key(), method, target, body, *authorization, now_seconds()));
     const bool reused = impl_->stream.has_value();
     if (!reused) {
       impl_->stream.emplace(impl_->ioc);

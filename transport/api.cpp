@@ -146,7 +146,7 @@ void api::handle(const http_request& req, respond_fn respond) {
   }
   if (r.kind != route_kind::start || req.has_x_authorization) {
     const pop_request pr{req.method, req.target, req.body, req.header};
-    auto pop = pop_.verify(req.x_authorization, who->cnf_jwk_json, pr, now_s());
+    auto pop = pop_.verify(req.x_authorization, who->cnf_key ? &*who->cnf_key : nullptr, pr, now_s());
     if (!pop) {
       unauthenticated_.inc();
       http_response res = error(pop_reason(pop.error()), describe(pop.error()), std::move(txn));

@@ -8,7 +8,11 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
+
+#include "schemas/digest.hpp"
 
 namespace transport {
 
@@ -180,7 +184,51 @@ result<trusted_key, std::string> load_trusted_key_pem(const std::filesystem::pat
   return trusted_key{std::move(kid), std::move(*key)};
 }
 
-token_verifier::token_verifier(issuer_config config) : config_(std::move(config)) {}
+struct token_verifier::cache {
+  struct entry {
+    principal who;
+    std::int64_t exp;
+  };
+  struct shard {
+    std::mutex mu;
+    std::unordered_map<std::string, entry> map;
+  };
+  static constexpr std::size_t shard_count = 16;
+  explicit cache(std::size_t capacity) : per_shard(std::max<std::size_t>(1, capacity / shard_count)) {}
+
+  shard& for_key(const std::string& k) { return shards[static_cast<unsigned char>(k[0]) % shard_count]; }
+
+  std::optional<principal> find(const std::string& key, std::int64_t now, std::int64_t leeway) {
+    shard& s = for_key(key);
+    std::lock_guard lk(s.mu);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return std::nullopt;
+    if (now > it->second.exp + leeway) {  // expired: verify again (and fail as expired)
+      s.map.erase(it);
+      return std::nullopt;
+    }
+    return it->second.who;
+  }
+
+  void put(const std::string& key, const principal& who, std::int64_t now, std::int64_t leeway) {
+    shard& s = for_key(key);
+    std::lock_guard lk(s.mu);
+    if (s.map.size() >= per_shard) {
+      for (auto it = s.map.begin(); it != s.map.end();)
+        it = now > it->second.exp + leeway ? s.map.erase(it) : std::next(it);
+      if (s.map.size() >= per_shard) s.map.erase(s.map.begin());  // costs only a re-verify
+    }
+    s.map.insert_or_assign(key, entry{who, who.exp});
+  }
+
+  std::size_t per_shard;
+  shard shards[shard_count];
+};
+
+token_verifier::token_verifier(issuer_config config, std::size_t cache_capacity)
+    : config_(std::move(config)), cache_(cache_capacity > 0 ? std::make_unique<cache>(cache_capacity) : nullptr) {}
+
+token_verifier::~token_verifier() = default;
 
 result<principal, auth_error> token_verifier::verify_authorization(std::string_view value,
                                                                    std::int64_t now_s) const {
@@ -195,6 +243,15 @@ result<principal, auth_error> token_verifier::verify_authorization(std::string_v
 
 result<principal, auth_error> token_verifier::verify_token(std::string_view token, std::int64_t now_s) const {
   if (token.empty()) return failure{auth_error::missing};
+  if (!cache_ || token.size() > jose::max_jwt_bytes) return verify_uncached(token, now_s);
+  const std::string key = schemas::to_bytes(schemas::sha256(token));
+  if (auto hit = cache_->find(key, now_s, config_.leeway_s)) return std::move(*hit);
+  auto who = verify_uncached(token, now_s);
+  if (who) cache_->put(key, *who, now_s, config_.leeway_s);
+  return who;
+}
+
+result<principal, auth_error> token_verifier::verify_uncached(std::string_view token, std::int64_t now_s) const {
   auto jwt = jose::split_jwt(token);
   if (!jwt) return failure{auth_error::malformed};
   auto header = parse_header(jwt->header_json);
@@ -245,6 +302,10 @@ result<principal, auth_error> token_verifier::verify_token(std::string_view toke
   auto who = read_identity(claims);
   if (!who) return failure{who.error()};
   who->exp = clamp_to_int64(**exp);
+  if (!who->cnf_jwk_json.empty()) {
+    auto key = jose::public_key::from_jwk(who->cnf_jwk_json);
+    if (key && key->is_rsa()) who->cnf_key = std::move(*key);
+  }
   return who;
 }
 

@@ -5,6 +5,7 @@
 // auth_error to 401 with reason_code()/describe().
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,9 @@ struct principal {
   std::vector<std::string> msisdns;  // normalised: digits only, no '+'
   std::string device_id;             // empty when the token has none
   std::string cnf_jwk_json;          // cnf.jwk's raw (minified) JSON, empty when absent
+  // cnf.jwk parsed once when the token was verified (an RSA key), for PoP; nullopt when
+  // absent or not a usable RSA key.
+  std::optional<schemas::jose::public_key> cnf_key;
   std::int64_t exp = 0;              // seconds since the epoch
 
   // True if the token may act for `msisdn` (digits, an optional leading '+').
@@ -66,9 +70,15 @@ struct issuer_config {
 
 // Verifies access tokens against a fixed configuration. Immutable after
 // construction; verify_authorization may be called from any number of threads.
+// Verified tokens are cached by their SHA-256 until they expire (at most
+// `cache_capacity` of them), so a device's repeated requests cost a hash and a lookup
+// instead of an RSA verify and a key parse; 0 disables the cache.
 class token_verifier {
  public:
-  explicit token_verifier(issuer_config config);
+  explicit token_verifier(issuer_config config, std::size_t cache_capacity = 100'000);
+  ~token_verifier();
+  token_verifier(const token_verifier&) = delete;
+  token_verifier& operator=(const token_verifier&) = delete;
 
   // `authorization_header_value` is the header's value as received (empty when the
   // header is absent); `now_s` is the current time in seconds since the epoch.
@@ -82,7 +92,11 @@ class token_verifier {
                                                                     std::int64_t now_s) const;
 
  private:
+  struct cache;
+  [[nodiscard]] schemas::result<principal, auth_error> verify_uncached(std::string_view token,
+                                                                       std::int64_t now_s) const;
   issuer_config config_;
+  std::unique_ptr<cache> cache_;
 };
 
 }  // namespace transport

@@ -118,7 +118,7 @@ struct claims {
 
 pop_verifier::pop_verifier(pop_options opts) : opts_(opts), replay_(opts.replay_capacity) {}
 
-schemas::status<pop_error> pop_verifier::verify(std::string_view pop_token, std::string_view cnf_jwk_json,
+schemas::status<pop_error> pop_verifier::verify(std::string_view pop_token, const jose::public_key* key,
                                                 const pop_request& req, std::int64_t now) {
   if (pop_token.empty()) return failure{pop_error::missing};
   auto jwt = jose::split_jwt(pop_token);
@@ -131,8 +131,6 @@ schemas::status<pop_error> pop_verifier::verify(std::string_view pop_token, std:
       return failure{pop_error::malformed};
     if (alg != "RS256") return failure{pop_error::unsupported_alg};
   }
-  if (cnf_jwk_json.empty()) return failure{pop_error::no_cnf};
-  auto key = jose::public_key::from_jwk(cnf_jwk_json);
   if (!key || !key->is_rsa()) return failure{pop_error::no_cnf};
   if (!jose::verify(*key, jose::alg::rs256, jwt->signing_input, jwt->signature))
     return failure{pop_error::bad_signature};

@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "schemas/jose.hpp"
 #include "schemas/reason_code.hpp"
 #include "schemas/result.hpp"
 
@@ -86,11 +87,11 @@ class pop_verifier {
  public:
   explicit pop_verifier(pop_options opts);
 
-  // Verifies `pop_token` for `req` against the device key `cnf_jwk_json` (the access
-  // token's cnf.jwk). The checks run in the order of pop_error's declaration; the
-  // first failure is returned.
+  // Verifies `pop_token` for `req` against the device key (the access token's cnf.jwk,
+  // parsed; nullptr when the token has none). The checks run in the order of
+  // pop_error's declaration; the first failure is returned.
   // On success the token's jti is remembered: the same token is refused next time.
-  [[nodiscard]] schemas::status<pop_error> verify(std::string_view pop_token, std::string_view cnf_jwk_json,
+  [[nodiscard]] schemas::status<pop_error> verify(std::string_view pop_token, const schemas::jose::public_key* device_key,
                                                   const pop_request& req, std::int64_t now_s);
 
   std::size_t remembered() const { return replay_.size(); }

@@ -1,0 +1,141 @@
+// yna-microbench: per-operation costs on the request path, single-threaded.
+// Each operation runs `--iterations` times per round, timed one by one; prints the
+// median and p99 of each round, for `--rounds` rounds (the machine is shared: look at
+// the medians across rounds, not one number).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "engine/codec.hpp"
+#include "engine/decide.hpp"
+#include "schemas/api.hpp"
+#include "schemas/dev_issuer.hpp"
+#include "schemas/jose.hpp"
+#include "schemas/pop_token.hpp"
+#include "transport/auth.hpp"
+#include "transport/pop.hpp"
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+struct stats {
+  double median_us, p99_us;
+};
+
+stats measure(int iterations, const std::function<void(int)>& op) {
+  std::vector<double> t(static_cast<std::size_t>(iterations));
+  for (int i = 0; i < iterations; ++i) {
+    const auto a = clk::now();
+    op(i);
+    t[static_cast<std::size_t>(i)] = std::chrono::duration<double, std::micro>(clk::now() - a).count();
+  }
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t[t.size() * 99 / 100]};
+}
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int iterations = 2000, rounds = 3;
+  CLI::App app{"yna-microbench: per-operation costs on the request path"};
+  app.add_option("--iterations", iterations, "Operations per round")->capture_default_str();
+  app.add_option("--rounds", rounds, "Rounds")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  namespace jose = schemas::jose;
+  const auto issuer_key = jose::private_key::generate_rsa(2048);
+  const schemas::dev_issuer issuer{issuer_key, "dev", "yna-dev"};
+  const auto device = jose::private_key::generate_rsa(2048);
+  schemas::access_claims c;
+  c.sub = "bench";
+  c.msisdns = {"14250000001"};
+  c.device_id = "d1";
+  c.cnf_jwk_json = device.public_part().to_jwk_json();
+  c.iat = now_s();
+  c.exp = c.iat + 3600;
+  const std::string token = schemas::mint_access_token(issuer, c);
+  const std::string authorization = "Bearer " + token;
+  transport::issuer_config cfg;
+  cfg.keys.push_back({"dev", issuer_key.public_part()});
+  cfg.issuer = "yna-dev";
+  const transport::token_verifier verifier(cfg);
+  const transport::token_verifier cold(cfg, 0);  // no cache: every verify does the RSA work
+  transport::pop_verifier pops({10, 300, 10'000'000});
+
+  const std::string body = std::string(R"({"sdp":")") + "v=0\\r\\no=- 1 1 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\nm=audio 9 RTP/AVP 0\\r\\n\"}";
+  const std::string target = "/connected/0AEE1B58BAEEDA3EABA42B32EBB3DFE0";
+  // PoP tokens are built beforehand: signing is the client's cost, not the server's.
+  std::vector<std::string> pop_tokens;
+  const auto principal = verifier.verify_authorization(authorization, now_s());
+  if (!principal) {
+    fmt::print(stderr, "bench setup: token does not verify\n");
+    return 1;
+  }
+  const std::string start_body = R"({"from":"14250000001","to":"14250000002","sdp":")" +
+                                 std::string("v=0\\r\\no=- 1 1 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\nm=audio 9 RTP/AVP 0\\r\\n") + "\"}";
+  engine::call_state call;
+  {
+    engine::command s;
+    s.act = engine::action::start;
+    s.new_call_id = "C";
+    s.who = engine::actor{"a", "d", {"14250000001"}};
+    s.from = "14250000001";
+    s.to = "14250000002";
+    s.sdp = sdp;
+    engine::apply(call, engine::decide(nullptr, s, 1));
+  }
+  engine::command ring;
+  ring.act = engine::action::ringing;
+  ring.call_id = "C";
+  ring.who = engine::actor{"b", "d", {"14250000002"}};
+  ring.sdp = sdp;
+  const engine::event sample = engine::decide(&call, ring, 2);
+
+  fmt::print("{:<34} {:>12} {:>12}\n", "operation", "median µs", "p99 µs");
+  for (int round = 1; round <= rounds; ++round) {
+    pop_tokens.clear();
+    for (int i = 0; i < iterations; ++i)
+      pop_tokens.push_back(schemas::build_request_pop(device, "POST", target, body, authorization, now_s()));
+    fmt::print("round {}\n", round);
+    auto row = [](std::string_view name, stats s) { fmt::print("  {:<32} {:>12.2f} {:>12.2f}\n", name, s.median_us, s.p99_us); };
+    row("bearer JWT verify (RS256), cold", measure(iterations, [&](int) {
+          if (!cold.verify_authorization(authorization, now_s())) std::abort();
+        }));
+    row("bearer JWT verify, cached", measure(iterations, [&](int) {
+          if (!verifier.verify_authorization(authorization, now_s())) std::abort();
+        }));
+    row("PoP verify (RS256 + edts + jti)", measure(iterations, [&](int i) {
+          transport::pop_request r{"POST", target, body, [&](std::string_view n) -> std::optional<std::string_view> {
+                                     if (n.size() == 13) return std::string_view(authorization);
+                                     return std::nullopt;
+                                   }};
+          if (!pops.verify(pop_tokens[static_cast<std::size_t>(i)], &*principal->cnf_key, r, now_s())) std::abort();
+        }));
+    row("decode CallStartRequest", measure(iterations, [&](int) {
+          if (!schemas::decode_start_request(start_body)) std::abort();
+        }));
+    row("decide + apply (ringing)", measure(iterations, [&](int) {
+          engine::call_state copy = call;
+          engine::apply(copy, engine::decide(&copy, ring, 3));
+        }));
+    row("encode event", measure(iterations, [&](int) {
+          if (engine::encode_event(sample).empty()) std::abort();
+        }));
+    row("decode event", measure(iterations, [&](int) {
+          static const std::string bytes = engine::encode_event(sample);
+          if (!engine::decode_event(bytes)) std::abort();
+        }));
+  }
+  return 0;
+}

@@ -42,6 +42,7 @@ struct flags {
   std::size_t rate_max_tokens = 1'000'000;
   std::int64_t pop_leeway = 10, pop_max_lifetime = 300;
   std::size_t pop_replay_capacity = 1'000'000;
+  std::size_t token_cache = 100'000;
   std::string log_format = "text";
 };
 
@@ -152,6 +153,7 @@ int main(int argc, char** argv) {
   app.add_option("--pop-max-lifetime", f.pop_max_lifetime, "Longest PoP token lifetime (exp - iat) accepted, seconds");
   app.add_option("--pop-replay-capacity", f.pop_replay_capacity,
                  "PoP jti values remembered for replay detection; when full of live ones: 503");
+  app.add_option("--token-cache", f.token_cache, "Verified access tokens kept (by SHA-256, until expiry; 0: none)");
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
@@ -166,7 +168,7 @@ int main(int argc, char** argv) {
   fs::create_directories(f.data_dir, ec);
   if (ec) die("--data-dir " + f.data_dir + ": " + ec.message());
 
-  transport::token_verifier verifier(issuers(f));
+  transport::token_verifier verifier(issuers(f), f.token_cache);
 
   engine::registry metrics;
   auto& sync_seconds = metrics.get_histogram("yna_log_sync_seconds", "Time of one log write including its fsync",

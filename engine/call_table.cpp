@@ -26,6 +26,27 @@ void call_table::index(const call_state& c) {
   if (c.client_correlator) starts_.emplace(start_key(c.from, *c.client_correlator), c.call_id);
 }
 
+void call_table::track_ringing(const call_state& c) {
+  const auto key = std::make_pair(c.start_seq, c.call_id);
+  if (is_early(c.status)) {
+    ringing_[c.to].insert(key);
+    return;
+  }
+  auto it = ringing_.find(c.to);
+  if (it == ringing_.end()) return;
+  it->second.erase(key);
+  if (it->second.empty()) ringing_.erase(it);
+}
+
+std::vector<const call_state*> call_table::ringing(std::string_view msisdn) const {
+  std::vector<const call_state*> out;
+  auto it = ringing_.find(std::string(msisdn));
+  if (it == ringing_.end()) return out;
+  for (const auto& [seq, id] : it->second)
+    if (const call_state* c = find(id)) out.push_back(c);
+  return out;
+}
+
 void call_table::apply(const event& e) {
   last_seq_ = e.seq;
   if (!e.accepted() || e.noop) return;
@@ -33,6 +54,7 @@ void call_table::apply(const event& e) {
     call_state c;
     engine::apply(c, e);
     index(c);
+    track_ringing(c);
     ++active_;
     calls_.insert_or_assign(c.call_id, std::move(c));
     return;
@@ -40,13 +62,16 @@ void call_table::apply(const event& e) {
   auto it = calls_.find(e.call_id);
   if (it == calls_.end()) return;  // cannot happen for a log the engine wrote
   const bool was_ended = is_ended(it->second.status);
+  const bool was_early = is_early(it->second.status);
   engine::apply(it->second, e);
   if (!was_ended && is_ended(it->second.status)) --active_;
+  if (was_early && !is_early(it->second.status)) track_ringing(it->second);
 }
 
 void call_table::restore(call_state c, event_seq last_seq) {
   if (!is_ended(c.status)) ++active_;
   index(c);
+  if (is_early(c.status)) track_ringing(c);
   calls_.insert_or_assign(c.call_id, std::move(c));
   if (last_seq > last_seq_) last_seq_ = last_seq;
 }

@@ -4,7 +4,9 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <set>
 #include <unordered_map>
+#include <vector>
 
 #include "engine/types.hpp"
 
@@ -25,6 +27,9 @@ class call_table {
   void restore(call_state c, event_seq last_seq);
   void restore_last_seq(event_seq s) noexcept { if (s > last_seq_) last_seq_ = s; }
 
+  // Calls still ringing `msisdn` (early status, it is their MT), oldest first.
+  std::vector<const call_state*> ringing(std::string_view msisdn) const;
+
   event_seq last_seq() const noexcept { return last_seq_; }
   std::size_t size() const noexcept { return calls_.size(); }
   std::size_t active() const noexcept { return active_; }
@@ -33,9 +38,11 @@ class call_table {
  private:
   static std::string start_key(std::string_view from, std::string_view correlator);
   void index(const call_state& c);
+  void track_ringing(const call_state& c);
 
   std::unordered_map<std::string, call_state> calls_;
   std::unordered_map<std::string, std::string> starts_;  // from '\0' correlator -> call id
+  std::unordered_map<std::string, std::set<std::pair<event_seq, std::string>>> ringing_;  // MT -> (start seq, id)
   std::size_t active_ = 0;
   event_seq last_seq_ = 0;
 };

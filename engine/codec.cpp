@@ -115,7 +115,7 @@ void write_call_internal(json_writer& w, const call_state& c) {
   str_field(w, "mtSdp", c.mt_sdp);
   str_field(w, "moDevice", c.mo_device);
   str_field(w, "mtDevice", c.mt_device);
-  w.field("lastSeq", c.last_seq).field("events", static_cast<std::uint64_t>(c.event_count));
+  w.field("startSeq", c.start_seq).field("lastSeq", c.last_seq).field("events", static_cast<std::uint64_t>(c.event_count));
   w.end_object();
 }
 
@@ -148,6 +148,7 @@ bool read_call_internal(dom::object o, call_state& c) {
   r.str("mtSdp", c.mt_sdp);
   r.str("moDevice", c.mo_device);
   r.str("mtDevice", c.mt_device);
+  r.num("startSeq", c.start_seq);
   r.num("lastSeq", c.last_seq);
   r.num("events", c.event_count);
   return r.ok && !c.call_id.empty();

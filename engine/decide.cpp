@@ -24,8 +24,10 @@ event make_event(const command& cmd, epoch_ms now) {
   e.txn_id = cmd.txn_id;
   e.method = cmd.method;
   e.path = cmd.path;
-  e.from = cmd.from;
-  e.to = cmd.to;
+  if (cmd.act == action::start) {
+    e.from = cmd.from;
+    e.to = cmd.to;
+  }
   e.sdp = cmd.sdp;
   e.client_correlator = cmd.client_correlator;
   e.reason = cmd.reason;
@@ -154,6 +156,10 @@ event decide(const call_state* call, const command& cmd, epoch_ms now) {
   }
 
   if (!call) return reject(std::move(e), reason_code::call_not_found);
+  // Every event of a call names its two parties: the log indexes it under both numbers,
+  // and its notification can be derived from the event alone (replay, since=).
+  e.from = call->from;
+  e.to = call->to;
   const role r = resolve_role(*call, cmd.who, cmd.act);
   e.actor_role = r;
   if (r == role::stranger) return reject(std::move(e), reason_code::forbidden);
@@ -215,6 +221,7 @@ void apply(call_state& c, const event& e) {
     c.created_at = e.time;
     c.mo_sdp = e.sdp.value_or("");
     c.mo_device = e.device_id;
+    c.start_seq = e.seq;
   } else {
     if (e.sdp) side_sdp(e.actor_role) = *e.sdp;
     switch (e.act) {

@@ -84,6 +84,14 @@ bool reactor::query(std::string call_id, actor who, reply_fn done) {
   return true;
 }
 
+bool reactor::run_on_reactor(task_fn task) {
+  if (stopping_.load()) return false;
+  post(std::move(task));
+  return true;
+}
+
+void reactor::handle(task_fn&& t) { t(table_, table_.last_seq()); }
+
 void reactor::stop() {
   stopping_.store(true);
   post(stop_msg{});

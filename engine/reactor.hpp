@@ -73,6 +73,13 @@ class reactor {
 
   void set_listener(event_listener* l);  // before run()
 
+  // Runs `task` on the reactor thread, between batches, with the committed call table
+  // and the seq of the last event it holds (every event up to it has been published to
+  // the listener, none after). For work that must not race with publishing, such as
+  // subscribing a WebSocket. False when stopping.
+  using task_fn = std::function<void(const call_table&, event_seq committed)>;
+  [[nodiscard]] bool run_on_reactor(task_fn task);
+
   // Runs the loop on the calling thread until stop(); finishes the in-flight write first.
   void run();
   void stop();
@@ -97,7 +104,7 @@ class reactor {
     schemas::status<store_error> result;
   };
   struct stop_msg {};
-  using message = std::variant<request, read_request, write_done, stop_msg>;
+  using message = std::variant<request, read_request, write_done, task_fn, stop_msg>;
   struct decided {
     event ev;
     reply_fn done;
@@ -110,6 +117,7 @@ class reactor {
   void handle(request&& r);
   void handle(read_request&& r);
   void handle(write_done&& d);
+  void handle(task_fn&& t);
   void release(const std::string& key);
   void flush();
   void expire_stale();

@@ -115,7 +115,7 @@ struct event {
   std::string method;
   std::string path;
   // payload
-  std::string from, to;  // start
+  std::string from, to;  // the call's parties (start: as requested); empty for unknown calls
   std::optional<std::string> sdp;
   std::optional<std::string> client_correlator;
   std::optional<std::string> reason;
@@ -155,6 +155,7 @@ struct call_state {
   std::string mt_sdp;
   std::string mo_device;        // device that started the call
   std::string mt_device;        // device that answered (empty until Connected)
+  event_seq start_seq = 0;      // the start event: the invitation's sequenceNumber
   event_seq last_seq = 0;
   std::uint32_t event_count = 0;
 };

@@ -1,0 +1,50 @@
+#pragma once
+// Notifications (contract §5) as a pure function of one committed event: the same
+// event always gives the same notification, so live delivery and replay from the log
+// (GET /notifications?since=N) send identical frames.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/types.hpp"
+
+namespace engine {
+
+enum class notification_type { invitation, status };
+
+struct notification {
+  notification_type type = notification_type::status;
+  event_seq seq = 0;   // sequenceNumber: the log position of the causing event
+  epoch_ms time = 0;   // epochTime
+  std::string call_id;
+  std::string from, to;  // the call's parties (MO, MT)
+  // Who is told: an invitation goes to every device of MT; a status change to every
+  // device of both parties except the one whose request caused it (same sub and
+  // device_id; engine-caused events exclude nobody).
+  std::string exclude_sub, exclude_device;
+  // payload
+  std::string status;  // SessionStatus (status notifications)
+  std::optional<int> response_code;
+  std::optional<std::string> sdp;
+  std::optional<std::string> reason;
+
+  // Whether a device (token sub, device_id, numbers) receives this notification.
+  bool is_for(std::string_view sub, std::string_view device_id, const std::vector<std::string>& msisdns) const;
+  // The numbers whose devices may receive it (MT only for invitations).
+  std::vector<std::string> recipients() const;
+};
+
+// The notification an accepted, state-changing event causes; nullopt for rejected and
+// noop events.
+std::optional<notification> derive_notification(const event& e);
+
+// The invitation of a call that is still ringing (status early), for a device that
+// connects without `since`.
+notification invitation_for(const call_state& c);
+
+// The frame sent on the WebSocket: {"sessionInvitationNotification":{…}} or
+// {"sessionStatusNotification":{…}}, with callObjectRef = base_path + "/calls/" + id.
+std::string encode_notification(const notification& n, std::string_view base_path);
+
+}  // namespace engine

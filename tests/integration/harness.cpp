@@ -153,7 +153,9 @@ void engine_process::start() {
   pid_ = pid;
   port_ = 0;
 
+  // http:// or, with --tls-cert, https://
   const std::string prefix = "yna-engine listening on http://127.0.0.1:";
+  const std::string tls_prefix = "yna-engine listening on https://127.0.0.1:";
   const auto deadline = std::chrono::steady_clock::now() + 20s;
   std::string why;
   for (;;) {
@@ -161,8 +163,9 @@ void engine_process::start() {
     const auto nl = text.find('\n');
     if (nl != std::string::npos) {
       const std::string line = text.substr(0, nl);
-      if (line.rfind(prefix, 0) == 0) {
-        const std::string digits = line.substr(prefix.size());
+      const bool tls = line.rfind(tls_prefix, 0) == 0;
+      if (tls || line.rfind(prefix, 0) == 0) {
+        const std::string digits = line.substr((tls ? tls_prefix : prefix).size());
         char* end = nullptr;
         const unsigned long p = std::strtoul(digits.c_str(), &end, 10);
         if (!digits.empty() && *end == '\0' && p > 0 && p < 65536) {

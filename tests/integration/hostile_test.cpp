@@ -560,8 +560,8 @@ TEST_CASE("hostile: thousands of malformed requests from several threads, interl
   for (const auto& [cat, n] : bad.sent)
     summary += "\n  " + cat + ": " + std::to_string(n) + " sent, " + std::to_string(bad.answered[cat]) + " answered, " +
                std::to_string(bad.closed[cat]) + " closed";
-  MESSAGE("hostile storm: ", bad.total, " bad requests (", warm_calls, " calls and some of them in the warm-up) and ",
-          valid.completed.load(), " valid calls in ", storm_s, " s",
+  MESSAGE("hostile storm: ", bad.total, " bad requests (240 of them, and ", warm_calls,
+          " more valid calls, in the warm-up) and ", valid.completed.load(), " valid calls in ", storm_s, " s",
           summary);
   {
     std::string shown;

@@ -43,6 +43,21 @@ class event_store {
   virtual void save_snapshot_async(event_seq seq, std::string bytes) = 0;
 };
 
+// Reading the log back by party, for notification replay (GET /notifications?since=N).
+// Implementations do blocking I/O: call from a worker thread, never from the reactor
+// or an I/O thread. Thread-safe.
+class event_reader {
+ public:
+  virtual ~event_reader() = default;
+  // The seqs in (after, upto] of every event that names one of `msisdns` (as the actor
+  // or as a party of its call), increasing, without duplicates; at most `limit` + 1 of
+  // them (so the caller can tell "more than limit").
+  virtual std::vector<event_seq> party_events(const std::vector<std::string>& msisdns, event_seq after,
+                                              event_seq upto, std::size_t limit) const = 0;
+  // The event at `seq`, nullopt when absent or unreadable.
+  virtual std::optional<event> read(event_seq seq) const = 0;
+};
+
 // In-memory store for tests: appends complete synchronously, inside append_async.
 class memory_store final : public event_store {
  public:

@@ -1,5 +1,7 @@
 #include "storage/event_log.hpp"
 
+#include <algorithm>
+
 #include <cstdio>
 #include <system_error>
 
@@ -305,6 +307,21 @@ constexpr auto all_seqs = std::numeric_limits<engine::event_seq>::max();
 
 std::vector<engine::event_seq> event_log::seqs_by_call(std::string_view call_id) const {
   return index_seqs(*s_, detail::cf_by_call, call_id, 0, all_seqs);
+}
+
+std::vector<engine::event_seq> event_log::party_events(const std::vector<std::string>& msisdns,
+                                                       engine::event_seq after, engine::event_seq upto,
+                                                       std::size_t limit) const {
+  std::vector<engine::event_seq> out;
+  if (upto <= after) return out;
+  for (const auto& m : msisdns) {
+    auto seqs = seqs_by_msisdn(m, after + 1, upto);
+    out.insert(out.end(), seqs.begin(), seqs.end());
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() > limit + 1) out.resize(limit + 1);
+  return out;
 }
 
 std::vector<engine::event_seq> event_log::seqs_by_msisdn(std::string_view msisdn, engine::event_seq from,

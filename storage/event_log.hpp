@@ -87,7 +87,7 @@ struct verify_report {
 // write and sync took, ok). For metrics; must be quick.
 using sync_observer = std::function<void(std::size_t, double, bool)>;
 
-class event_log final : public engine::event_store {
+class event_log final : public engine::event_store, public engine::event_reader {
  public:
   // Opens `options.dir` for writing, creating it (and missing parents) if absent, and
   // starts the writer thread. On success the chain head and last seq are loaded from
@@ -143,6 +143,11 @@ class event_log final : public engine::event_store {
                                                  const scan_fn& fn) const;
   // The event at `seq`, or nullopt when absent or unreadable (scan() tells why).
   std::optional<engine::event> get(engine::event_seq seq) const;
+
+  // engine::event_reader (notification replay): through the by_msisdn index.
+  std::vector<engine::event_seq> party_events(const std::vector<std::string>& msisdns, engine::event_seq after,
+                                              engine::event_seq upto, std::size_t limit) const override;
+  std::optional<engine::event> read(engine::event_seq seq) const override { return get(seq); }
 
   // Index queries: seqs in increasing order; empty on no match (and on a read error,
   // which is reported through on_warning).

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 
@@ -98,6 +99,89 @@ http_response api::protocol_error(rc code, std::string_view message, std::string
                schemas::is_valid_guid(transaction_id) ? std::string(transaction_id) : new_transaction_id());
 }
 
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The value of `name` in an application/x-www-form-urlencoded query, percent-decoded;
+// nullopt when absent or badly encoded.
+std::optional<std::string> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    std::string_view raw = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    std::string out;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '+') {
+        out.push_back(' ');
+      } else if (raw[i] == '%') {
+        if (i + 2 >= raw.size()) return std::nullopt;
+        const int hi = hex_value(raw[i + 1]);
+        const int lo = hex_value(raw[i + 2]);
+        if (hi < 0 || lo < 0) return std::nullopt;
+        out.push_back(static_cast<char>(hi * 16 + lo));
+        i += 2;
+      } else {
+        out.push_back(raw[i]);
+      }
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::variant<socket_grant, http_response> api::authorize_socket(const http_request& req) {
+  const std::int64_t started = mono_ns();
+  const route r = match_route(req.method, req.target, opts_.base_path);
+  const bool txn_valid = req.has_transaction_id && schemas::is_valid_guid(req.transaction_id);
+  std::string txn = txn_valid ? std::string(req.transaction_id) : new_transaction_id();
+  auto refuse = [&](http_response res) -> std::variant<socket_grant, http_response> {
+    requests(r, res.status).inc();
+    latency_.observe(static_cast<double>(mono_ns() - started) / 1e9);
+    return res;
+  };
+  if (r.kind != route_kind::notifications)
+    return refuse(error(rc::not_found, "WebSocket upgrades are served on /notifications only", std::move(txn)));
+  if (!r.method_ok) {
+    http_response res = error(rc::method_not_allowed, "use GET to open the notification WebSocket", std::move(txn));
+    res.allow = r.allow;
+    return refuse(std::move(res));
+  }
+  std::optional<std::string> query_token;
+  std::string_view authorization = req.authorization;
+  if (authorization.empty()) {
+    query_token = query_param(r.query, "access_token");
+    if (!query_token)
+      return refuse(error(rc::unauthorized, "send 'Authorization: Bearer <token>' or ?access_token=<token>", std::move(txn)));
+  }
+  auto who = query_token ? verifier_.verify_token(*query_token, now_s()) : verifier_.verify_authorization(authorization, now_s());
+  if (!who) {
+    unauthenticated_.inc();
+    const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
+    return refuse(error(code, describe(who.error()), std::move(txn)));
+  }
+  socket_grant g{std::move(*who), std::nullopt, txn};
+  if (auto since = query_param(r.query, "since")) {
+    std::uint64_t v = 0;
+    const auto [p, ec] = std::from_chars(since->data(), since->data() + since->size(), v);
+    if (ec != std::errc() || p != since->data() + since->size() || since->empty())
+      return refuse(error(rc::invalid_field, "since must be a sequenceNumber (a non-negative integer)", std::move(txn)));
+    g.since = v;
+  }
+  requests(r, 101).inc();
+  return g;
+}
+
 void api::handle(const http_request& req, respond_fn respond) {
   const std::int64_t started = mono_ns();
   const route r = match_route(req.method, req.target, opts_.base_path);
@@ -125,7 +209,8 @@ void api::handle(const http_request& req, respond_fn respond) {
                     http_response{200, metrics_.render(), std::move(txn), "text/plain; version=0.0.4", {}});
     case route_kind::notifications:
       return finish(r, started, respond,
-                    error(rc::not_found, "notifications need a WebSocket upgrade", std::move(txn)));
+                    error(rc::invalid_field, "GET /notifications needs a WebSocket upgrade (Upgrade: websocket)",
+                          std::move(txn)));
     default:
       break;
   }

@@ -11,6 +11,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "engine/metrics.hpp"
 #include "engine/reactor.hpp"
@@ -50,6 +51,13 @@ struct http_response {
 
 using respond_fn = std::function<void(http_response)>;
 
+// What a WebSocket upgrade on GET /notifications is granted.
+struct socket_grant {
+  principal who;
+  std::optional<std::uint64_t> since;  // ?since=<sequenceNumber>
+  std::string transaction_id;
+};
+
 struct api_options {
   std::string base_path;
   double rate_per_token = 50;    // requests per second per access token; 0: no limit
@@ -67,6 +75,11 @@ class api {
       std::function<bool()> ready);
 
   void handle(const http_request& req, respond_fn respond);
+
+  // For an upgrade request: routes it (must be GET /notifications), authenticates it
+  // (Bearer header, or the access_token query parameter for browsers; no PoP) and reads
+  // `since`. On failure, the HTTP response to send instead of upgrading.
+  std::variant<socket_grant, http_response> authorize_socket(const http_request& req);
 
   // A response for errors found before a request could be routed (bad HTTP, body too
   // large, headers too large): ErrorInfo carrying the request's transaction id when it

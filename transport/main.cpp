@@ -14,6 +14,8 @@
 #include "storage/event_log.hpp"
 #include "transport/api.hpp"
 #include "transport/auth.hpp"
+#include "transport/notifier.hpp"
+#include "transport/replay.hpp"
 #include "transport/server.hpp"
 
 namespace {
@@ -43,6 +45,9 @@ struct flags {
   std::int64_t pop_leeway = 10, pop_max_lifetime = 300;
   std::size_t pop_replay_capacity = 1'000'000;
   std::size_t token_cache = 100'000;
+  std::size_t ws_max_queue = 1024;
+  double ws_idle_timeout = 30;
+  std::size_t max_replay_events = 10000;
   std::string log_format = "text";
 };
 
@@ -154,6 +159,9 @@ int main(int argc, char** argv) {
   app.add_option("--pop-replay-capacity", f.pop_replay_capacity,
                  "PoP jti values remembered for replay detection; when full of live ones: 503");
   app.add_option("--token-cache", f.token_cache, "Verified access tokens kept (by SHA-256, until expiry; 0: none)");
+  app.add_option("--ws-max-queue", f.ws_max_queue, "Frames a notification socket may fall behind before it is closed");
+  app.add_option("--ws-idle-timeout", f.ws_idle_timeout, "Seconds without traffic on a notification socket: ping at half, close at full");
+  app.add_option("--max-replay-events", f.max_replay_events, "Most events one ?since= replay may read; further back is refused");
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
@@ -196,6 +204,9 @@ int main(int argc, char** argv) {
   ro.snapshot_every = f.snapshot_every;
   ro.base_path = f.base_path;
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
+  transport::notification_hub hub(f.base_path, metrics);
+  reactor.set_listener(&hub);
+  auto replay = std::make_unique<transport::replay_worker>(log.get(), f.base_path, f.max_replay_events);
   std::thread reactor_thread([&] { reactor.run(); });
 
   transport::api_options ao;
@@ -216,7 +227,10 @@ int main(int argc, char** argv) {
   so.idle_timeout = milliseconds(static_cast<std::int64_t>(f.idle_timeout * 1000));
   so.tls_cert_file = f.tls_cert;
   so.tls_key_file = f.tls_key;
-  transport::server srv(so, handler, metrics);
+  transport::websocket_services ws{&reactor, &hub, replay.get(), {}};
+  ws.opts.max_queue = f.ws_max_queue;
+  ws.opts.idle_timeout = milliseconds(static_cast<std::int64_t>(f.ws_idle_timeout * 1000));
+  transport::server srv(so, handler, ws, metrics);
   std::uint16_t bound = 0;
   try {
     bound = srv.start();
@@ -246,6 +260,7 @@ int main(int argc, char** argv) {
   srv.run();
   reactor.stop();
   reactor_thread.join();
+  replay.reset();  // reads the log: gone before it
   log.reset();
   engine::log::info("stopped");
   return 0;

@@ -4,11 +4,15 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include "transport/detail/ws_session.hpp"
 
 namespace transport {
 
@@ -23,6 +27,7 @@ struct shared_state {
   server_options opts;
   std::optional<net::ssl::context> tls;
   api& handler;
+  detail::ws_shared ws;
   std::atomic<std::size_t> connections{0};
   engine::gauge& open_gauge;
   engine::counter& refused;
@@ -127,6 +132,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     lowest().expires_never();
     const auto& req = parser_->get();
     keep_alive_ = req.keep_alive();
+    if (beast::websocket::is_upgrade(req)) return upgrade();
     http_request r;
     r.method = std::string_view(req.method_string().data(), req.method_string().size());
     r.target = std::string_view(req.target().data(), req.target().size());
@@ -147,6 +153,24 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       net::post(self->stream_.get_executor(),
                 [self, res = std::move(res)]() mutable { self->write(std::move(res), self->keep_alive_); });
     });
+  }
+
+  // GET /notifications with Upgrade: websocket. The stream moves into a ws_session;
+  // this HTTP session ends here.
+  void upgrade() {
+    const auto& req = parser_->get();
+    http_request r;
+    r.method = std::string_view(req.method_string().data(), req.method_string().size());
+    r.target = std::string_view(req.target().data(), req.target().size());
+    bool present = false;
+    r.authorization = header(req, "Authorization", present);
+    r.transaction_id = header(req, "x-transaction-id", r.has_transaction_id);
+    auto grant = st_.handler.authorize_socket(r);
+    if (auto* refused = std::get_if<http_response>(&grant)) return reply_and_close(std::move(*refused));
+    auto& g = std::get<socket_grant>(grant);
+    std::string txn = g.transaction_id;
+    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, std::move(g))
+        ->run(parser_->release(), std::move(txn));
   }
 
   void reply_and_close(http_response res) { write(std::move(res), false); }
@@ -184,8 +208,14 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 }  // namespace
 
 struct server::impl {
-  impl(server_options o, api& handler, engine::registry& m)
-      : st{std::move(o), {}, handler, {},
+  impl(server_options o, api& handler, websocket_services ws, engine::registry& m)
+      : st{std::move(o), {}, handler,
+           detail::ws_shared{ws, m.get_gauge("yna_ws_connections", "Open notification WebSockets"),
+                             m.get_counter("yna_ws_frames_sent_total", "Notification frames written to WebSockets"),
+                             m.get_counter("yna_ws_slow_closed_total",
+                                           "WebSockets cut off for falling more than max_queue frames behind"),
+                             m.get_counter("yna_ws_replayed_frames_total", "Frames replayed from the log (since=)")},
+           {},
            m.get_gauge("yna_http_connections", "Open HTTP connections"),
            m.get_counter("yna_http_connections_refused_total", "Connections closed at once: over --max-connections"),
            m.get_counter("yna_http_timeouts_total", "Connections closed by the read or idle timeout")} {
@@ -239,8 +269,8 @@ struct server::impl {
   std::size_t next_ioc = 0;
 };
 
-server::server(server_options opts, api& handler, engine::registry& metrics)
-    : impl_(std::make_unique<impl>(std::move(opts), handler, metrics)) {}
+server::server(server_options opts, api& handler, websocket_services ws, engine::registry& metrics)
+    : impl_(std::make_unique<impl>(std::move(opts), handler, ws, metrics)) {}
 
 server::~server() = default;
 

@@ -10,6 +10,10 @@
 #include "engine/metrics.hpp"
 #include "transport/api.hpp"
 
+namespace engine {
+class reactor;
+}
+
 namespace transport {
 
 struct server_options {
@@ -25,9 +29,26 @@ struct server_options {
   std::string tls_key_file;
 };
 
+class notification_hub;
+class replay_worker;
+
+struct websocket_options {
+  std::size_t max_queue = 1024;                    // frames a socket may fall behind before it is cut off
+  std::chrono::milliseconds idle_timeout{30000};  // ping after half of it; closed when no answer
+  std::size_t max_incoming_bytes = 4096;           // client messages (ignored) larger than this close it
+};
+
+// What the notification WebSockets need; all outlive the server.
+struct websocket_services {
+  engine::reactor* reactor = nullptr;
+  notification_hub* hub = nullptr;
+  replay_worker* replay = nullptr;
+  websocket_options opts;
+};
+
 class server {
  public:
-  server(server_options opts, api& handler, engine::registry& metrics);
+  server(server_options opts, api& handler, websocket_services ws, engine::registry& metrics);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

@@ -1,0 +1,88 @@
+#include "transport/notifier.hpp"
+
+#include <algorithm>
+
+namespace transport {
+
+notification_hub::notification_hub(std::string base_path, engine::registry& metrics)
+    : base_path_(std::move(base_path)),
+      published_(metrics.get_counter("yna_notifications_total", "Notifications derived from committed events")),
+      delivered_(metrics.get_counter("yna_notification_deliveries_total",
+                                     "Notification frames handed to WebSocket sessions (live)")) {}
+
+void notification_hub::on_committed(const engine::event& e, const engine::call_state*) {
+  auto n = engine::derive_notification(e);
+  if (!n) return;
+  published_.inc();
+  frame_ptr frame;
+  std::vector<std::shared_ptr<subscriber>> targets;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& number : n->recipients()) {
+      auto it = by_msisdn_.find(number);
+      if (it == by_msisdn_.end()) continue;
+      auto& subs = it->second;
+      for (auto w = subs.begin(); w != subs.end();) {
+        auto s = w->lock();
+        if (!s) {
+          w = subs.erase(w);
+          continue;
+        }
+        ++w;
+        if (!n->is_for(s->sub, s->device_id, s->msisdns)) continue;
+        // A device holding both numbers of a call is told once.
+        if (std::find(targets.begin(), targets.end(), s) == targets.end()) targets.push_back(std::move(s));
+      }
+      if (subs.empty()) by_msisdn_.erase(it);
+    }
+  }
+  if (targets.empty()) return;
+  frame = std::make_shared<const std::string>(engine::encode_notification(*n, base_path_));
+  for (auto& s : targets) s->deliver(n->seq, frame);
+  delivered_.inc(targets.size());
+}
+
+void notification_hub::subscribe(const std::shared_ptr<subscriber>& s) {
+  std::lock_guard lk(mu_);
+  for (const auto& m : s->msisdns) by_msisdn_[m].push_back(s);
+  count_[s.get()] = s->msisdns.size();
+}
+
+void notification_hub::unsubscribe(const subscriber* s) {
+  std::lock_guard lk(mu_);
+  if (count_.erase(s) == 0) return;
+  for (const auto& m : s->msisdns) {
+    auto it = by_msisdn_.find(m);
+    if (it == by_msisdn_.end()) continue;
+    auto& v = it->second;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [s](const std::weak_ptr<subscriber>& w) {
+                             auto p = w.lock();
+                             return !p || p.get() == s;
+                           }),
+            v.end());
+    if (v.empty()) by_msisdn_.erase(it);
+  }
+}
+
+std::vector<std::pair<engine::event_seq, frame_ptr>> notification_hub::ringing_invitations(
+    const engine::call_table& table, const subscriber& s) const {
+  std::vector<std::pair<engine::event_seq, frame_ptr>> out;
+  for (const auto& m : s.msisdns)
+    for (const engine::call_state* c : table.ringing(m)) {
+      const auto n = engine::invitation_for(*c);
+      if (n.is_for(s.sub, s.device_id, s.msisdns))
+        out.emplace_back(n.seq, std::make_shared<const std::string>(engine::encode_notification(n, base_path_)));
+    }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  out.erase(std::unique(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first == b.first; }),
+            out.end());
+  return out;
+}
+
+std::size_t notification_hub::subscribers() const {
+  std::lock_guard lk(mu_);
+  return count_.size();
+}
+
+}  // namespace transport

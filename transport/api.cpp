@@ -222,7 +222,9 @@ void api::handle(const http_request& req, respond_fn respond) {
     const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
     return finish(r, started, respond, error(code, describe(who.error()), std::move(txn)));
   }
-  if (!rate_.allow(std::hash<std::string_view>{}(req.authorization), mono_ns() / 1'000'000)) {
+  // Keyed by the token itself, however the header spells the scheme and blanks.
+  const auto token = bearer_token(req.authorization).value_or(req.authorization);
+  if (!rate_.allow(std::hash<std::string_view>{}(token), mono_ns() / 1'000'000)) {
     rate_limited_.inc();
     http_response res = error(rc::too_many_requests, "over the request rate allowed per access token (--rate-limit)",
                               std::move(txn));

@@ -230,15 +230,19 @@ token_verifier::token_verifier(issuer_config config, std::size_t cache_capacity)
 
 token_verifier::~token_verifier() = default;
 
+std::optional<std::string_view> bearer_token(std::string_view value) {
+  value = trim(value);
+  const auto space = value.find_first_of(" \t");
+  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) return std::nullopt;
+  return trim(value.substr(space + 1));
+}
+
 result<principal, auth_error> token_verifier::verify_authorization(std::string_view value,
                                                                    std::int64_t now_s) const {
-  value = trim(value);
-  if (value.empty()) return failure{auth_error::missing};
-  const auto space = value.find_first_of(" \t");
-  if (space == std::string_view::npos || !iequals(value.substr(0, space), "bearer")) {
-    return failure{auth_error::malformed};
-  }
-  return verify_token(trim(value.substr(space + 1)), now_s);
+  if (trim(value).empty()) return failure{auth_error::missing};
+  const auto token = bearer_token(value);
+  if (!token) return failure{auth_error::malformed};
+  return verify_token(*token, now_s);
 }
 
 result<principal, auth_error> token_verifier::verify_token(std::string_view token, std::int64_t now_s) const {

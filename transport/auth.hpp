@@ -73,6 +73,10 @@ struct issuer_config {
 // Verified tokens are cached by their SHA-256 until they expire (at most
 // `cache_capacity` of them), so a device's repeated requests cost a hash and a lookup
 // instead of an RSA verify and a key parse; 0 disables the cache.
+// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive,
+// surrounding blanks ignored); nullopt when the value is not a Bearer credential.
+std::optional<std::string_view> bearer_token(std::string_view authorization_header_value);
+
 class token_verifier {
  public:
   explicit token_verifier(issuer_config config, std::size_t cache_capacity = 100'000);

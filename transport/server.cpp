@@ -101,8 +101,26 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   // that trickles bytes is cut off after --read-timeout however it paces them.
   void read_request() {
     lowest().expires_after(st_.opts.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = self()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    header_bytes_ = 0;
+    read_header_part();
+  }
+
+  // Beast's header_limit bounds only the bytes of one parse step (complete fields are
+  // consumed step by step), so a header sent in pieces could grow without end: the
+  // header bytes of every step are added up here and the total is held to the limit.
+  // (The parser is not eager: a step stops at the end of the header, so the count is
+  // exact.)
+  void read_header_part() {
+    http::async_read_some(stream_, buffer_, *parser_, [self = self()](beast::error_code ec, std::size_t n) {
+      self->header_bytes_ += n;
+      if (ec) return self->on_error(ec);
+      if (self->header_bytes_ > self->st_.opts.max_header_bytes)
+        return self->reply_and_close(self->st_.handler.protocol_error(
+            schemas::reason_code::headers_too_large, "the headers are larger than the limit (--max-header-bytes)"));
+      if (!self->parser_->is_header_done()) return self->read_header_part();
+      http::async_read(self->stream_, self->buffer_, *self->parser_,
+                       [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    });
   }
 
   void on_error(beast::error_code ec) {
@@ -203,6 +221,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   shared_state& st_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
+  std::size_t header_bytes_ = 0;
 };
 
 }  // namespace

@@ -311,14 +311,14 @@ TEST_CASE("limits: a header block over --max-header-bytes is 431 also when it ar
   CHECK_ERROR(*r, 431, "HEADERS_TOO_LARGE");
 }
 
-// ENGINE BUG (found by the hostile test): with the default --max-header-bytes 16384, a
+// Regression (was an engine bug, found by the hostile test): with the default --max-header-bytes 16384, a
 // header block of many small fields is accepted up to about 20480 bytes (16384 + the
 // engine's first 4096-byte read): 19494 bytes → 200, 20524 bytes → 431. One field that
 // large is refused. Likely cause: Beast 1.81's parser applies header_limit to the bytes
 // not yet consumed by one put(); complete fields consumed from the first read_some
 // (server.cpp do_read, 4096 bytes) are not counted. Expected per README ("Largest
 // request header block; larger gets 431"): 431 for any block over 16384 bytes.
-TEST_CASE("limits: a header block of many small fields over the default 16384 bytes is 431" * doctest::may_fail()) {
+TEST_CASE("limits: a header block of many small fields over the default 16384 bytes is 431") {
   auto& eng = shared_engine();
   raw_conn conn(eng.port());
   const std::string req = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + pad_fields(0, 185) + "\r\n";
@@ -648,14 +648,13 @@ TEST_CASE("limits: --rate-limit 5 --rate-burst 5: 429 TOO_MANY_REQUESTS per toke
   CHECK(metric_now(c, "yna_http_requests_total", {"status=\"429\""}) == static_cast<double>(n429));
 }
 
-// ENGINE BUG: the rate limiter's key is a hash of the Authorization header as sent
+// Regression (was an engine bug): the rate limiter's key was a hash of the Authorization header as sent
 // (transport/api.cpp: std::hash of req.authorization), while the token verifier accepts
 // the scheme in any case and any run of spaces or tabs before the token (RFC 7235). A
 // client over its rate gets a fresh bucket for every spelling: "bearer T", "BEARER T",
 // "Bearer  T"… Expected per README ("50 requests/s per access token"): 429 for all of
 // them once the token is over its rate.
-TEST_CASE("limits: the rate limit is per access token, however its Authorization header is spelled" *
-          doctest::may_fail()) {
+TEST_CASE("limits: the rate limit is per access token, however its Authorization header is spelled") {
   engine_process eng({"--rate-limit", "1", "--rate-burst", "3"});
   http_client c(eng.port());
   const party p = new_party(eng, "spell-dev");

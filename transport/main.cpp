@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <sys/resource.h>
 #include <cstdio>
 #include <filesystem>
 #include <thread>
@@ -129,6 +130,13 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  {  // every connection is a descriptor: allow as many as the hard limit does
+    rlimit rl{};
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+      rl.rlim_cur = rl.rlim_max;
+      setrlimit(RLIMIT_NOFILE, &rl);
+    }
+  }
 
   flags f;
   CLI::App app{"yna-engine: the Your Number Anywhere calling engine (event-sourced, RocksDB log)"};

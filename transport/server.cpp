@@ -55,7 +55,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     st_.open_gauge.add(1);
   }
   ~http_session() {
-    st_.connections.fetch_sub(1);
+    // An upgraded connection keeps its --max-connections slot: the WebSocket frees it.
+    if (!upgraded_) st_.connections.fetch_sub(1);
     st_.open_gauge.add(-1);
   }
 
@@ -187,7 +188,8 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if (auto* refused = std::get_if<http_response>(&grant)) return reply_and_close(std::move(*refused));
     auto& g = std::get<socket_grant>(grant);
     std::string txn = g.transaction_id;
-    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, std::move(g))
+    upgraded_ = true;
+    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, std::move(g), st_.connections)
         ->run(parser_->release(), std::move(txn));
   }
 
@@ -221,6 +223,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   shared_state& st_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = false;
+  bool upgraded_ = false;
   std::size_t header_bytes_ = 0;
 };
 

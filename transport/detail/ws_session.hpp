@@ -43,7 +43,10 @@ struct ws_shared {
 template <class Stream>
 class ws_session final : public subscriber, public std::enable_shared_from_this<ws_session<Stream>> {
  public:
-  ws_session(Stream&& stream, ws_shared& sh, socket_grant grant) : ws_(std::move(stream)), sh_(sh) {
+  // `connections` is the server's --max-connections count: this socket holds one slot
+  // until it is destroyed.
+  ws_session(Stream&& stream, ws_shared& sh, socket_grant grant, std::atomic<std::size_t>& connections)
+      : ws_(std::move(stream)), sh_(sh), connections_(connections) {
     sub = std::move(grant.who.sub);
     device_id = std::move(grant.who.device_id);
     msisdns = std::move(grant.who.msisdns);
@@ -53,6 +56,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   ~ws_session() override {
     sh_.services.hub->unsubscribe(this);
     sh_.open.add(-1);
+    connections_.fetch_sub(1);
   }
 
   void run(http::request<http::string_body> req, std::string transaction_id) {
@@ -194,6 +198,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
   websocket::stream<Stream> ws_;
   ws_shared& sh_;
+  std::atomic<std::size_t>& connections_;
   std::optional<std::uint64_t> since_;
   phase phase_ = phase::starting;
   std::deque<frame_ptr> queue_;

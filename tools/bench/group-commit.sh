@@ -14,7 +14,7 @@ trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 PID=$!
 for _ in $(seq 100); do grep -q listening "$DATA/out" 2>/dev/null && break; sleep 0.1; done
 PORT=$(grep -o '[0-9]*$' "$DATA/out")
-export TOKEN=$("$BUILD/tools/yna-tool" --data-dir "$DATA" token --msisdn 14250000001 --ttl 3600)
+export TOKEN=$("$BUILD/tools/yna-tool" --data-dir "$DATA" token --msisdn 14250000001 --ttl 3600 --no-pop-key)
 echo "engine pid $PID on port $PORT; wrk -t2 -c$C -d${D}s POST /start" >&2
 WRK=$(wrk -t2 -c"$C" -d"${D}s" -s tools/bench/start.lua "http://127.0.0.1:$PORT")
 RPS=$(echo "$WRK" | awk '/Requests\/sec/ {print $2}')

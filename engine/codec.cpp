@@ -196,9 +196,11 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
     return schemas::failure{codec_error::malformed};
   reader r{obj};
   event e;
-  r.num("v", e.version);
+  std::uint64_t version = 0;  // read wide: a huge v must not truncate to a known one
+  r.num("v", version);
   if (!r.ok) return schemas::failure{codec_error::malformed};
-  if (e.version != event::current_version) return schemas::failure{codec_error::unsupported_version};
+  if (version != event::current_version) return schemas::failure{codec_error::unsupported_version};
+  e.version = static_cast<std::uint32_t>(version);
   r.num("seq", e.seq);
   r.num("time", e.time);
   if (!r.has("type")) return schemas::failure{codec_error::malformed};
@@ -273,6 +275,7 @@ schemas::result<call_table, codec_error> decode_snapshot(std::string_view bytes)
     dom::object co;
     call_state c;
     if (el.get_object().get(co) || !read_call_internal(co, c)) return schemas::failure{codec_error::malformed};
+    if (t.find(c.call_id)) return schemas::failure{codec_error::malformed};  // a call twice: not ours
     t.restore(std::move(c), seq);
   }
   t.restore_last_seq(seq);

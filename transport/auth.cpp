@@ -203,7 +203,7 @@ struct token_verifier::cache {
     std::lock_guard lk(s.mu);
     auto it = s.map.find(key);
     if (it == s.map.end()) return std::nullopt;
-    if (now > it->second.exp + leeway) {  // expired: verify again (and fail as expired)
+    if (now - leeway > it->second.exp) {  // expired: verify again (and fail as expired)
       s.map.erase(it);
       return std::nullopt;
     }
@@ -215,7 +215,7 @@ struct token_verifier::cache {
     std::lock_guard lk(s.mu);
     if (s.map.size() >= per_shard) {
       for (auto it = s.map.begin(); it != s.map.end();)
-        it = now > it->second.exp + leeway ? s.map.erase(it) : std::next(it);
+        it = now - leeway > it->second.exp ? s.map.erase(it) : std::next(it);
       if (s.map.size() >= per_shard) s.map.erase(s.map.begin());  // costs only a re-verify
     }
     s.map.insert_or_assign(key, entry{who, who.exp});

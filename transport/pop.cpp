@@ -97,7 +97,9 @@ bool read_seconds(simdjson::dom::object o, std::string_view k, std::int64_t& out
   simdjson::dom::element el;
   if (o.at_key(k).get(el)) return false;
   if (el.is_int64()) {
-    out = el.get_int64().value_unsafe();
+    const std::int64_t v = el.get_int64().value_unsafe();
+    if (v > 1'000'000'000'000'000 || v < -1'000'000'000'000'000) return false;  // keeps exp - iat, exp + leeway exact
+    out = v;
     return true;
   }
   if (el.is_double()) {

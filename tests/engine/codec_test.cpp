@@ -57,3 +57,11 @@ TEST_CASE("codec: call view has the contract's fields") {
   CHECK(v.find("endedAt") == std::string::npos);
   CHECK(v.find(R"("connectedAt":6)") != std::string::npos);
 }
+
+TEST_CASE("codec: regressions found by fuzzing") {
+  // a version that truncates to 1 in 32 bits is still unknown
+  CHECK(decode_event(R"({"v":4294967297,"seq":1,"type":"end","outcome":{"accepted":true}})").error() ==
+        codec_error::unsupported_version);
+  // a snapshot naming one call twice is not one the engine wrote
+  CHECK(decode_snapshot(R"({"v":1,"seq":1,"calls":[{"callId":"B"},{"callId":"B"}]})").error() == codec_error::malformed);
+}

@@ -171,3 +171,14 @@ TEST_CASE("pop: the replay cache is bounded and forgets expired entries") {
   CHECK(c.check_and_insert("k0", 300, 200) == o::fresh);
   CHECK(c.check_and_insert("k0", 300, 200) == o::replayed);
 }
+
+TEST_CASE("pop: regression found by fuzzing: huge iat/exp cannot wrap the lifetime check") {
+  transport::pop_verifier v({});
+  fake_request r;
+  const std::string jwk = device_key().public_part().to_jwk_json();
+  const auto tok = make_pop(standard(r), -9'000'000'000'000'000'000, 9'000'000'000'000'000'000, "huge");
+  auto s = v.verify(tok, parse(jwk), r.view(), now);
+  REQUIRE(!s.has_value());
+  CHECK(s.error() == pop_error::malformed);
+  CHECK(v.remembered() == 0);
+}

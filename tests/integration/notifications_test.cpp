@@ -159,3 +159,23 @@ TEST_CASE("notifications: a reader that never reads is cut off while others keep
   const auto m = c.get("/metrics").body;
   CHECK(metric_value(m, "yna_ws_slow_closed_total").value_or(0) >= 1);
 }
+
+TEST_CASE("notifications: idle sockets are pinged; one that never answers is closed, one that does stays") {
+  engine_process eng({"--ws-idle-timeout", "1"});
+  const party a = new_party(eng, "a");
+  const party b = new_party(eng, "b");
+  auto silent = ws_client::connect(eng.port(), "/notifications", a.auth({{"X-Authorization", std::string(no_pop)}}),
+                                   /*read=*/false);  // never reads: never answers a ping
+  auto alive = listen(eng, b);                        // reads: Beast answers pings with pongs
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  http_client c(eng.port());
+  const auto m = c.get("/metrics").body;
+  CHECK(metric_value(m, "yna_ws_connections").value_or(-1) == 1);  // only the answering one is left
+  CHECK_FALSE(alive->closed());
+  // and it still receives
+  auto r = c.post("/start", start_body(a.number, b.number, sdp("offer")), a.auth());
+  REQUIRE(r.status == 200);
+  auto f = alive->next();
+  REQUIRE(f);
+  CHECK(frame_type(*f) == "sessionInvitationNotification");
+}

@@ -184,6 +184,14 @@ std::optional<double> metric_value(std::string_view text, std::string_view serie
 std::optional<double> metric_sum(std::string_view text, std::string_view name, const std::vector<std::string>& labels);
 
 bool is_guid(std::string_view s);
+// s quoted for /bin/sh.
+std::string shell_quote(std::string_view s);
+struct run_result {
+  int exit_code = -1;
+  std::string out;  // stdout
+};
+// Runs `cmd` through /bin/sh and waits for it.
+run_result run_command(const std::string& cmd);
 // A fresh 11-digit MSISDN, unique within the test process.
 std::string fresh_msisdn();
 // A valid SDP (RFC 8866 minimum) with `tag` in its o= line, so each side's SDP differs.

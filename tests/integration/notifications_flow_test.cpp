@@ -64,28 +64,8 @@ struct capture {
   }
 };
 
-std::string shell_quote(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
-}
 
-struct run_result {
-  int exit_code = -1;
-  std::string out;
-};
 
-run_result run(const std::string& cmd) {
-  run_result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-  return r;
-}
 
 fs::path source_root() { return fs::weakly_canonical(fs::path(YNA_INTEROP_DIR) / ".." / ".."); }
 fs::path validate_dir() { return source_root() / "tests" / "schemas" / "validate"; }
@@ -99,7 +79,7 @@ void write_lines(const fs::path& p, const std::vector<std::string>& lines) {
 // Runs validate.js on what the test captured: the frames against asyncapi.yaml, the REST
 // responses against openapi.yaml. Fails (never skips) when node or the packages are missing.
 void validate_captured(capture& cap, const fs::path& scratch) {
-  const run_result v = run("node --version 2>&1");
+  const run_result v = run_command("node --version 2>&1");
   if (v.exit_code != 0)
     FAIL("node is not installed (`node --version`: exit ", v.exit_code, " ", v.out,
          "): the frame validation needs it; run .ci/install-deps");
@@ -117,7 +97,7 @@ void validate_captured(capture& cap, const fs::path& scratch) {
   const std::string cmd = "node " + shell_quote((validate_dir() / "validate.js").string()) + " " +
                           shell_quote(source_root().string()) + " --frames " + shell_quote(frames.string()) +
                           " --responses " + shell_quote(responses.string()) + " 2>&1";
-  const run_result r = run(cmd);
+  const run_result r = run_command(cmd);
   INFO("validate.js (", cap.frames.size(), " frames, ", cap.responses.size(), " responses): exit ", r.exit_code,
        "\n", r.out);
   CHECK(r.exit_code == 0);

@@ -44,35 +44,14 @@ void spit(const fs::path& p, std::string_view text) {
   if (!out) throw std::runtime_error("cannot write " + p.string());
 }
 
-std::string shell_quote(const std::string& s) {
-  std::string o = "'";
-  for (char c : s) o += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return o + "'";
-}
 
-struct run_result {
-  int exit_code = -1;
-  std::string out;
-};
 
-// Runs `cmd` through /bin/sh, returns its exit code and stdout.
-run_result run(const std::string& cmd) {
-  run_result r;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  const int st = ::pclose(p);
-  r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-  return r;
-}
 
 const fs::path interop_dir{YNA_INTEROP_DIR};
 
 // Fails the test (not skips it) when node or the npm package is missing.
 void require_toolchain() {
-  const run_result v = run("node --version 2>&1");
+  const run_result v = run_command("node --version 2>&1");
   if (v.exit_code != 0)
     FAIL("node is not installed (`node --version`: exit ", v.exit_code, " ", v.out,
          "): the PoP interoperability test needs it; run .ci/install-deps");
@@ -96,7 +75,7 @@ std::string builder_pop(const fs::path& scratch, const fs::path& key_pem, const 
   const std::string cmd = "node " + shell_quote((interop_dir / "make_pop.js").string()) + " " +
                           shell_quote(key_pem.string()) + " < " + shell_quote(in.string()) + " 2> " +
                           shell_quote(err.string());
-  run_result r = run(cmd);
+  run_result r = run_command(cmd);
   while (!r.out.empty() && (r.out.back() == '\n' || r.out.back() == '\r')) r.out.pop_back();
   INFO("make_pop.js: ", cmd, "\nexit ", r.exit_code, "\nstderr: ", slurp(err));
   REQUIRE(r.exit_code == 0);

@@ -29,16 +29,6 @@ std::vector<std::uint64_t> histogram::cumulative() const {
   return out;
 }
 
-double histogram::quantile(double q) const {
-  const auto cum = cumulative();
-  const std::uint64_t total = cum.back();
-  if (total == 0) return 0;
-  const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(total)));
-  for (std::size_t i = 0; i < bounds_.size(); ++i)
-    if (cum[i] >= rank) return bounds_[i];
-  return bounds_.empty() ? 0 : bounds_.back();
-}
-
 std::vector<double> latency_buckets_seconds() {
   return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }

@@ -42,8 +42,6 @@ class histogram {
   // Cumulative count of observations <= bound i (Prometheus "le").
   std::vector<std::uint64_t> cumulative() const;
   const std::vector<double>& bounds() const noexcept { return bounds_; }
-  // Approximate quantile from the buckets (upper bound of the bucket holding it).
-  double quantile(double q) const;
 
  private:
   std::vector<double> bounds_;

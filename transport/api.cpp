@@ -247,22 +247,8 @@ void api::handle(const http_request& req, respond_fn respond) {
       return finish(r, started, respond,
                     error(rc::invalid_transaction_id, "x-transaction-id must be a GUID", std::move(txn)));
     engine::actor a{who->sub, who->device_id, who->msisdns};
-    auto shared_respond = std::make_shared<respond_fn>(std::move(respond));
-    const bool queued = reactor_.query(std::string(r.call_id), std::move(a),
-                                       [this, r, started, shared_respond, txn](engine::reply rep) mutable {
-                                         http_response res;
-                                         res.transaction_id = std::move(txn);
-                                         if (rep.code == rc::none) {
-                                           res.body = std::move(rep.body);
-                                         } else {
-                                           res.status = schemas::http_status(rep.code);
-                                           res.body = schemas::encode_error_info(rep.code, rep.message);
-                                         }
-                                         finish(r, started, *shared_respond, std::move(res));
-                                       });
-    if (!queued)
-      finish(r, started, *shared_respond,
-             error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn)));
+    auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(txn));
+    if (!reactor_.query(std::string(r.call_id), std::move(a), std::move(done))) refuse();
     return;
   }
 
@@ -341,22 +327,31 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
   cmd.input_error = input_error;
   cmd.input_error_message = std::move(input_message);
 
-  auto shared_respond = std::make_shared<respond_fn>(std::move(respond));
-  const bool queued = reactor_.submit(
-      std::move(cmd), [this, r, started, shared_respond, txn](engine::reply rep) mutable {
-        http_response res;
-        res.transaction_id = std::move(txn);
-        if (rep.code == rc::none) {
-          res.body = rep.body.empty() ? "{}" : std::move(rep.body);
-        } else {
-          res.status = schemas::http_status(rep.code);
-          res.body = schemas::encode_error_info(rep.code, rep.message);
-        }
-        finish(r, started, *shared_respond, std::move(res));
-      });
-  if (!queued)
-    finish(r, started, *shared_respond,
-           error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn)));
+  auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(txn));
+  if (!reactor_.submit(std::move(cmd), std::move(done))) refuse();
+}
+
+std::pair<engine::reply_fn, std::function<void()>> api::through_reactor(const route& r, std::int64_t started,
+                                                                         respond_fn respond, std::string txn) {
+  auto shared = std::make_shared<respond_fn>(std::move(respond));
+  engine::reply_fn done = [this, r, started, shared, txn](engine::reply rep) {
+    http_response res;
+    res.transaction_id = txn;
+    if (rep.code == rc::none) {
+      res.body = rep.body.empty() ? "{}" : std::move(rep.body);
+    } else {
+      res.status = schemas::http_status(rep.code);
+      res.body = schemas::encode_error_info(rep.code, rep.message);
+      if (rep.code == rc::service_unavailable) res.retry_after_s = 1;
+    }
+    finish(r, started, *shared, std::move(res));
+  };
+  auto refuse = [this, r, started, shared, txn] {
+    http_response res = error(rc::service_unavailable, "the engine is overloaded; retry later", txn);
+    res.retry_after_s = 1;
+    finish(r, started, *shared, std::move(res));
+  };
+  return {std::move(done), std::move(refuse)};
 }
 
 }  // namespace transport

@@ -93,6 +93,10 @@ class api {
                    schemas::reason_code input_error, std::string input_message, std::int64_t started_ns,
                    respond_fn respond);
   engine::counter& requests(const route& r, int status);
+  // The reply callback handed to the reactor (turns its reply into the HTTP response),
+  // and what to do when the reactor refuses the request (503, full).
+  std::pair<engine::reply_fn, std::function<void()>> through_reactor(const route& r, std::int64_t started,
+                                                                     respond_fn respond, std::string txn);
 
   engine::reactor& reactor_;
   const token_verifier& verifier_;

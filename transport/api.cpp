@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "engine/log.hpp"
 #include "schemas/api.hpp"
 
 namespace transport {
@@ -71,6 +72,15 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
                                         "Requests refused with 429: over --rate-limit for their token (not stored)")),
       pop_(opts_.pop),
       rate_(opts_.rate_per_token, opts_.rate_burst, opts_.rate_max_tokens) {}
+
+void api::note_unauthenticated(const route& r, std::string_view why) {
+  unauthenticated_.inc();
+  // Logged, never stored (contract §6); at most 10 lines a second so a flood of bad
+  // tokens cannot flood the log too. Never the token itself.
+  const std::int64_t second = mono_ns() / 1'000'000'000;
+  if (log_second_.exchange(second) != second) log_count_ = 0;
+  if (log_count_.fetch_add(1) < 10) engine::log::warn("401 on {}: {}", route_label(r), why);
+}
 
 engine::counter& api::requests(const route& r, int status) {
   // The registry keeps each counter for its lifetime; label sets are few (routes × statuses).
@@ -166,7 +176,7 @@ std::variant<socket_grant, http_response> api::authorize_socket(const http_reque
   }
   auto who = query_token ? verifier_.verify_token(*query_token, now_s()) : verifier_.verify_authorization(authorization, now_s());
   if (!who) {
-    unauthenticated_.inc();
+    note_unauthenticated(r, describe(who.error()));
     const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
     return refuse(error(code, describe(who.error()), std::move(txn)));
   }
@@ -218,7 +228,7 @@ void api::handle(const http_request& req, respond_fn respond) {
   // Call endpoints: authentication first (contract §2, order of checks).
   auto who = verifier_.verify_authorization(req.authorization, now_s());
   if (!who) {
-    unauthenticated_.inc();
+    note_unauthenticated(r, describe(who.error()));
     const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
     return finish(r, started, respond, error(code, describe(who.error()), std::move(txn)));
   }
@@ -235,7 +245,7 @@ void api::handle(const http_request& req, respond_fn respond) {
     const pop_request pr{req.method, req.target, req.body, req.header};
     auto pop = pop_.verify(req.x_authorization, who->cnf_key ? &*who->cnf_key : nullptr, pr, now_s());
     if (!pop) {
-      unauthenticated_.inc();
+      note_unauthenticated(r, describe(pop.error()));
       http_response res = error(pop_reason(pop.error()), describe(pop.error()), std::move(txn));
       if (pop.error() == pop_error::cache_full) res.retry_after_s = 1;
       return finish(r, started, respond, std::move(res));

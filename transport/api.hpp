@@ -93,6 +93,7 @@ class api {
                    schemas::reason_code input_error, std::string input_message, std::int64_t started_ns,
                    respond_fn respond);
   engine::counter& requests(const route& r, int status);
+  void note_unauthenticated(const route& r, std::string_view why);
   // The reply callback handed to the reactor (turns its reply into the HTTP response),
   // and what to do when the reactor refuses the request (503, full).
   std::pair<engine::reply_fn, std::function<void()>> through_reactor(const route& r, std::int64_t started,
@@ -105,6 +106,8 @@ class api {
   std::function<bool()> ready_;
   engine::histogram& latency_;
   engine::counter& unauthenticated_;
+  std::atomic<std::int64_t> log_second_{0};
+  std::atomic<int> log_count_{0};
   engine::counter& rate_limited_;
   pop_verifier pop_;
   rate_limiter rate_;

@@ -523,3 +523,21 @@ TEST_CASE("api: x-transaction-id is echoed on 413 too (every response carries it
   CHECK(r.status == 413);
   CHECK(r.header("x-transaction-id") == opt(guid));
 }
+
+TEST_CASE("api: unauthenticated requests are logged (bounded, never the token) and not stored") {
+  engine_process eng;
+  http_client c(eng.port());
+  const std::string secret = "not.a-real.token-SECRET123";
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 30; ++i) CHECK(c.post("/start", "{}", bearer(secret)).status == 401);
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0).count();
+  const std::string log = eng.stderr_tail(400);
+  std::size_t lines = 0;
+  for (std::size_t p = log.find("401 on start"); p != std::string::npos; p = log.find("401 on start", p + 1)) ++lines;
+  CHECK(lines >= 1);
+  CHECK(lines <= static_cast<std::size_t>(10 * (seconds + 2)));  // at most 10 in any one second
+  CHECK(log.find(secret) == std::string::npos);
+  const auto m = c.get("/metrics").body;
+  CHECK(metric_value(m, "yna_unauthenticated_requests_total").value_or(0) == 30);
+  CHECK(metric_value(m, "yna_events_total{outcome=\"rejected\"}").value_or(0) == 0);
+}

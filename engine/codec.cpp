@@ -97,6 +97,21 @@ struct reader {
   }
 };
 
+void write_deadlines(json_writer& w, std::string_view k, const deadlines& d) {
+  if (!d.any()) return;
+  w.key(k).begin_object();
+  for (int i = 0; i < timer_kind_count; ++i)
+    if (d.slot[i]) w.field(to_string(static_cast<timer_kind>(i)), *d.slot[i]);
+  w.end_object();
+}
+
+void read_deadlines(reader& r, std::string_view k, deadlines& d) {
+  if (!r.has(k)) return;
+  reader sub = r.sub(k);
+  for (int i = 0; i < timer_kind_count; ++i) sub.opt_num(to_string(static_cast<timer_kind>(i)), d.slot[i]);
+  if (!sub.ok) r.ok = false;
+}
+
 void write_call_internal(json_writer& w, const call_state& c) {
   w.begin_object();
   w.field("callId", std::string_view(c.call_id)).field("from", std::string_view(c.from));
@@ -108,9 +123,12 @@ void write_call_internal(json_writer& w, const call_state& c) {
   opt_field(w, "endReason", c.end_reason);
   if (c.offer) {
     w.key("offer").begin_object().field("by", to_string(c.offer->by)).field("kind", to_string(c.offer->kind));
-    w.field("since", c.offer->since).end_object();
+    w.field("since", c.offer->since);
+    str_field(w, "priorSdp", c.offer->prior_sdp);
+    w.end_object();
   }
   if (c.held_by) w.field("heldBy", to_string(*c.held_by));
+  write_deadlines(w, "timers", c.timers);
   str_field(w, "moSdp", c.mo_sdp);
   str_field(w, "mtSdp", c.mt_sdp);
   str_field(w, "moDevice", c.mo_device);
@@ -136,6 +154,7 @@ bool read_call_internal(dom::object o, call_state& c) {
     of.en("by", p.by, parse_role);
     of.en("kind", p.kind, parse_offer_kind);
     of.num("since", p.since);
+    of.str("priorSdp", p.prior_sdp);
     if (!of.ok) return false;
     c.offer = p;
   }
@@ -144,6 +163,7 @@ bool read_call_internal(dom::object o, call_state& c) {
     r.en("heldBy", h, parse_role);
     c.held_by = h;
   }
+  read_deadlines(r, "timers", c.timers);
   r.str("moSdp", c.mo_sdp);
   r.str("mtSdp", c.mt_sdp);
   r.str("moDevice", c.mo_device);
@@ -162,6 +182,10 @@ std::string encode_event(const event& e) {
   w.field("v", static_cast<std::uint64_t>(e.version)).field("seq", e.seq).field("time", e.time);
   w.field("type", to_string(e.act));
   w.field("callId", std::string_view(e.call_id));
+  if (e.timer) {
+    w.key("timer").begin_object().field("kind", to_string(*e.timer));
+    w.field("deadline", e.timer_deadline).end_object();
+  }
   w.key("actor").begin_object();
   w.field("msisdn", std::string_view(e.msisdn)).field("role", to_string(e.actor_role));
   w.field("sub", std::string_view(e.sub));
@@ -184,6 +208,7 @@ std::string encode_event(const event& e) {
   if (e.status_before) w.field("before", to_string(*e.status_before));
   if (e.status_after) w.field("after", to_string(*e.status_after));
   w.end_object();
+  write_deadlines(w, "arms", e.arms);
   w.field("prev", std::string_view(e.prev_hash));
   w.end_object();
   return w.take();
@@ -206,6 +231,14 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   if (!r.has("type")) return schemas::failure{codec_error::malformed};
   r.en("type", e.act, parse_action);
   r.str("callId", e.call_id);
+  if (r.has("timer")) {
+    reader t = r.sub("timer");
+    timer_kind k{};
+    t.en("kind", k, parse_timer_kind);
+    t.num("deadline", e.timer_deadline);
+    if (!t.ok) return schemas::failure{codec_error::malformed};
+    e.timer = k;
+  }
   reader a = r.sub("actor");
   a.str("msisdn", e.msisdn);
   a.en("role", e.actor_role, parse_role);
@@ -241,6 +274,7 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
     o.en("after", s, parse_call_status);
     e.status_after = s;
   }
+  read_deadlines(r, "arms", e.arms);
   r.str("prev", e.prev_hash);
   if (!(r.ok && a.ok && p.ok && o.ok)) return schemas::failure{codec_error::malformed};
   return e;

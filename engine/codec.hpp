@@ -3,11 +3,13 @@
 // snapshot of the call table, and the public JSON view of a call (GET /calls/{id}).
 // Event record (version 1), compact JSON, keys in this order:
 //   {"v":1,"seq":7,"time":1764200000000,"type":"hold","callId":"…",
+//    ["timer":{"kind":"invite","deadline":<ms>},]     (type "timeout" only)
 //    "actor":{"msisdn":"…","role":"MO","sub":"…","device":"…"},
 //    "txn":"…","method":"POST","path":"/hold/…",
 //    "payload":{"from":…,"to":…,"sdp":…,"clientCorrelator":…,"reason":…,"conference":…},
 //    "outcome":{"accepted":true,"noop":false,"before":"Connected","after":"Connected"}
 //              | {"accepted":false,"reasonCode":"OFFER_PENDING","before":…},
+//    ["arms":{"invite":<ms>,"answer":<ms>,"offer":<ms>,"maxDuration":<ms>},]  (deadlines armed)
 //    "prev":"<hex sha-256 of the previous record>"}
 // Absent optional values are omitted. Decoding accepts any key order and ignores
 // unknown keys, so newer writers stay readable.

@@ -101,12 +101,77 @@ reason_code decide_on_call(const call_state& c, action act, role r, const comman
       return reason_code::none;
     case action::start:
     case action::end:
+    case action::timeout:
       break;
   }
   return reason_code::internal_error;  // unreachable: start and end handled above
 }
 
+// The expiry of a timer: NotReachable, NoAnswer, Terminated, or an offer withdrawn
+// with the status unchanged.
+event decide_timeout(const call_state& c, event e, timer_kind kind, epoch_ms now) {
+  e.actor_role = role::engine;
+  e.msisdn.clear();
+  e.sdp.reset();
+  e.status_before = c.status;
+  const auto& deadline = c.timers[kind];
+  if (!deadline || *deadline > now || is_ended(c.status)) return reject(std::move(e), reason_code::invalid_state);
+  e.timer = kind;
+  e.timer_deadline = *deadline;
+  e.reason = std::string(expiry_reason(kind));
+  switch (kind) {
+    case timer_kind::invite: return accept(std::move(e), call_status::not_reachable);
+    case timer_kind::answer: return accept(std::move(e), call_status::no_answer);
+    case timer_kind::offer: return accept(std::move(e), c.status);
+    case timer_kind::max_duration: return accept(std::move(e), call_status::terminated);
+  }
+  return reject(std::move(e), reason_code::internal_error);
+}
+
+std::optional<epoch_ms> after(epoch_ms now, epoch_ms duration) {
+  if (duration <= 0) return std::nullopt;
+  return now + duration;
+}
+
+// The deadlines an accepted event arms (contract §7).
+void arm(event& e, const call_state* c, const timer_settings& t) {
+  if (!e.accepted() || e.noop) return;
+  switch (e.act) {
+    case action::start:
+      e.arms[timer_kind::invite] = after(e.time, t.invite_ms);
+      e.arms[timer_kind::answer] = after(e.time, t.answer_ms);
+      break;
+    case action::connected:
+      e.arms[timer_kind::max_duration] = after(e.time, t.max_duration_ms);
+      break;
+    case action::hold:
+    case action::resume:
+      e.arms[timer_kind::offer] = after(e.time, t.offer_ms);
+      break;
+    case action::renegotiate:
+      if (c && !c->offer) e.arms[timer_kind::offer] = after(e.time, t.offer_ms);  // an offer, not an answer
+      break;
+    default:
+      break;
+  }
+}
+
 }  // namespace
+
+std::optional<timer_kind> due_timer(const call_state& call, epoch_ms now) {
+  if (is_ended(call.status)) return std::nullopt;
+  std::optional<timer_kind> due;
+  epoch_ms earliest = 0;
+  for (int i = 0; i < timer_kind_count; ++i) {
+    const auto k = static_cast<timer_kind>(i);
+    const auto& d = call.timers[k];
+    if (d && *d <= now && (!due || *d < earliest)) {
+      due = k;
+      earliest = *d;
+    }
+  }
+  return due;
+}
 
 role resolve_role(const call_state& call, const actor& who, action act) {
   const bool is_mo = owns(who, call.from);
@@ -130,13 +195,20 @@ role resolve_role(const call_state& call, const actor& who, action act) {
     case action::start:
     case action::hold:
     case action::end:
+    case action::timeout:
       return role::mo;
   }
   return role::mo;
 }
 
-event decide(const call_state* call, const command& cmd, epoch_ms now) {
+event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers) {
   event e = make_event(cmd, now);
+  if (cmd.act == action::timeout) {
+    if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
+    e.from = call->from;
+    e.to = call->to;
+    return decide_timeout(*call, std::move(e), *cmd.timer, now);
+  }
   if (cmd.input_error != reason_code::none) return reject(std::move(e), cmd.input_error);
 
   if (cmd.act == action::start) {
@@ -152,7 +224,9 @@ event decide(const call_state* call, const command& cmd, epoch_ms now) {
       return e;
     }
     e.call_id = cmd.new_call_id;
-    return accept(std::move(e), call_status::initial);
+    e = accept(std::move(e), call_status::initial);
+    arm(e, nullptr, timers);
+    return e;
   }
 
   if (!call) return reject(std::move(e), reason_code::call_not_found);
@@ -169,7 +243,9 @@ event decide(const call_state* call, const command& cmd, epoch_ms now) {
   const reason_code why = decide_on_call(*call, cmd.act, r, cmd, after);
   if (why != reason_code::none) return reject(std::move(e), why);
   if (cmd.act == action::end && is_ended(call->status)) e.noop = true;
-  return accept(std::move(e), after);
+  e = accept(std::move(e), after);
+  arm(e, call, timers);
+  return e;
 }
 
 std::string explain_rejection(const event& e, const call_state* c) {
@@ -194,6 +270,7 @@ std::string explain_rejection(const event& e, const call_state* c) {
           return "only the called party (MT) may send " + act;
       }
     case reason_code::invalid_state:
+      if (e.act == action::timeout) return "the timer is no longer armed";
       return act + " is not allowed while the call is " + status;
     case reason_code::offer_pending:
       if (c && c->offer)
@@ -223,21 +300,24 @@ void apply(call_state& c, const event& e) {
     c.mo_device = e.device_id;
     c.start_seq = e.seq;
   } else {
-    if (e.sdp) side_sdp(e.actor_role) = *e.sdp;
+    // The offerer's SDP before an offer, kept so that a withdrawn offer can restore it.
+    const bool offers = e.act == action::hold || e.act == action::resume || (e.act == action::renegotiate && !c.offer);
+    std::string prior = offers && e.actor_role != role::engine ? side_sdp(e.actor_role) : std::string();
+    if (e.sdp && e.actor_role != role::engine) side_sdp(e.actor_role) = *e.sdp;
     switch (e.act) {
       case action::connected:
         c.connected_at = e.time;
         c.mt_device = e.device_id;
         break;
       case action::hold:
-        c.offer = pending_offer{e.actor_role, offer_kind::hold, e.time};
+        c.offer = pending_offer{e.actor_role, offer_kind::hold, e.time, std::move(prior)};
         break;
       case action::accept_hold:
         c.held_by = c.offer ? std::optional<role>(c.offer->by) : std::nullopt;
         c.offer.reset();
         break;
       case action::resume:
-        c.offer = pending_offer{e.actor_role, offer_kind::resume, e.time};
+        c.offer = pending_offer{e.actor_role, offer_kind::resume, e.time, std::move(prior)};
         break;
       case action::accept_resume:
         c.held_by.reset();
@@ -247,12 +327,22 @@ void apply(call_state& c, const event& e) {
         if (c.offer)
           c.offer.reset();  // the counterpart's answer
         else
-          c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time};
+          c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time, std::move(prior)};
         break;
       case action::end:
         c.ended_at = e.time;
         c.end_reason = e.reason;
         c.offer.reset();
+        break;
+      case action::timeout:
+        if (e.timer == timer_kind::offer) {  // withdrawn: the offerer's SDP is as before
+          if (c.offer) side_sdp(c.offer->by) = std::move(c.offer->prior_sdp);
+          c.offer.reset();
+        } else {
+          c.ended_at = e.time;
+          c.end_reason = e.reason;
+          c.offer.reset();
+        }
         break;
       default:
         break;
@@ -260,6 +350,13 @@ void apply(call_state& c, const event& e) {
   }
   if (e.status_after) c.status = *e.status_after;
   if (is_ended(c.status)) c.held_by.reset();
+  // Timers: arm what the event armed, then keep only those that can still fire.
+  for (int i = 0; i < timer_kind_count; ++i)
+    if (e.arms.slot[i]) c.timers.slot[i] = e.arms.slot[i];
+  if (c.status != call_status::initial) c.timers[timer_kind::invite].reset();
+  if (!is_early(c.status)) c.timers[timer_kind::answer].reset();
+  if (!c.offer) c.timers[timer_kind::offer].reset();
+  if (c.status != call_status::connected && c.status != call_status::hold) c.timers[timer_kind::max_duration].reset();
   c.last_seq = e.seq;
   ++c.event_count;
 }

@@ -15,9 +15,20 @@ role resolve_role(const call_state& call, const actor& who, action act);
 // - For action::start, `call` is the existing call with the same (from, clientCorrelator)
 //   when there is one (idempotent repeat), else nullptr.
 // - For every other action, `call` is the call named by cmd.call_id, or nullptr.
+// - For action::timeout (made by the reactor, never by a request), `call` is the call
+//   whose cmd.timer expired. The timer must still be armed with a deadline at or before
+//   `now`; otherwise the event is rejected INVALID_STATE (the reactor drops it unwritten:
+//   a request decided first disarmed the timer, and the log shows only that request).
 // The returned event has seq 0 (the reactor numbers events when they are written) and
-// time `now`.
-event decide(const call_state* call, const command& cmd, epoch_ms now);
+// time `now`. Accepted events that arm timers record their absolute deadlines, computed
+// from `timers` (contract §7).
+event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers = {});
+
+// The armed timer of `call` whose deadline is at or before `now`, the earliest first;
+// nullopt when none has expired. A request on a call with an expired timer must wait for
+// the expiry to be decided first: a deadline that has passed always wins over a request
+// decided after it.
+std::optional<timer_kind> due_timer(const call_state& call, epoch_ms now);
 
 // A sentence for ErrorInfo's systemMessage explaining why `e` was rejected, given the
 // call as it was when decided (nullptr for unknown calls and /start).

@@ -15,28 +15,60 @@ std::string_view to_string(store_error e) noexcept {
   return "?";
 }
 
+void memory_store::write(std::vector<event>& batch) {
+  ++appends_;
+  std::string prev =
+      events_.empty() ? std::string(64, '0') : schemas::to_hex(schemas::sha256(encode_event(events_.back())));
+  for (auto& e : batch) {
+    e.prev_hash = prev;
+    events_.push_back(e);
+    prev = schemas::to_hex(schemas::sha256(encode_event(e)));
+  }
+}
+
 void memory_store::append_async(std::vector<event>& batch, append_done done) {
   std::optional<store_error> err;
   {
     std::lock_guard lk(mu_);
+    if (paused_) {
+      waiting_batch_ = &batch;
+      waiting_done_ = std::move(done);
+      return;
+    }
     if (fail_next_) {
       fail_next_ = false;
       err = fail_with_;
     } else {
-      ++appends_;
-      std::string prev =
-          events_.empty() ? std::string(64, '0') : schemas::to_hex(schemas::sha256(encode_event(events_.back())));
-      for (auto& e : batch) {
-        e.prev_hash = prev;
-        events_.push_back(e);
-        prev = schemas::to_hex(schemas::sha256(encode_event(e)));
-      }
+      write(batch);
     }
   }
   if (err)
     done(schemas::failure{*err});
   else
     done({});
+}
+
+void memory_store::pause() {
+  std::lock_guard lk(mu_);
+  paused_ = true;
+}
+
+void memory_store::resume() {
+  append_done done;
+  {
+    std::lock_guard lk(mu_);
+    paused_ = false;
+    if (!waiting_batch_) return;
+    write(*waiting_batch_);
+    waiting_batch_ = nullptr;
+    done = std::move(waiting_done_);
+  }
+  done({});
+}
+
+bool memory_store::has_waiting_append() const {
+  std::lock_guard lk(mu_);
+  return waiting_batch_ != nullptr;
 }
 
 void memory_store::save_snapshot_async(event_seq seq, std::string bytes) {

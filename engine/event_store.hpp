@@ -66,6 +66,11 @@ class memory_store final : public event_store {
 
   // The next append fails with `e` (once).
   void fail_next_append(store_error e = store_error::io_error);
+  // While paused, appends wait (in flight, not durable) until resume() completes them:
+  // for tests that need a write to be in flight at a chosen moment.
+  void pause();
+  void resume();
+  bool has_waiting_append() const;
 
   std::vector<event> events() const;
   std::size_t appends() const;
@@ -78,6 +83,11 @@ class memory_store final : public event_store {
   std::size_t appends_ = 0;
   bool fail_next_ = false;
   store_error fail_with_ = store_error::io_error;
+  bool paused_ = false;
+  std::vector<event>* waiting_batch_ = nullptr;
+  append_done waiting_done_;
+
+  void write(std::vector<event>& batch);
 };
 
 }  // namespace engine

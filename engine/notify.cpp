@@ -53,6 +53,9 @@ std::optional<notification> derive_notification(const event& e) {
     case action::end:
       n.reason = e.reason;
       break;
+    case action::timeout:  // engine-caused: both parties, every device, with the timer's reason
+      n.reason = e.reason;
+      break;
     default:  // proceeding, connected, acceptHold (Hold), acceptResume (Connected), renegotiate (current)
       break;
   }

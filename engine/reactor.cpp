@@ -1,5 +1,6 @@
 #include "engine/reactor.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
 
@@ -12,6 +13,12 @@ namespace engine {
 namespace {
 
 constexpr epoch_ms sweep_interval_ms = 50;
+
+std::string fmt_label(timer_kind k) {
+  std::string l = "timer=\"";
+  l.append(to_string(k)).push_back('"');
+  return l;
+}
 
 std::string busy_key(const command& cmd, const call_state* call) {
   if (cmd.act == action::start) {
@@ -42,8 +49,18 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       events_rejected_(m.get_counter("yna_events_total", "Events written", "outcome=\"rejected\"")),
       write_failures_(m.get_counter("yna_log_write_failures_total", "Log writes that failed (requests answered 500/503)")),
       timeouts_(m.get_counter("yna_request_timeouts_total", "Requests answered 408 before being written")),
+      timers_superseded_(m.get_counter("yna_timer_superseded_total",
+                                       "Timer expiries dropped unwritten: a request decided first disarmed them")),
+      timers_gauge_(m.get_gauge("yna_timers_armed", "Call timers waiting in the deadline queue")),
       active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
       pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")) {
+  for (int i = 0; i < timer_kind_count; ++i) {
+    const std::string label = fmt_label(static_cast<timer_kind>(i));
+    timer_expiries_[i] = &m.get_counter("yna_timer_expiries_total", "Timer expiries written to the log", label);
+  }
+  timers_.rebuild(table_);  // deadlines that passed while the engine was down fire at once
+  armed_timers_ = timers_.size();
+  timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
   committed_seq_ = table_.last_seq();
   active_calls_ = table_.active();
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));
@@ -103,8 +120,10 @@ void reactor::run() {
   bool stop_requested = false;
   for (;;) {
     {
+      epoch_ms wait = sweep_interval_ms;
+      if (auto next = timers_.next()) wait = std::clamp<epoch_ms>(*next - clock_.now(), 0, sweep_interval_ms);
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(sweep_interval_ms), [&] { return !inbox_.empty(); });
+      cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return !inbox_.empty(); });
       batch.swap(inbox_);
     }
     for (auto& m : batch) {
@@ -124,6 +143,7 @@ void reactor::run() {
       last_sweep_ = now;
       expire_stale();
     }
+    if (!stop_requested) fire_due(now);
     flush();
     pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
     if (stop_requested && !writing_) break;
@@ -147,7 +167,8 @@ void reactor::run() {
 
 void reactor::handle(request&& r) {
   assert(on_reactor_thread());
-  if (clock_.now() > r.deadline) {
+  const epoch_ms now = clock_.now();
+  if (now > r.deadline) {
     timeouts_.inc();
     answer(r.done, reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
     return;
@@ -166,9 +187,23 @@ void reactor::handle(request&& r) {
       it->second.push_back(std::move(r));
       return;
     }
+    if (call && r.cmd.act != action::timeout) {
+      if (auto due = due_timer(*call, now)) {  // a passed deadline wins: its expiry goes first
+        fire(call->call_id, *due, *call->timers[*due]);
+        busy_[key].push_back(std::move(r));
+        return;
+      }
+    }
     busy_.emplace(key, std::deque<request>{});
   }
-  event ev = decide(call, r.cmd, clock_.now());
+  event ev = decide(call, r.cmd, now, opts_.timers);
+  if (r.cmd.act == action::timeout && !ev.accepted()) {
+    // Disarmed by an event decided before it: not an event. The log shows the winner.
+    timers_superseded_.inc();
+    busy_.erase(key);
+    answer(r.done, reply{ev.rejected, explain_rejection(ev, call), {}});
+    return;
+  }
   std::string message;
   if (!ev.accepted())
     message = r.cmd.input_error != reason_code::none ? std::move(r.cmd.input_error_message)
@@ -268,12 +303,21 @@ void reactor::finish(decided& d, bool durable, store_error err) {
                          {}});
     return;
   }
+  const call_state* before = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
+  const deadlines armed_before = before ? before->timers : deadlines{};
   table_.apply(d.ev);
   committed_seq_.store(d.ev.seq, std::memory_order_relaxed);
   active_calls_.store(table_.active(), std::memory_order_relaxed);
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));  // settled before the reply
   (d.ev.accepted() ? events_accepted_ : events_rejected_).inc();
   const call_state* after = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
+  if (after && after->timers != armed_before) {
+    timers_.update(after->call_id, armed_before, after->timers);
+    armed_timers_.store(timers_.size(), std::memory_order_relaxed);
+    timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
+  }
+  if (d.ev.act == action::timeout && d.ev.accepted() && d.ev.timer)
+    timer_expiries_[static_cast<int>(*d.ev.timer)]->inc();
   if (listener_) listener_->on_committed(d.ev, after);
   answer(d.done, d.ev.accepted() ? success_reply(d.ev) : reply{d.ev.rejected, std::move(d.message), {}});
 }
@@ -287,6 +331,34 @@ reply reactor::success_reply(const event& e) const {
     r.body = "{}";
   }
   return r;
+}
+
+void reactor::fire_due(epoch_ms now) {
+  while (auto e = timers_.pop_due(now)) {
+    const call_state* c = table_.find(e->call_id);
+    if (!c) continue;
+    const auto& d = c->timers[e->kind];
+    if (!d || *d > now) continue;  // a retry of a timer that has since been disarmed or re-armed
+    fire(e->call_id, e->kind, *d);
+  }
+  armed_timers_.store(timers_.size(), std::memory_order_relaxed);
+  timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
+}
+
+void reactor::fire(const std::string& call_id, timer_kind kind, epoch_ms deadline) {
+  timers_.erase(deadline, call_id, kind);  // decided now; a failed write schedules a retry
+  command cmd;
+  cmd.act = action::timeout;
+  cmd.call_id = call_id;
+  cmd.timer = kind;
+  outstanding_.fetch_add(1, std::memory_order_relaxed);
+  auto done = [this, call_id, kind](reply r) {
+    // Not written (log failure, 408, shutdown): the call still has the timer; try again.
+    if (r.code == reason_code::internal_error || r.code == reason_code::service_unavailable ||
+        r.code == reason_code::request_timeout)
+      timers_.schedule(clock_.now() + opts_.timer_retry_ms, call_id, kind);
+  };
+  handle(request{std::move(cmd), std::move(done), clock_.now() + opts_.request_timeout_ms});
 }
 
 void reactor::expire_stale() {

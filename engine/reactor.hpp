@@ -9,6 +9,12 @@
 // ("parked") until that event is durable, so every decision sees durable state and a
 // failed write never has to be undone.
 //
+// Timers (contract §7) live here as a deadline queue built from call state. An expiry
+// is a command like any other (engine as the actor): it goes through decide(), waits its
+// turn on a busy call, and becomes an event only once it is durable. A request decided
+// after a deadline has passed waits for that expiry first, so a deadline always wins
+// over a later decision and exactly one of them is in the log.
+//
 // Lifetime: constructed after recovery with the recovered call table; run() on its own
 // thread until stop(). All public functions but run() may be called from any thread.
 #include <condition_variable>
@@ -27,6 +33,7 @@
 #include "engine/clock.hpp"
 #include "engine/event_store.hpp"
 #include "engine/metrics.hpp"
+#include "engine/timer_queue.hpp"
 #include "engine/types.hpp"
 
 namespace engine {
@@ -55,6 +62,8 @@ struct reactor_options {
   std::size_t max_batch = 1024;       // events per write
   epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored
   event_seq snapshot_every = 10000;   // events between snapshots (0: never)
+  timer_settings timers;              // durations of the call timers (contract §7)
+  epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
   std::string base_path;              // for callObjectRef
 };
 
@@ -88,6 +97,7 @@ class reactor {
   std::size_t pending() const noexcept { return outstanding_.load(std::memory_order_relaxed); }
   event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
   std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
+  std::size_t armed_timers() const noexcept { return armed_timers_.load(std::memory_order_relaxed); }
 
  private:
   struct request {
@@ -121,6 +131,8 @@ class reactor {
   void release(const std::string& key);
   void flush();
   void expire_stale();
+  void fire_due(epoch_ms now);
+  void fire(const std::string& call_id, timer_kind kind, epoch_ms deadline);
   void finish(decided& d, bool durable, store_error err);
   void answer(reply_fn& done, reply r);
   reply success_reply(const event& e) const;
@@ -140,6 +152,7 @@ class reactor {
   std::atomic<bool> stopping_{false};
   std::atomic<event_seq> committed_seq_{0};
   std::atomic<std::size_t> active_calls_{0};
+  std::atomic<std::size_t> armed_timers_{0};
 
   // reactor thread only
   std::thread::id thread_id_;
@@ -151,6 +164,7 @@ class reactor {
   event_seq next_seq_;
   event_seq last_snapshot_seq_;
   epoch_ms last_sweep_ = 0;
+  timer_queue timers_;
 
   // metrics
   histogram& batch_size_;
@@ -159,6 +173,9 @@ class reactor {
   counter& events_rejected_;
   counter& write_failures_;
   counter& timeouts_;
+  counter* timer_expiries_[timer_kind_count];
+  counter& timers_superseded_;
+  gauge& timers_gauge_;
   gauge& active_gauge_;
   gauge& pending_gauge_;
 };

@@ -25,10 +25,13 @@ constexpr std::array<std::string_view, 13> status_names{
 
 constexpr std::array<std::string_view, action_count> action_names{
     "start", "inProgress", "proceeding", "ringing", "connected", "hold",
-    "acceptHold", "resume", "acceptResume", "renegotiate", "end"};
+    "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout"};
 
 constexpr std::array<std::string_view, 4> role_names{"MO", "MT", "stranger", "engine"};
 constexpr std::array<std::string_view, 3> offer_names{"hold", "resume", "renegotiate"};
+constexpr std::array<std::string_view, timer_kind_count> timer_names{"invite", "answer", "offer", "maxDuration"};
+constexpr std::array<std::string_view, timer_kind_count> expiry_reasons{"invite-timeout", "answer-timeout",
+                                                                        "offer-timeout", "max-duration"};
 
 }  // namespace
 
@@ -64,6 +67,18 @@ std::optional<role> parse_role(std::string_view s) noexcept { return parse_in<ro
 std::string_view to_string(offer_kind k) noexcept { return name_in(offer_names, k); }
 std::optional<offer_kind> parse_offer_kind(std::string_view s) noexcept {
   return parse_in<offer_kind>(offer_names, s);
+}
+
+std::string_view to_string(timer_kind k) noexcept { return name_in(timer_names, k); }
+std::optional<timer_kind> parse_timer_kind(std::string_view s) noexcept {
+  return parse_in<timer_kind>(timer_names, s);
+}
+std::string_view expiry_reason(timer_kind k) noexcept { return name_in(expiry_reasons, k); }
+
+bool deadlines::any() const noexcept {
+  for (const auto& d : slot)
+    if (d) return true;
+  return false;
 }
 
 }  // namespace engine

@@ -41,7 +41,7 @@ std::optional<call_status> parse_call_status(std::string_view s) noexcept;
 bool is_early(call_status s) noexcept;
 bool is_ended(call_status s) noexcept;
 
-// What an event does: the reference's eleven endpoints, then engine-caused actions.
+// What an event does: the reference's eleven endpoints, then the engine's own action.
 enum class action : std::uint8_t {
   start,
   in_progress,
@@ -54,8 +54,10 @@ enum class action : std::uint8_t {
   accept_resume,
   renegotiate,
   end,
+  timeout,  // a timer expired (engine-caused; never a request)
 };
-inline constexpr int action_count = 11;
+inline constexpr int endpoint_count = 11;  // start .. end: the reference's endpoints
+inline constexpr int action_count = 12;
 // Stable name used in events and metrics, e.g. "acceptHold" (the reference's path word).
 std::string_view to_string(action a) noexcept;
 std::optional<action> parse_action(std::string_view s) noexcept;
@@ -68,6 +70,39 @@ std::optional<role> parse_role(std::string_view s) noexcept;
 enum class offer_kind : std::uint8_t { hold, resume, renegotiate };
 std::string_view to_string(offer_kind k) noexcept;
 std::optional<offer_kind> parse_offer_kind(std::string_view s) noexcept;
+
+// The timers of contract §7. Each is armed by an event that records its absolute
+// deadline, so a restart or a replay sees the same deadlines whatever the flags are now.
+enum class timer_kind : std::uint8_t {
+  invite,        // no MT progress after /start: NotReachable
+  answer,        // not Connected after /start: NoAnswer
+  offer,         // hold, resume or renegotiate not answered: offer withdrawn
+  max_duration,  // Connected for too long: Terminated
+};
+inline constexpr int timer_kind_count = 4;
+std::string_view to_string(timer_kind k) noexcept;  // "invite", "answer", "offer", "maxDuration"
+std::optional<timer_kind> parse_timer_kind(std::string_view s) noexcept;
+// The `reason` an expiry carries: "invite-timeout", "answer-timeout", "offer-timeout",
+// "max-duration".
+std::string_view expiry_reason(timer_kind k) noexcept;
+
+// Absolute deadlines in ms since the epoch, one slot per timer_kind; empty = not armed.
+struct deadlines {
+  std::optional<epoch_ms> slot[timer_kind_count];
+
+  std::optional<epoch_ms>& operator[](timer_kind k) noexcept { return slot[static_cast<int>(k)]; }
+  const std::optional<epoch_ms>& operator[](timer_kind k) const noexcept { return slot[static_cast<int>(k)]; }
+  bool any() const noexcept;
+  bool operator==(const deadlines&) const = default;
+};
+
+// How long each timer runs, in ms (contract §7 defaults); 0 = never armed.
+struct timer_settings {
+  epoch_ms invite_ms = 30'000;
+  epoch_ms answer_ms = 90'000;
+  epoch_ms offer_ms = 15'000;
+  epoch_ms max_duration_ms = 4 * 3'600'000;
+};
 
 // Who sent a request: from the verified access token.
 struct actor {
@@ -93,6 +128,7 @@ struct command {
   std::optional<std::string> client_correlator;
   std::optional<std::string> reason;      // end: `reason` header
   std::optional<std::string> conference;  // end: `conference` header
+  std::optional<timer_kind> timer;        // timeout: which timer expired
   reason_code input_error = reason_code::none;
   std::string input_error_message;
 };
@@ -120,6 +156,11 @@ struct event {
   std::optional<std::string> client_correlator;
   std::optional<std::string> reason;
   std::optional<std::string> conference;
+  // timers: the deadlines this event arms (absolute, contract §7), and for a timeout
+  // event the timer that expired and the deadline it had
+  deadlines arms;
+  std::optional<timer_kind> timer;
+  epoch_ms timer_deadline = 0;
   // outcome
   reason_code rejected = reason_code::none;  // none = accepted
   bool noop = false;  // accepted but changed nothing (repeated /start, /end on an ended call)
@@ -136,6 +177,7 @@ struct pending_offer {
   role by = role::mo;
   offer_kind kind = offer_kind::hold;
   epoch_ms since = 0;
+  std::string prior_sdp;  // the offerer's SDP before the offer: restored if it is withdrawn
 };
 
 // The state of one call: a pure fold of its events.
@@ -155,6 +197,7 @@ struct call_state {
   std::string mt_sdp;
   std::string mo_device;        // device that started the call
   std::string mt_device;        // device that answered (empty until Connected)
+  deadlines timers;             // armed timers; only those that can still fire
   event_seq start_seq = 0;      // the start event: the invitation's sequenceNumber
   event_seq last_seq = 0;
   std::uint32_t event_count = 0;

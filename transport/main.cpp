@@ -1,5 +1,6 @@
 // yna-engine: composes the parts (contract §8). Opens the log, recovers the call table
 // (newest snapshot plus the events after it), starts the reactor thread, then listens.
+#include <cmath>
 #include <CLI/CLI.hpp>
 
 #include <csignal>
@@ -39,6 +40,7 @@ struct flags {
   std::size_t max_pending = 16384;
   std::size_t max_batch = 1024;
   double request_timeout = 5;
+  double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
   std::uint64_t snapshot_every = 10000;
   bool no_fsync = false;
   double rate_limit = 50, rate_burst = 100;
@@ -158,6 +160,17 @@ int main(int argc, char** argv) {
   app.add_option("--max-pending", f.max_pending, "Requests queued at the reactor; more get 503");
   app.add_option("--max-batch", f.max_batch, "Most events in one log write");
   app.add_option("--request-timeout", f.request_timeout, "Seconds a request may wait to be written; then 408");
+  const auto seconds = CLI::Range(0.0, 1e9);
+  app.add_option("--invite-timeout", f.invite_timeout, "Seconds after /start without MT progress: NotReachable (0: never)")
+      ->check(seconds);
+  app.add_option("--answer-timeout", f.answer_timeout, "Seconds after /start without an answer: NoAnswer (0: never)")
+      ->check(seconds);
+  app.add_option("--offer-timeout", f.offer_timeout,
+                 "Seconds a hold, resume or renegotiate offer may wait for its answer; then withdrawn (0: never)")
+      ->check(seconds);
+  app.add_option("--max-call-duration", f.max_call_duration,
+                 "Seconds a call may stay answered; then Terminated, reason max-duration (0: no limit)")
+      ->check(seconds);
   app.add_option("--snapshot-every", f.snapshot_every, "Events between snapshots of the call table (0: never)");
   app.add_option("--rate-limit", f.rate_limit, "Requests per second per access token; more get 429 (0: no limit)");
   app.add_option("--rate-burst", f.rate_burst, "Requests an access token may send at once before --rate-limit applies");
@@ -210,8 +223,13 @@ int main(int argc, char** argv) {
   ro.max_batch = f.max_batch;
   ro.request_timeout_ms = static_cast<engine::epoch_ms>(f.request_timeout * 1000);
   ro.snapshot_every = f.snapshot_every;
+  auto ms = [](double secs) { return static_cast<engine::epoch_ms>(std::llround(secs * 1000)); };
+  ro.timers = engine::timer_settings{ms(f.invite_timeout), ms(f.answer_timeout), ms(f.offer_timeout),
+                                     ms(f.max_call_duration)};
   ro.base_path = f.base_path;
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
+  if (reactor.armed_timers() > 0)
+    engine::log::info("{} call timers armed; those whose deadline passed while stopped fire now", reactor.armed_timers());
   transport::notification_hub hub(f.base_path, metrics);
   reactor.set_listener(&hub);
   auto replay = std::make_unique<transport::replay_worker>(log.get(), f.base_path, f.max_replay_events);

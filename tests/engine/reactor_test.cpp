@@ -2,66 +2,11 @@
 
 #include <doctest/doctest.h>
 
-#include <future>
-#include <thread>
-
 #include "engine/codec.hpp"
+#include "reactor_harness.hpp"
 
-namespace {
+using namespace reactor_test;
 
-using namespace engine;
-using schemas::reason_code;
-
-constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-
-struct harness {
-  memory_store store;
-  manual_clock clk;
-  registry metrics;
-  reactor r;
-  std::thread th;
-
-  explicit harness(reactor_options o = {}) : r(store, clk, metrics, o, call_table{}) {}
-  ~harness() {
-    r.stop();
-    if (th.joinable()) th.join();
-  }
-  void start() { th = std::thread([this] { r.run(); }); }
-
-  std::future<reply> submit(command c) {
-    auto p = std::make_shared<std::promise<reply>>();
-    auto f = p->get_future();
-    REQUIRE(r.submit(std::move(c), [p](reply rep) { p->set_value(std::move(rep)); }));
-    return f;
-  }
-  reply call(command c) { return submit(std::move(c)).get(); }
-};
-
-command start_cmd(std::string id, std::optional<std::string> corr = std::nullopt) {
-  command c;
-  c.act = action::start;
-  c.new_call_id = std::move(id);
-  c.who = actor{"a", "dev-a", {"14250000001"}};
-  c.from = "14250000001";
-  c.to = "14250000002";
-  c.sdp = sdp;
-  c.client_correlator = std::move(corr);
-  c.method = "POST";
-  c.path = "/start";
-  return c;
-}
-
-command mt_cmd(action a, std::string id) {
-  command c;
-  c.act = a;
-  c.call_id = std::move(id);
-  c.who = actor{"b", "dev-b", {"14250000002"}};
-  c.sdp = sdp;
-  c.method = "POST";
-  return c;
-}
-
-}  // namespace
 
 TEST_CASE("reactor: a start is acknowledged only after it is in the log") {
   harness h;

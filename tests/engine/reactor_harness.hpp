@@ -1,0 +1,84 @@
+#pragma once
+// A reactor on its own thread over a memory_store and a manual clock, with commands of
+// the two parties of call 14250000001 -> 14250000002: shared by the reactor and timer tests.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <future>
+#include <memory>
+#include <thread>
+
+#include "engine/reactor.hpp"
+
+namespace reactor_test {
+
+using namespace engine;
+using schemas::reason_code;
+
+inline constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
+
+struct harness {
+  memory_store store;
+  manual_clock clk;
+  registry metrics;
+  reactor r;
+  std::thread th;
+
+  explicit harness(reactor_options o = {}, call_table recovered = {})
+      : r(store, clk, metrics, std::move(o), std::move(recovered)) {}
+  ~harness() {
+    r.stop();
+    if (th.joinable()) th.join();
+  }
+  void start() { th = std::thread([this] { r.run(); }); }
+
+  std::future<reply> submit(command c) {
+    auto p = std::make_shared<std::promise<reply>>();
+    auto f = p->get_future();
+    REQUIRE(r.submit(std::move(c), [p](reply rep) { p->set_value(std::move(rep)); }));
+    return f;
+  }
+  reply call(command c) { return submit(std::move(c)).get(); }
+
+  // Waits (real time, at most 5 s) until `done()` holds; false if it never did.
+  template <class Pred>
+  bool wait_until(Pred done) {
+    for (int i = 0; i < 500; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  }
+};
+
+inline command start_cmd(std::string id, std::optional<std::string> corr = std::nullopt) {
+  command c;
+  c.act = action::start;
+  c.new_call_id = std::move(id);
+  c.who = actor{"a", "dev-a", {"14250000001"}};
+  c.from = "14250000001";
+  c.to = "14250000002";
+  c.sdp = sdp;
+  c.client_correlator = std::move(corr);
+  c.method = "POST";
+  c.path = "/start";
+  return c;
+}
+
+inline command mt_cmd(action a, std::string id) {
+  command c;
+  c.act = a;
+  c.call_id = std::move(id);
+  c.who = actor{"b", "dev-b", {"14250000002"}};
+  c.sdp = sdp;
+  c.method = "POST";
+  return c;
+}
+
+inline command mo_cmd(action a, std::string id) {
+  command c = mt_cmd(a, std::move(id));
+  c.who = actor{"a", "dev-a", {"14250000001"}};
+  return c;
+}
+
+}  // namespace reactor_test

@@ -234,6 +234,7 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   if (r.has("timer")) {
     reader t = r.sub("timer");
     timer_kind k{};
+    if (!t.has("kind")) return schemas::failure{codec_error::malformed};
     t.en("kind", k, parse_timer_kind);
     t.num("deadline", e.timer_deadline);
     if (!t.ok) return schemas::failure{codec_error::malformed};

@@ -16,7 +16,7 @@ namespace {
 
 bool same_offer(const std::optional<engine::pending_offer>& a, const std::optional<engine::pending_offer>& b) {
   if (a.has_value() != b.has_value()) return false;
-  return !a || (a->by == b->by && a->kind == b->kind && a->since == b->since);
+  return !a || (a->by == b->by && a->kind == b->kind && a->since == b->since && a->prior_sdp == b->prior_sdp);
 }
 
 bool same(const engine::call_state& a, const engine::call_state& b) {
@@ -25,7 +25,7 @@ bool same(const engine::call_state& a, const engine::call_state& b) {
          a.connected_at == b.connected_at && a.ended_at == b.ended_at && a.end_reason == b.end_reason &&
          same_offer(a.offer, b.offer) && a.held_by == b.held_by && a.mo_sdp == b.mo_sdp && a.mt_sdp == b.mt_sdp &&
          a.mo_device == b.mo_device && a.mt_device == b.mt_device && a.last_seq == b.last_seq &&
-         a.event_count == b.event_count;
+         a.event_count == b.event_count && a.timers == b.timers;
 }
 
 std::size_t live(const engine::call_table& t) {

@@ -371,3 +371,60 @@ TEST_CASE("reactor timers: an expiry whose write fails is tried again") {
   REQUIRE(h.wait_until([&] { return h.store.events().size() == 2; }));
   CHECK(h.store.events()[1].status_after == call_status::not_reachable);
 }
+
+// For each timer: the request that would disarm it, decided in the same tick as the
+// deadline, loses (the expiry is written first, the request is decided after it); one
+// ms earlier it wins and the timer never fires.
+TEST_CASE("reactor timers: same-tick races for the answer, offer and max-duration timers") {
+  struct race {
+    const char* name;
+    std::vector<command> setup;  // each step 10 ms apart from t0
+    epoch_ms deadline;           // of the timer under test
+    command request;             // the request racing it
+    reason_code loser_code;      // what the request gets when the timer wins
+    call_status timer_status;    // the call after the expiry
+  };
+  const std::vector<race> races{
+      {"answer", {mt_cmd(action::ringing, "C1")}, t0 + 3000, mt_cmd(action::connected, "C1"),
+       reason_code::call_ended, call_status::no_answer},
+      {"offer", {mt_cmd(action::ringing, "C1"), mt_cmd(action::connected, "C1"), mo_cmd(action::hold, "C1")},
+       t0 + 30 + 500, mt_cmd(action::accept_hold, "C1"), reason_code::no_offer_pending, call_status::connected},
+      {"maxDuration", {mt_cmd(action::ringing, "C1"), mt_cmd(action::connected, "C1")}, t0 + 20 + 10000,
+       mo_cmd(action::end, "C1"), reason_code::none, call_status::terminated},
+  };
+  for (const auto& rc : races) {
+    for (const bool at_deadline : {true, false}) {
+      CAPTURE(rc.name);
+      CAPTURE(at_deadline);
+      harness h(timer_opts());
+      h.clk.set(t0);
+      h.start();
+      REQUIRE(h.call(start_cmd("C1")).code == reason_code::none);
+      for (const auto& step : rc.setup) {
+        h.clk.advance(10);
+        REQUIRE(h.call(step).code == reason_code::none);
+      }
+      const std::size_t before = h.store.events().size();
+      h.clk.set(at_deadline ? rc.deadline : rc.deadline - 1);
+      const reply r = h.call(rc.request);
+      const auto evs = h.store.events();
+      if (at_deadline) {
+        CHECK(r.code == rc.loser_code);
+        REQUIRE(evs.size() == before + 2);
+        CHECK(evs[before].act == action::timeout);
+        CHECK(evs[before].status_after == rc.timer_status);
+        CHECK(evs[before + 1].act == rc.request.act);
+        // The loser is in the log after the expiry: rejected, or (end on an ended call) a noop.
+        CHECK((evs[before + 1].rejected == rc.loser_code || evs[before + 1].noop));
+      } else {
+        CHECK(r.code == reason_code::none);
+        REQUIRE(evs.size() == before + 1);
+        CHECK(evs[before].act == rc.request.act);
+        CHECK(evs[before].accepted());
+        h.clk.set(rc.deadline + 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(120));
+        CHECK(h.store.events().size() == before + 1);  // the disarmed timer never fires
+      }
+    }
+  }
+}

@@ -3,6 +3,8 @@
 // Thread-safe (one write per line). Never logs tokens or SDP bodies.
 #include <fmt/format.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string_view>
 
 namespace engine::log {
@@ -20,5 +22,22 @@ template <class... A>
 void warn(fmt::format_string<A...> f, A&&... a) { write(level::warn, fmt::format(f, std::forward<A>(a)...)); }
 template <class... A>
 void error(fmt::format_string<A...> f, A&&... a) { write(level::error, fmt::format(f, std::forward<A>(a)...)); }
+
+// At most `per_second` lines a second from one source, so that a flood (bad tokens, a
+// full disk failing every write) cannot flood the log too. Thread-safe.
+class limiter {
+ public:
+  explicit limiter(int per_second) : per_second_(per_second) {}
+  // True when a line may be written now (`now_s`: any monotonic seconds).
+  bool allow(std::int64_t now_s) noexcept {
+    if (second_.exchange(now_s) != now_s) count_ = 0;
+    return count_.fetch_add(1) < per_second_;
+  }
+
+ private:
+  int per_second_;
+  std::atomic<std::int64_t> second_{0};
+  std::atomic<int> count_{0};
+};
 
 }  // namespace engine::log

@@ -55,8 +55,9 @@ void close_db(log_state& s) {
 
 rocksdb::Status open_writer_db(log_state& s) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  auto st = rocksdb::DB::Open(db_options(false, s.options.env), s.options.dir.string(), cf_descriptors(), &handles,
-                              &s.db);
+  auto opts = db_options(false, s.options.env);
+  opts.info_log = forwarding_logger([&s](std::string_view line) { s.warn(line); });
+  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(), &handles, &s.db);
   if (!st.ok()) {
     s.db = nullptr;
     return st;

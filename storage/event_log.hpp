@@ -40,6 +40,10 @@ struct log_options {
   std::filesystem::path dir;      // the RocksDB folder (the engine passes <data-dir>/log)
   bool sync = true;               // fsync the WAL before acknowledging an append (contract §6)
   std::size_t snapshot_keep = 2;  // newest snapshots kept; older ones are deleted (at least 1)
+  // After a full disk: once this much space is free the log is reopened, rather than
+  // waiting for RocksDB's own recovery, which wants write_buffer_size (64 MiB) free
+  // and so may never come on a small or nearly full disk.
+  std::uint64_t resume_free_bytes = 4 << 20;
   // Where the store reports what it cannot return as a value (a failed snapshot, a
   // failed write's cause). Called on the writer thread. Empty: one line to stderr.
   std::function<void(std::string_view)> on_warning;

@@ -1,12 +1,15 @@
 // Getting back to a writable log after a failed write, without a restart.
 //
-// RocksDB stops writes after a failed WAL write or sync (background-error mode).
-// Some errors it can resume from in place (a full disk once space is freed; it also
-// retries that by itself); others it cannot (an I/O error on the WAL: Resume returns
-// the error again until the DB is reopened). Reopening replays the WAL, and a batch
+// RocksDB stops writes after a failed WAL write or sync (background-error mode). We
+// never resume it in place: after a failed WAL append its WAL writer keeps the error,
+// DB::Resume() can report success all the same, and the next write through that writer
+// aborts (Debian's librocksdb is built with assertions). Reopening starts a fresh WAL,
+// and RocksDB's own wait for write_buffer_size of free space is not ours to keep.
+// Reopening replays the WAL, and a batch
 // whose fsync failed may be complete in it: that batch was reported failed to the
 // reactor, so it must not come back. After any recovery we therefore delete every
 // event past the last acknowledged seq, with its index entries.
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -49,16 +52,24 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
   return s.db->Write(wo, &wb);
 }
 
+// Whether the disk of the log has room for it to go on (see log_options::resume_free_bytes).
+bool has_room(const log_state& s) {
+  std::error_code ec;
+  const auto sp = std::filesystem::space(s.options.dir, ec);
+  return !ec && sp.available >= s.options.resume_free_bytes;
+}
+
 }  // namespace
 
 void recover(log_state& s) {
-  rocksdb::Status st = s.db ? s.db->Resume() : rocksdb::Status::IOError("log closed after a failed reopen");
-  // Busy: RocksDB is recovering by itself. NoSpace: the disk is still full, and a
-  // reopen would fail too and take reads down with it. Either way, try again later.
-  if (!st.ok() && !st.IsBusy() && !st.IsNoSpace()) {
-    s.warn("RocksDB cannot resume (" + st.ToString() + "): reopening");
-    st = reopen(s);
+  // While the disk has no room, a reopen would fail too and take reads down with it:
+  // keep failing writes (without touching RocksDB) until it has.
+  if (!has_room(s)) {
+    s.warn("the disk of the log is full: writes fail until space is freed");
+    return;
   }
+  s.warn("reopening the log after a failed write");
+  rocksdb::Status st = reopen(s);
   if (st.ok()) st = scrub_unacknowledged(s);
   if (!st.ok()) {
     s.warn("recovery: " + st.ToString());

@@ -42,8 +42,10 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     s.warn(*bad);
     return finish(schemas::failure{engine::store_error::corruption});
   }
+  // Never write through a RocksDB that has not recovered from the last failure: its WAL
+  // writer has seen an error, and writing to it again is undefined (RocksDB asserts).
   if (s.recovery_needed) recover(s);
-  if (!s.db) return finish(schemas::failure{engine::store_error::io_error});  // the reopen failed
+  if (s.recovery_needed || !s.db) return finish(schemas::failure{s.failed_with});
 
   rocksdb::WriteBatch wb;
   std::string prev = s.head_hash;
@@ -68,6 +70,7 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     return finish({});
   }
   s.recovery_needed = true;
+  s.failed_with = to_store_error(st);
   s.warn("append of " + std::to_string(batch.size()) + " events from seq " + std::to_string(batch.front().seq) +
          " failed: " + st.ToString());
   finish(schemas::failure{to_store_error(st)});
@@ -82,7 +85,8 @@ void run_snapshot(log_state& s, snapshot_job& j) {
     return;
   }
   if (s.recovery_needed) recover(s);
-  if (!s.db) return s.warn("snapshot at seq " + std::to_string(j.seq) + " dropped: the log is closed");
+  if (s.recovery_needed || !s.db)
+    return s.warn("snapshot at seq " + std::to_string(j.seq) + " dropped: the log has not recovered from a failed write");
   auto seqs = s.snapshot_seqs;
   if (std::find(seqs.begin(), seqs.end(), j.seq) == seqs.end())
     seqs.insert(std::upper_bound(seqs.begin(), seqs.end(), j.seq), j.seq);
@@ -99,6 +103,7 @@ void run_snapshot(log_state& s, snapshot_job& j) {
   wo.sync = false;
   if (auto st = s.db->Write(wo, &wb); !st.ok()) {
     s.recovery_needed = true;
+    s.failed_with = to_store_error(st);
     s.warn("snapshot at seq " + std::to_string(j.seq) + " failed: " + st.ToString());
     return;
   }

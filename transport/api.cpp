@@ -77,9 +77,7 @@ void api::note_unauthenticated(const route& r, std::string_view why) {
   unauthenticated_.inc();
   // Logged, never stored (contract §6); at most 10 lines a second so a flood of bad
   // tokens cannot flood the log too. Never the token itself.
-  const std::int64_t second = mono_ns() / 1'000'000'000;
-  if (log_second_.exchange(second) != second) log_count_ = 0;
-  if (log_count_.fetch_add(1) < 10) engine::log::warn("401 on {}: {}", route_label(r), why);
+  if (log_limit_.allow(mono_ns() / 1'000'000'000)) engine::log::warn("401 on {}: {}", route_label(r), why);
 }
 
 engine::counter& api::requests(const route& r, int status) {
@@ -198,7 +196,7 @@ void api::handle(const http_request& req, respond_fn respond) {
   const bool txn_valid = req.has_transaction_id && schemas::is_valid_guid(req.transaction_id);
   std::string txn = txn_valid ? std::string(req.transaction_id) : new_transaction_id();
 
-  if (r.kind == route_kind::not_found)
+  if (r.kind == route_kind::not_found || (r.kind == route_kind::faults && !opts_.faults))
     return finish(r, started, respond, error(rc::not_found, "no such path", std::move(txn)));
   if (!r.method_ok) {
     http_response res = error(rc::method_not_allowed,
@@ -221,6 +219,11 @@ void api::handle(const http_request& req, respond_fn respond) {
       return finish(r, started, respond,
                     error(rc::invalid_field, "GET /notifications needs a WebSocket upgrade (Upgrade: websocket)",
                           std::move(txn)));
+    case route_kind::faults: {
+      auto out = opts_.faults(req.body);
+      if (!out) return finish(r, started, respond, error(rc::invalid_field, out.error(), std::move(txn)));
+      return finish(r, started, respond, http_response{200, std::move(*out), std::move(txn), "application/json", {}});
+    }
     default:
       break;
   }

@@ -13,8 +13,10 @@
 #include <string_view>
 #include <variant>
 
+#include "engine/log.hpp"
 #include "engine/metrics.hpp"
 #include "engine/reactor.hpp"
+#include "schemas/result.hpp"
 #include "transport/auth.hpp"
 #include "transport/pop.hpp"
 #include "transport/rate_limiter.hpp"
@@ -64,6 +66,9 @@ struct api_options {
   double rate_burst = 100;
   std::size_t rate_max_tokens = 1'000'000;
   pop_options pop;
+  // POST /_faults (yna-engine --fault-injection): arms a storage fault from the JSON
+  // body; returns the response body, or an error message (400). Empty: the path is 404.
+  std::function<schemas::result<std::string, std::string>(std::string_view body)> faults;
 };
 
 class api {
@@ -106,8 +111,7 @@ class api {
   std::function<bool()> ready_;
   engine::histogram& latency_;
   engine::counter& unauthenticated_;
-  std::atomic<std::int64_t> log_second_{0};
-  std::atomic<int> log_count_{0};
+  engine::log::limiter log_limit_{10};
   engine::counter& rate_limited_;
   pop_verifier pop_;
   rate_limiter rate_;

@@ -15,6 +15,7 @@
 #include "schemas/dev_issuer.hpp"
 #include "storage/event_log.hpp"
 #include "transport/api.hpp"
+#include "transport/fault_route.hpp"
 #include "transport/auth.hpp"
 #include "transport/notifier.hpp"
 #include "transport/replay.hpp"
@@ -43,6 +44,7 @@ struct flags {
   double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
   std::uint64_t snapshot_every = 10000;
   bool no_fsync = false;
+  bool fault_injection = false;
   double rate_limit = 50, rate_burst = 100;
   std::size_t rate_max_tokens = 1'000'000;
   std::int64_t pop_leeway = 10, pop_max_lifetime = 300;
@@ -184,6 +186,8 @@ int main(int argc, char** argv) {
   app.add_option("--ws-idle-timeout", f.ws_idle_timeout, "Seconds without traffic on a notification socket: ping at half, close at full");
   app.add_option("--max-replay-events", f.max_replay_events, "Most events one ?since= replay may read; further back is refused");
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
+  app.add_flag("--fault-injection", f.fault_injection,
+               "Serve POST /_faults, which makes the log's writes fail on demand (tests only)");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
 
@@ -207,7 +211,18 @@ int main(int argc, char** argv) {
   storage::log_options lo;
   lo.dir = fs::path(f.data_dir) / "log";
   lo.sync = !f.no_fsync;
-  lo.on_warning = [](std::string_view w) { engine::log::warn("storage: {}", w); };
+  static engine::log::limiter storage_log_limit(10);  // a full disk fails every write: 10 lines a second
+  lo.on_warning = [](std::string_view w) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+        std::chrono::steady_clock::now().time_since_epoch()).count();
+    if (storage_log_limit.allow(now)) engine::log::warn("storage: {}", w);
+  };
+  std::unique_ptr<storage::fault_env> faults;
+  if (f.fault_injection) {
+    faults = std::make_unique<storage::fault_env>();
+    lo.env = faults->env();
+    engine::log::warn("fault injection is on: POST /_faults makes the log fail (never use this in production)");
+  }
   auto opened = storage::event_log::open(lo);
   if (!opened) die(fmt::format("cannot open the log in {}: {} ({})", lo.dir.string(),
                                storage::to_string(opened.error().code), opened.error().detail));
@@ -241,6 +256,7 @@ int main(int argc, char** argv) {
   ao.rate_burst = f.rate_burst;
   ao.rate_max_tokens = f.rate_max_tokens;
   ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity};
+  if (faults) ao.faults = [&](std::string_view body) { return transport::apply_faults(body, *log, *faults); };
   transport::api handler(reactor, verifier, metrics, ao, [&] { return storage_ok.load(std::memory_order_relaxed); });
   transport::server_options so;
   so.host = host;

@@ -64,6 +64,7 @@ route match_route(std::string_view method, std::string_view target, std::string_
     if (word == "readyz") return simple(r, route_kind::readyz, method, "GET");
     if (word == "metrics") return simple(r, route_kind::metrics, method, "GET");
     if (word == "notifications") return simple(r, route_kind::notifications, method, "GET");
+    if (word == "_faults") return simple(r, route_kind::faults, method, "POST");
     return r;
   }
   const std::string_view id = p.substr(slash + 1);
@@ -93,6 +94,7 @@ std::string_view route_label(const route& r) {
     case route_kind::healthz: return "healthz";
     case route_kind::readyz: return "readyz";
     case route_kind::metrics: return "metrics";
+    case route_kind::faults: return "faults";
     case route_kind::not_found: return "unknown";
   }
   return "unknown";

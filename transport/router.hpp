@@ -16,6 +16,7 @@ enum class route_kind {
   healthz,
   readyz,
   metrics,
+  faults,         // POST /_faults (only with --fault-injection)
   not_found,
 };
 

@@ -70,6 +70,7 @@ struct log_state {
   std::string head_hash;                             // hex sha256 of the last stored record
   std::vector<engine::event_seq> snapshot_seqs;      // newest snapshot_keep snapshots, ascending
   bool recovery_needed = false;                      // a write failed: recover before the next one
+  engine::store_error failed_with = engine::store_error::io_error;  // how, while recovery_needed
 
   void warn(std::string_view what) const;
   bool is_reader() const noexcept { return kind != instance_kind::writer; }

@@ -1,6 +1,8 @@
 #include "storage/detail/rocks.hpp"
 
 #include <algorithm>
+#include <cstdarg>
+#include <cstdio>
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
@@ -65,7 +67,26 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
   return o;
 }
 
+class forwarding_logger_impl final : public rocksdb::Logger {
+ public:
+  explicit forwarding_logger_impl(std::function<void(std::string_view)> sink)
+      : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL), sink_(std::move(sink)) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char line[1024];
+    const int n = std::vsnprintf(line, sizeof line, format, ap);
+    if (n > 0) sink_("rocksdb: " + std::string(line, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof line - 1)));
+  }
+
+ private:
+  std::function<void(std::string_view)> sink_;
+};
+
 }  // namespace
+
+std::shared_ptr<rocksdb::Logger> forwarding_logger(std::function<void(std::string_view)> sink) {
+  return std::make_shared<forwarding_logger_impl>(std::move(sink));
+}
 
 rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
   rocksdb::DBOptions o;
@@ -79,6 +100,9 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
   // The idle families (snapshots, meta) would otherwise pin old WAL files forever.
   o.max_total_wal_size = 256 * mib;
   o.keep_log_file_num = 4;
+  // After a failed write the writer thread reopens the DB (storage/recovery.cpp); RocksDB
+  // must not resume in place behind its back.
+  o.max_bgerror_resume_count = 0;
   o.max_log_file_size = 16 * mib;
   return o;
 }

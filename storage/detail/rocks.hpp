@@ -2,6 +2,8 @@
 // RocksDB specifics of the log: column families, options, and turning a RocksDB
 // Status into our error values. Only storage/*.cpp include this (and RocksDB).
 #include <array>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +29,11 @@ inline constexpr std::string_view format_version = "1";
 // secondary: options for DB::OpenAsSecondary / OpenForReadOnly (keeps every table
 // file open, as the secondary requires, and creates nothing). env: null for the default.
 rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env = nullptr);
+
+// RocksDB's own diagnostics, warnings and worse only, handed to `sink` instead of the
+// LOG file in the data folder. On a full disk that file fails like the WAL, and the
+// Debian librocksdb (built with assertions) aborts on the next line written to it.
+std::shared_ptr<rocksdb::Logger> forwarding_logger(std::function<void(std::string_view)> sink);
 std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors();
 
 engine::store_error to_store_error(const rocksdb::Status& s);

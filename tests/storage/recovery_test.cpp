@@ -6,7 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/codec.hpp"
-#include "faulty_env.hpp"
+#include "storage/fault_env.hpp"
 #include "log_fixture.hpp"
 #include "schemas/digest.hpp"
 
@@ -46,14 +46,14 @@ void check_consistent(const storage::event_log& log, event_seq last) {
 
 TEST_CASE("recovery: a full disk fails the append with no_space; service returns once space is back") {
   temp_dir tmp;
-  faulty_env fe;
+  storage::fault_env fe;
   auto warnings = std::make_shared<std::vector<std::string>>();
   {
-    auto log = open_log(tmp.log(), /*sync=*/true, fe.env.get(), warnings);
+    auto log = open_log(tmp.log(), /*sync=*/true, fe.env(), warnings);
     auto b = make_batch(1, 2);
     REQUIRE(append_wait(*log, b).has_value());
 
-    fe.arm(wal_fault::append_no_space);
+    fe.arm(storage::wal_fault::append_no_space);
     std::vector<engine::event> doomed{make_start(3, "DOOMED", "777777", "888888", "txn-doomed")};
     auto failed = append_wait(*log, doomed);
     REQUIRE(!failed.has_value());
@@ -65,7 +65,7 @@ TEST_CASE("recovery: a full disk fails the append with no_space; service returns
     CHECK(log->seqs_by_call("DOOMED").empty());
     CHECK(log->get(2).has_value());  // reads go on meanwhile
 
-    fe.arm(wal_fault::none);
+    fe.arm(storage::wal_fault::none);
     const auto kept = append_until_ok(*log, [] { return make_batch(3, 1); });
     CHECK(kept[0].prev_hash == schemas::to_hex(schemas::sha256(engine::encode_event(*log->get(2)))));
     auto next = make_batch(4, 1);
@@ -80,14 +80,14 @@ TEST_CASE("recovery: a full disk fails the append with no_space; service returns
 
 TEST_CASE("recovery: after a WAL sync error the log is reopened and the failed batch does not come back") {
   temp_dir tmp;
-  faulty_env fe;
+  storage::fault_env fe;
   auto warnings = std::make_shared<std::vector<std::string>>();
   {
-    auto log = open_log(tmp.log(), true, fe.env.get(), warnings);
+    auto log = open_log(tmp.log(), true, fe.env(), warnings);
     auto b = make_batch(1, 2);
     REQUIRE(append_wait(*log, b).has_value());
 
-    fe.arm(wal_fault::sync_io_error);
+    fe.arm(storage::wal_fault::sync_io_error);
     std::vector<engine::event> lost{make_start(3, "LOST", "777777", "888888", "txn-lost")};
     auto failed = append_wait(*log, lost);
     REQUIRE(!failed.has_value());
@@ -95,7 +95,7 @@ TEST_CASE("recovery: after a WAL sync error the log is reopened and the failed b
     CHECK(log->last_seq() == 2);
     CHECK(!log->get(3).has_value());
 
-    fe.arm(wal_fault::none);
+    fe.arm(storage::wal_fault::none);
     std::vector<engine::event> kept{make_start(3, "KEPT", "121212", "343434", "txn-kept")};
     REQUIRE(append_wait(*log, kept).has_value());
     // The lost batch was complete in the WAL: the reopen replayed it and the scrub
@@ -117,18 +117,18 @@ TEST_CASE("recovery: after a WAL sync error the log is reopened and the failed b
 
 TEST_CASE("recovery: after a WAL write error the next append succeeds") {
   temp_dir tmp;
-  faulty_env fe;
-  auto log = open_log(tmp.log(), true, fe.env.get());
+  storage::fault_env fe;
+  auto log = open_log(tmp.log(), true, fe.env());
   auto b = make_batch(1, 3);
   REQUIRE(append_wait(*log, b).has_value());
   log->save_snapshot_async(3, "snap-3");
   std::vector<engine::event> barrier;  // queued behind the snapshot: done after it
   REQUIRE(append_wait(*log, barrier).has_value());
 
-  fe.arm(wal_fault::append_io_error);
+  fe.arm(storage::wal_fault::append_io_error);
   auto doomed = make_batch(4, 2);
   CHECK(append_wait(*log, doomed).error() == store_error::io_error);
-  fe.arm(wal_fault::none);
+  fe.arm(storage::wal_fault::none);
   auto next = make_batch(4, 2);
   REQUIRE(append_wait(*log, next).has_value());
   check_consistent(*log, 5);

@@ -1,0 +1,45 @@
+#pragma once
+// fault_env: a RocksDB Env whose WAL files fail on demand, the fault seam of the log
+// (style §9, in the spirit of RocksDB's FaultInjectionTestFS and Redpanda's
+// persistence fault injection). Only files ending in ".log" (the WAL) are affected.
+// Used by the storage tests and, behind `yna-engine --fault-injection`, by the
+// integration tests that make the running engine's disk fail.
+//
+// Lifetime: must outlive every event_log opened on env(). arm() from any thread.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace rocksdb {
+class Env;
+}
+
+namespace storage {
+
+enum class wal_fault { none, append_no_space, append_io_error, sync_io_error };
+std::string_view to_string(wal_fault f) noexcept;  // "none", "append_no_space", …
+std::optional<wal_fault> parse_wal_fault(std::string_view s) noexcept;
+
+class fault_env {
+ public:
+  fault_env();
+  ~fault_env();
+  fault_env(const fault_env&) = delete;
+  fault_env& operator=(const fault_env&) = delete;
+
+  rocksdb::Env* env() const noexcept;
+  // WAL operations of this kind fail from now on: the next `count` of them, or every one
+  // until the next arm() when count is 0. arm(wal_fault::none) disarms.
+  void arm(wal_fault f, std::uint32_t count = 0);
+  // Faults injected so far.
+  std::uint64_t injected() const noexcept;
+
+  struct state;
+
+ private:
+  std::shared_ptr<state> state_;
+  std::unique_ptr<rocksdb::Env> env_;
+};
+
+}  // namespace storage

@@ -1,0 +1,78 @@
+#include "tools/cli/describe.hpp"
+
+#include <fmt/format.h>
+
+namespace cli {
+
+std::string actor_label(const engine::event& e) {
+  if (e.actor_role == engine::role::engine) return "engine";
+  std::string s(engine::to_string(e.actor_role));
+  if (!e.msisdn.empty()) s += " " + e.msisdn;
+  if (!e.device_id.empty()) s += " " + e.device_id;
+  else if (!e.sub.empty()) s += " sub=" + e.sub;
+  return s;
+}
+
+std::string endpoint_label(const engine::event& e) { return std::string(engine::to_string(e.act)); }
+
+std::string outcome_label(const engine::event& e) {
+  if (!e.accepted()) return std::string(schemas::to_string(e.rejected));
+  return e.noop ? "noop" : "accepted";
+}
+
+std::string status_label(const engine::event& e) {
+  if (!e.status_before && !e.status_after) return "-";
+  if (!e.status_after || (e.status_before && *e.status_before == *e.status_after && !e.accepted()))
+    return std::string(engine::to_string(*e.status_before));
+  if (!e.status_before) return "-> " + std::string(engine::to_string(*e.status_after));
+  return fmt::format("{} -> {}", engine::to_string(*e.status_before), engine::to_string(*e.status_after));
+}
+
+std::string payload_label(const engine::event& e) {
+  std::string s;
+  auto add = [&](std::string_view k, const std::optional<std::string>& v) {
+    if (!v) return;
+    if (!s.empty()) s += ' ';
+    s += fmt::format("{}={}", k, *v);
+  };
+  add("reason", e.reason);
+  add("conference", e.conference);
+  add("clientCorrelator", e.client_correlator);
+  return s;
+}
+
+std::string sdp_summary(std::string_view sdp) {
+  std::string name, media;
+  std::size_t pos = 0;
+  while (pos < sdp.size()) {
+    std::size_t end = sdp.find('\n', pos);
+    if (end == std::string_view::npos) end = sdp.size();
+    std::string_view line = sdp.substr(pos, end - pos);
+    pos = end + 1;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.size() < 2 || line[1] != '=') continue;
+    const std::string_view value = line.substr(2);
+    if (line[0] == 's') {
+      name = value;
+    } else if (line[0] == 'm') {
+      if (!media.empty()) media += " |";
+      media += " " + std::string(value);
+    } else if (line[0] == 'a' && (value == "sendonly" || value == "recvonly" || value == "inactive" ||
+                                  value == "sendrecv")) {
+      media += " " + std::string(value);  // the direction of the session (before any m=) or of the last m=
+    }
+  }
+  return fmt::format("s={}{} ({} B)", name, media, sdp.size());
+}
+
+std::string notification_label(const engine::notification& n) {
+  if (n.type == engine::notification_type::invitation) return "invitation to " + n.to;
+  std::string s = "status " + n.status;
+  if (n.response_code) s += fmt::format(" [{}]", *n.response_code);
+  if (n.reason) s += " reason=" + *n.reason;
+  s += " to " + n.from + ", " + n.to;
+  if (!n.exclude_device.empty()) s += " except device " + n.exclude_device;
+  return s;
+}
+
+}  // namespace cli

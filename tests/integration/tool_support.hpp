@@ -1,0 +1,86 @@
+#pragma once
+// What the yna-tool tests share: running the tool on an engine's data folder, driving
+// calls with transaction ids the test chose and wall-clock brackets around each
+// request (so the tool's output can be checked against what the test did, not against
+// the log), and editing the stopped engine's RocksDB directly (the tamper tests).
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tests/integration/api_fixture.hpp"
+
+namespace integration::tool {
+
+struct tool_result {
+  int code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs `yna-tool --data-dir <eng's data> <args>`; args are passed to /bin/sh as written.
+// Fails the test (REQUIRE) when the tool was not built.
+tool_result run(const engine_process& eng, const std::string& args);
+
+// Epoch milliseconds now (the engine stamps events with the same system clock).
+std::int64_t now_ms();
+// A random RFC 4122 GUID, for x-transaction-id.
+std::string new_guid();
+// The boolean at a JSON pointer; nullopt when absent, not a bool or not JSON.
+std::optional<bool> json_bool(std::string_view body, std::string_view pointer);
+// Non-empty lines of text.
+std::vector<std::string> lines(std::string_view text);
+
+// One request as the test saw it.
+struct step {
+  std::string txn;             // the x-transaction-id sent
+  int status = 0;
+  std::string body;            // response body
+  std::int64_t before_ms = 0;  // wall clock just before sending
+  std::int64_t after_ms = 0;   // and just after the answer
+};
+
+// Drives calls on one engine over one connection; every request carries a fresh
+// transaction id and is recorded in `steps` in order. With one caller per engine and
+// nothing else talking to it, steps[i] is the event at seq i+1.
+class caller {
+ public:
+  explicit caller(const engine_process& eng) : http_(eng.port()) {}
+  // POST /start; returns the callId ("" when not 200).
+  std::string start(const party& mo, const party& mt, const std::string& sdp_text,
+                    std::optional<std::string> correlator = std::nullopt);
+  // POST /<verb>/<id>, with {"sdp":…} when sdp_text is given, else "{}".
+  step act(const std::string& verb, const std::string& id, const party& who,
+           std::optional<std::string> sdp_text = std::nullopt);
+  // DELETE /end/<id>, with the `reason` header when given.
+  step end(const std::string& id, const party& who, std::optional<std::string> reason = std::nullopt);
+  std::vector<step> steps;
+
+ private:
+  step send(const std::string& method, const std::string& target, const std::string& body, const party& who,
+            header_list extra);
+  http_client http_;
+};
+
+// The stopped engine's RocksDB, opened directly with every column family (families:
+// "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta"; event and snapshot
+// keys are 8-byte big-endian seqs, storage/README.md).
+class raw_db {
+ public:
+  explicit raw_db(const std::filesystem::path& data_dir);
+  ~raw_db();
+  raw_db(const raw_db&) = delete;
+  raw_db& operator=(const raw_db&) = delete;
+  std::optional<std::string> get(std::string_view family, std::uint64_t seq);
+  void put(std::string_view family, std::uint64_t seq, std::string_view value);
+  void remove(std::string_view family, std::uint64_t seq);
+  // The highest seq key in the family, 0 when empty.
+  std::uint64_t last(std::string_view family);
+
+ private:
+  struct impl;
+  impl* impl_;
+};
+
+}  // namespace integration::tool

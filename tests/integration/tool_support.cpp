@@ -14,11 +14,15 @@ namespace integration::tool {
 namespace fs = std::filesystem;
 
 tool_result run(const engine_process& eng, const std::string& args) {
+  return run_in(eng.data_dir(), eng.root(), args);
+}
+
+tool_result run_in(const fs::path& data_dir, const fs::path& scratch, const std::string& args) {
   const auto tool = tool_path();
   REQUIRE_MESSAGE(tool.has_value(), "yna-tool is not built (set YNA_TOOL)");
   static int n = 0;
-  const fs::path err = eng.root() / ("tool-stderr-" + std::to_string(++n) + ".txt");
-  const std::string cmd = shell_quote(tool->string()) + " --data-dir " + shell_quote(eng.data_dir().string()) + " " +
+  const fs::path err = scratch / ("tool-stderr-" + std::to_string(++n) + ".txt");
+  const std::string cmd = shell_quote(tool->string()) + " --data-dir " + shell_quote(data_dir.string()) + " " +
                           args + " 2>" + shell_quote(err.string());
   const run_result r = run_command(cmd);
   tool_result out{r.exit_code, r.out, {}};
@@ -154,6 +158,15 @@ void raw_db::remove(std::string_view family, std::uint64_t seq) {
   rocksdb::WriteOptions w;
   w.sync = true;
   check(impl_->db->Delete(w, impl_->family(family), seq_key(seq)), "delete");
+}
+
+void raw_db::remove_index(std::string_view family, std::string_view id, std::uint64_t seq) {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  std::string key(id);
+  key.push_back('\0');
+  key += seq_key(seq);
+  check(impl_->db->Delete(w, impl_->family(family), key), "delete");
 }
 
 std::uint64_t raw_db::last(std::string_view family) {

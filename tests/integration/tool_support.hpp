@@ -22,6 +22,8 @@ struct tool_result {
 // Runs `yna-tool --data-dir <eng's data> <args>`; args are passed to /bin/sh as written.
 // Fails the test (REQUIRE) when the tool was not built.
 tool_result run(const engine_process& eng, const std::string& args);
+// The same on any folder.
+tool_result run_in(const std::filesystem::path& data_dir, const std::filesystem::path& scratch, const std::string& args);
 
 // Epoch milliseconds now (the engine stamps events with the same system clock).
 std::int64_t now_ms();
@@ -75,6 +77,8 @@ class raw_db {
   std::optional<std::string> get(std::string_view family, std::uint64_t seq);
   void put(std::string_view family, std::uint64_t seq, std::string_view value);
   void remove(std::string_view family, std::uint64_t seq);
+  // An index entry: key [id][0x00][seq:8].
+  void remove_index(std::string_view family, std::string_view id, std::uint64_t seq);
   // The highest seq key in the family, 0 when empty.
   std::uint64_t last(std::string_view family);
 

@@ -98,7 +98,7 @@ int cmd_audit(const global_options& g, const audit_args& a) {
 
   if (!g.json) {
     t.print(stdout);
-    std::printf("(%llu events)\n", static_cast<unsigned long long>(matched));
+    std::printf("(%s)\n", counted(matched, "event").c_str());
   }
   if (broken) {
     complain("BROKEN at seq {}: {}", broken->seq, broken->problem);

@@ -137,6 +137,10 @@ std::optional<log_position> parse_position(std::string_view s, engine::epoch_ms 
   return std::nullopt;
 }
 
+std::string counted(std::uint64_t n, std::string_view noun) {
+  return fmt::format("{} {}{}", n, noun, n == 1 ? "" : "s");
+}
+
 std::string format_seconds(engine::epoch_ms ms) {
   if (ms < 0) ms = 0;
   return fmt::format("{}.{:03}", ms / 1000, ms % 1000);

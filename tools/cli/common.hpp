@@ -72,6 +72,9 @@ struct log_position {
 };
 std::optional<log_position> parse_position(std::string_view s, engine::epoch_ms now);
 
+// "1 call", "2 calls".
+std::string counted(std::uint64_t n, std::string_view noun);
+
 // "12.345" seconds from milliseconds.
 std::string format_seconds(engine::epoch_ms ms);
 

@@ -118,9 +118,10 @@ int cmd_replay(const global_options& g, const replay_args& a) {
     const auto& s = f.snapshot;
     if (!s.present) std::printf("snapshot: none\n");
     else if (!s.compared) std::printf("snapshot: seq %llu not reached, not compared\n", static_cast<unsigned long long>(s.seq));
-    else if (s.ok) std::printf("snapshot: seq %llu agrees with the log (%zu calls)\n", static_cast<unsigned long long>(s.seq), s.calls);
-    else std::printf("MISMATCH: the snapshot at seq %llu disagrees with the log (%zu calls): %s\n",
-                     static_cast<unsigned long long>(s.seq), s.differing, s.problem.c_str());
+    else if (s.ok) std::printf("snapshot: seq %llu agrees with the log (%s)\n", static_cast<unsigned long long>(s.seq),
+                               counted(s.calls, "call").c_str());
+    else std::printf("MISMATCH: the snapshot at seq %llu disagrees with the log (%s differ): %s\n",
+                     static_cast<unsigned long long>(s.seq), counted(s.differing, "call").c_str(), s.problem.c_str());
     if (f.broken)
       std::printf("BROKEN at seq %llu: %s (replay stopped there)\n", static_cast<unsigned long long>(f.broken->seq),
                   f.broken->problem.c_str());

@@ -76,10 +76,10 @@ int cmd_timeline(const global_options& g, const timeline_args& a) {
     std::printf("%s\n", w.str().c_str());
   } else {
     if (call)
-      std::printf("call %s from %s to %s: %s, %zu events\n\n", call->call_id.c_str(), call->from.c_str(),
-                  call->to.c_str(), std::string(engine::to_string(call->status)).c_str(), t.rows());
+      std::printf("call %s from %s to %s: %s, %s\n\n", call->call_id.c_str(), call->from.c_str(), call->to.c_str(),
+                  std::string(engine::to_string(call->status)).c_str(), counted(t.rows(), "event").c_str());
     else
-      std::printf("call %s: never started (%zu rejected events)\n\n", a.call_id.c_str(), t.rows());
+      std::printf("call %s: never started (%s)\n\n", a.call_id.c_str(), counted(t.rows(), "event").c_str());
     t.print(stdout);
     if (call) {
       std::printf("\n");

@@ -59,15 +59,15 @@ int cmd_verify(const global_options& g, const verify_args& a) {
       std::printf("OK: %llu events, seq 1..%llu, hash chain and indexes intact\n",
                   static_cast<unsigned long long>(report.checked), static_cast<unsigned long long>(report.last_seq));
     else
-      std::printf("BROKEN: the snapshot at seq %llu disagrees with the log (%zu calls): %s\n",
-                  static_cast<unsigned long long>(snap.seq), snap.differing, snap.problem.c_str());
+      std::printf("BROKEN: the snapshot at seq %llu disagrees with the log (%s differ): %s\n",
+                  static_cast<unsigned long long>(snap.seq), counted(snap.differing, "call").c_str(), snap.problem.c_str());
     if (a.no_snapshot)
       std::printf("snapshot: not checked (--no-snapshot)\n");
     else if (!snap.compared)
       std::printf("snapshot: none\n");
     else if (snap.ok)
-      std::printf("snapshot: seq %llu agrees with the log (%zu calls)\n", static_cast<unsigned long long>(snap.seq),
-                  snap.calls);
+      std::printf("snapshot: seq %llu agrees with the log (%s)\n", static_cast<unsigned long long>(snap.seq),
+                  counted(snap.calls, "call").c_str());
   }
   return ok ? exit_ok : exit_check_failed;
 }

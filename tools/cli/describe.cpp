@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "tools/cli/common.hpp"
+
 namespace cli {
 
 std::string actor_label(const engine::event& e) {
@@ -39,6 +41,19 @@ std::string payload_label(const engine::event& e) {
   add("conference", e.conference);
   add("clientCorrelator", e.client_correlator);
   return s;
+}
+
+std::string timers_label(const engine::event& e) {
+  std::string s;
+  if (e.timer) s = fmt::format("expired {} (deadline {})", engine::to_string(*e.timer), format_time(e.timer_deadline));
+  std::string arms;
+  for (int i = 0; i < engine::timer_kind_count; ++i) {
+    if (!e.arms.slot[i]) continue;
+    arms += arms.empty() ? "arms " : ", ";
+    arms += fmt::format("{} at {}", engine::to_string(static_cast<engine::timer_kind>(i)), format_time(*e.arms.slot[i]));
+  }
+  if (!s.empty() && !arms.empty()) s += "; ";
+  return s + arms;
 }
 
 std::string sdp_summary(std::string_view sdp) {

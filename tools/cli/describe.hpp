@@ -20,6 +20,9 @@ std::string outcome_label(const engine::event& e);
 std::string status_label(const engine::event& e);
 // The payload besides the SDP: "reason=busy conference=x clientCorrelator=y"; "" when none.
 std::string payload_label(const engine::event& e);
+// The timers of contract §7 an event touches: "expired answer (deadline …)" for an
+// expiry, "arms invite at …, answer at …" for an event that arms some; "" otherwise.
+std::string timers_label(const engine::event& e);
 // One line about a session description: its s= name, each m= line (media, port,
 // proto, formats) with its direction attribute, and its size:
 // "s=a audio 49170 RTP/AVP 0 sendonly (98 B)".

@@ -59,6 +59,7 @@ int cmd_timeline(const global_options& g, const timeline_args& a) {
            status_label(e), e.txn_id});
     if (e.sdp) t.note("sdp: " + sdp_summary(*e.sdp));
     if (auto p = payload_label(e); !p.empty()) t.note(p);
+    if (auto m = timers_label(e); !m.empty()) t.note("timers: " + m);
     if (n) t.note("=> " + notification_label(*n));
     return true;
   });

@@ -53,9 +53,7 @@ std::string field_diff(const std::string& snap_json, const std::string& log_json
   return out.empty() ? "the encodings differ" : out;
 }
 
-}  // namespace
-
-snapshot_check compare_snapshot(const engine::call_table& folded, engine::event_seq seq, std::string_view bytes) {
+snapshot_check compare_calls(const engine::call_table& folded, engine::event_seq seq, std::string_view bytes) {
   snapshot_check c;
   c.present = c.compared = true;
   c.seq = seq;
@@ -86,6 +84,20 @@ snapshot_check compare_snapshot(const engine::call_table& folded, engine::event_
   }
   for (const auto& [id, call] : snap->calls())
     if (!folded.find(id)) differ(fmt::format("call {} is in the snapshot but not in the log", id));
+  return c;
+}
+
+}  // namespace
+
+double fold_result::events_per_second() const {
+  const double fold_only = seconds - snapshot.seconds;
+  return fold_only > 0 ? static_cast<double>(events) / fold_only : 0;
+}
+
+snapshot_check compare_snapshot(const engine::call_table& folded, engine::event_seq seq, std::string_view bytes) {
+  const auto t0 = std::chrono::steady_clock::now();
+  snapshot_check c = compare_calls(folded, seq, bytes);
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return c;
 }
 

@@ -69,7 +69,7 @@ int cmd_replay(const global_options& g, const replay_args& a) {
   const bool show_calls = stopped_early || a.all || !a.call_id.empty();
   const auto calls = show_calls ? pick_calls(f.table, a) : std::vector<const engine::call_state*>{};
   const bool ok = !f.broken && f.snapshot.ok;
-  const double rate = f.seconds > 0 ? static_cast<double>(f.events) / f.seconds : 0;
+  const double rate = f.events_per_second();
 
   if (g.json) {
     schemas::json_writer w;
@@ -91,6 +91,7 @@ int cmd_replay(const global_options& g, const replay_args& a) {
     if (f.broken)
       w.key("broken").begin_object().field("seq", f.broken->seq).field("problem", std::string_view(f.broken->problem)).end_object();
     w.field("elapsedMs", static_cast<std::int64_t>(f.seconds * 1000));
+    w.field("snapshotCompareMs", static_cast<std::int64_t>(f.snapshot.seconds * 1000));
     w.field("eventsPerSecond", static_cast<std::int64_t>(rate));
     if (show_calls) {
       w.key("callStates");
@@ -101,7 +102,7 @@ int cmd_replay(const global_options& g, const replay_args& a) {
   } else {
     std::printf("replayed %llu events (seq 1..%llu of %llu) in %.3f s: %.0f events/s\n",
                 static_cast<unsigned long long>(f.events), static_cast<unsigned long long>(f.last_seq),
-                static_cast<unsigned long long>(f.log_last_seq), f.seconds, rate);
+                static_cast<unsigned long long>(f.log_last_seq), f.seconds - f.snapshot.seconds, rate);
     if (stopped_early) {
       if (o.until_time) std::printf("until %s: the calls as they were after seq %llu\n", format_time(*o.until_time).c_str(),
                                     static_cast<unsigned long long>(f.last_seq));
@@ -118,8 +119,8 @@ int cmd_replay(const global_options& g, const replay_args& a) {
     const auto& s = f.snapshot;
     if (!s.present) std::printf("snapshot: none\n");
     else if (!s.compared) std::printf("snapshot: seq %llu not reached, not compared\n", static_cast<unsigned long long>(s.seq));
-    else if (s.ok) std::printf("snapshot: seq %llu agrees with the log (%s)\n", static_cast<unsigned long long>(s.seq),
-                               counted(s.calls, "call").c_str());
+    else if (s.ok) std::printf("snapshot: seq %llu agrees with the log (%s, compared in %.3f s)\n",
+                               static_cast<unsigned long long>(s.seq), counted(s.calls, "call").c_str(), s.seconds);
     else std::printf("MISMATCH: the snapshot at seq %llu disagrees with the log (%s differ): %s\n",
                      static_cast<unsigned long long>(s.seq), counted(s.differing, "call").c_str(), s.problem.c_str());
     if (f.broken)

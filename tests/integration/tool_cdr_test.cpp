@@ -78,10 +78,11 @@ void check_row(const std::string& row, const expect_row& w) {
 }
 
 // The engine's flags with every timer long but the ones given (seconds).
+// A snapshot after every write, so replay compares the timers' effects with the engine's.
 std::vector<std::string> timers(std::string invite = "300", std::string answer = "300",
-                                std::string max_duration = "3000") {
-  return {"--invite-timeout", invite, "--answer-timeout", answer, "--offer-timeout", "300",
-          "--max-call-duration", max_duration};
+                                std::string max_duration = "3000", std::string offer = "300") {
+  return {"--invite-timeout", invite, "--answer-timeout", answer, "--offer-timeout", offer,
+          "--max-call-duration", max_duration, "--snapshot-every", "1"};
 }
 
 // Polls `cdr --json` until the call has a row (an engine timer ended it), 20 s at most.
@@ -94,6 +95,16 @@ std::string await_row(const engine_process& eng, const std::string& id) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return {};
+}
+
+// The fold of the log agrees with the engine's snapshot taken after the expiry.
+void check_replay(const engine_process& eng) {
+  const auto r = run(eng, "--json replay");
+  INFO(r.out, r.err);
+  CHECK(r.code == 0);
+  CHECK(json_bool(r.out, "/snapshot/compared") == true);
+  CHECK(json_bool(r.out, "/snapshot/ok") == true);
+  CHECK(json_int(r.out, "/snapshot/seq") == json_int(r.out, "/lastSeq"));
 }
 
 }  // namespace
@@ -200,6 +211,7 @@ TEST_CASE("tool cdr: the engine-caused endings (timers)") {
     CHECK(t.out.find("engine") != std::string::npos);
     CHECK(t.out.find("timers: expired invite") != std::string::npos);
     CHECK(t.out.find("=> status NotReachable reason=invite-timeout") != std::string::npos);
+    check_replay(eng);
   }
 
   SUBCASE("NoAnswer: ringing, not answered within the answer timeout") {
@@ -211,6 +223,7 @@ TEST_CASE("tool cdr: the engine-caused endings (timers)") {
     const std::string row = await_row(eng, id);
     check_row(row, {"NoAnswer", "answer-timeout", "engine", &k.steps[0], nullptr, nullptr});
     CHECK(json_int(row, "/end") >= *json_int(row, "/start") + 600);
+    check_replay(eng);
   }
 
   SUBCASE("Terminated, reason max-duration") {
@@ -225,5 +238,31 @@ TEST_CASE("tool cdr: the engine-caused endings (timers)") {
     CHECK(json_int(row, "/durationMs") >= 500);
     const auto csv = run(eng, "cdr");
     CHECK(csv.out.find(",Terminated,max-duration,engine") != std::string::npos);
+    check_replay(eng);
+  }
+
+  SUBCASE("an offer withdrawn by its timer is not an ending") {
+    engine_process eng(timers("300", "300", "3000", "0.3"));
+    caller k(eng);
+    const party a = new_party(eng, "a"), b = new_party(eng, "b");
+    const std::string id = k.start(a, b, sdp("a"));
+    const step answer = k.act("connected", id, b, sdp("b"));
+    REQUIRE(k.act("hold", id, a, sdp("a-hold")).status == 200);
+    std::string tl;
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (tl.find("expired offer") == std::string::npos && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      tl = run(eng, "timeline " + id).out;
+    }
+    INFO(tl);
+    CHECK(tl.find("timeout    accepted  Connected -> Connected") != std::string::npos);
+    CHECK(tl.find("reason=offer-timeout") != std::string::npos);
+    const auto r = run(eng, "--json cdr --all");
+    check_row(row_of(r.out, id), {"Connected", std::nullopt, "", &k.steps[0], &answer, nullptr});
+    CHECK(run(eng, "--json cdr").out.empty());
+    const auto rp = run(eng, "--json replay --call " + id);
+    CHECK(json_str(rp.out, "/callStates/0/sdp/from") == sdp("a"));  // the withdrawn offer's SDP is undone
+    CHECK_FALSE(json_has(rp.out, "/callStates/0/pendingOffer"));
+    check_replay(eng);
   }
 }

@@ -149,7 +149,12 @@ int main(int argc, char** argv) {
     }
   }
   if (!batch.empty()) flush();
-  if (final_snapshot && last_snapshot != seq) log.save_snapshot_async(seq, engine::encode_snapshot(table));
+  if (final_snapshot && last_snapshot != seq) {
+    std::string snap = engine::encode_snapshot(table);
+    std::printf("final snapshot at seq %llu: %zu calls, %zu bytes\n", static_cast<unsigned long long>(seq), table.size(),
+                snap.size());
+    log.save_snapshot_async(seq, std::move(snap));
+  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("wrote %llu events (%llu calls) to %s in %.1f s\n", static_cast<unsigned long long>(seq),
               static_cast<unsigned long long>(calls), o.dir.c_str(), s);

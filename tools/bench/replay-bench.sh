@@ -29,6 +29,7 @@ for variant in nosnap snap; do
   fi
 done
 
+echo "# $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine skews every figure)"
 echo "# replay: $TOOL --data-dir DIR --json replay (RUNS=$RUNS)"
 for variant in nosnap snap; do
   rates=; walls=
@@ -47,6 +48,7 @@ echo "# recovery: $ENGINE --data-dir DIR --listen 127.0.0.1:0 --snapshot-every 0
 for variant in nosnap snap; do
   walls=; own=
   for _ in $(seq "$RUNS"); do
+    rm -f "$WORK/engine.out" "$WORK/engine.err"  # no line of the previous run may be read
     t0=$(now_ms)
     "$ENGINE" --data-dir "$WORK/$variant" --listen 127.0.0.1:0 --snapshot-every 0 >"$WORK/engine.out" 2>"$WORK/engine.err" &
     PID=$!
@@ -61,4 +63,5 @@ for variant in nosnap snap; do
   done
   echo "recovery $variant: median $(median <<<"$walls") ms to listening (runs: $(tr '\n' ' ' <<<"$walls")), engine's own recovery median $(median <<<"$own") ms; last: $recovered"
 done
+echo "# load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "logs kept in $WORK (remove when done)"

@@ -150,9 +150,11 @@ int main(int argc, char** argv) {
   }
   if (!batch.empty()) flush();
   if (final_snapshot && last_snapshot != seq) {
+    const auto e0 = std::chrono::steady_clock::now();
     std::string snap = engine::encode_snapshot(table);
-    std::printf("final snapshot at seq %llu: %zu calls, %zu bytes\n", static_cast<unsigned long long>(seq), table.size(),
-                snap.size());
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e0).count();
+    std::printf("final snapshot at seq %llu: %zu calls, %zu bytes, encoded in %.0f ms\n",
+                static_cast<unsigned long long>(seq), table.size(), snap.size(), ms);
     log.save_snapshot_async(seq, std::move(snap));
   }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -8,6 +8,7 @@
 
 #include "engine/log.hpp"
 #include "schemas/api.hpp"
+#include "transport/phone_assets.hpp"
 
 namespace transport {
 
@@ -190,13 +191,27 @@ std::variant<socket_grant, http_response> api::authorize_socket(const http_reque
   return g;
 }
 
+http_response api::phone_file(const route& r, std::string txn) const {
+  if (r.asset.empty()) {  // /phone: the page's relative links need the trailing slash
+    http_response res{301, "", std::move(txn), "text/plain; charset=utf-8", {}};
+    res.location = opts_.base_path + "/phone/";
+    return res;
+  }
+  const phone_asset* a = find_phone_asset(r.asset);
+  if (!a) return error(rc::not_found, "no such file in /phone/", std::move(txn));
+  http_response res{200, std::string(a->bytes), std::move(txn), a->content_type, {}};
+  res.cache_control = "no-cache";  // revalidate: a new engine build may serve a new page
+  return res;
+}
+
 void api::handle(const http_request& req, respond_fn respond) {
   const std::int64_t started = mono_ns();
   const route r = match_route(req.method, req.target, opts_.base_path);
   const bool txn_valid = req.has_transaction_id && schemas::is_valid_guid(req.transaction_id);
   std::string txn = txn_valid ? std::string(req.transaction_id) : new_transaction_id();
 
-  if (r.kind == route_kind::not_found || (r.kind == route_kind::faults && !opts_.faults))
+  if (r.kind == route_kind::not_found || (r.kind == route_kind::faults && !opts_.faults) ||
+      (r.kind == route_kind::dev_token && !opts_.dev_token))
     return finish(r, started, respond, error(rc::not_found, "no such path", std::move(txn)));
   if (!r.method_ok) {
     http_response res = error(rc::method_not_allowed,
@@ -223,6 +238,23 @@ void api::handle(const http_request& req, respond_fn respond) {
       auto out = opts_.faults(req.body);
       if (!out) return finish(r, started, respond, error(rc::invalid_field, out.error(), std::move(txn)));
       return finish(r, started, respond, http_response{200, std::move(*out), std::move(txn), "application/json", {}});
+    }
+    case route_kind::phone:
+      return finish(r, started, respond, phone_file(r, std::move(txn)));
+    case route_kind::dev_token: {
+      // No access token to key the rate limit by: one bucket for every caller of /dev/token.
+      if (!rate_.allow(std::hash<std::string_view>{}("/dev/token"), mono_ns() / 1'000'000)) {
+        rate_limited_.inc();
+        http_response res = error(rc::too_many_requests, "over the request rate allowed for /dev/token (--rate-limit)",
+                                  std::move(txn));
+        res.retry_after_s = 1;
+        return finish(r, started, respond, std::move(res));
+      }
+      auto out = opts_.dev_token(req.body);
+      if (!out) return finish(r, started, respond, error(rc::invalid_field, out.error(), std::move(txn)));
+      http_response res{200, std::move(*out), std::move(txn), "application/json", {}};
+      res.cache_control = "no-store";
+      return finish(r, started, respond, std::move(res));
     }
     default:
       break;

@@ -49,6 +49,8 @@ struct http_response {
   std::string_view content_type = "application/json";
   std::string_view allow;  // set on 405
   int retry_after_s = 0;   // set on 429 and 503: Retry-After
+  std::string_view cache_control;  // set on the phone's static files
+  std::string location;            // set on redirects
 };
 
 using respond_fn = std::function<void(http_response)>;
@@ -69,6 +71,10 @@ struct api_options {
   // POST /_faults (yna-engine --fault-injection): arms a storage fault from the JSON
   // body; returns the response body, or an error message (400). Empty: the path is 404.
   std::function<schemas::result<std::string, std::string>(std::string_view body)> faults;
+  // POST /dev/token (only on the development issuer; transport/dev_token_route.hpp):
+  // mints an access token for the body's MSISDN bound to its public JWK; returns the
+  // response body, or an error message (400). Empty: the path is 404.
+  std::function<schemas::result<std::string, std::string>(std::string_view body)> dev_token;
 };
 
 class api {
@@ -93,6 +99,7 @@ class api {
                                std::string_view transaction_id = {});
 
  private:
+  http_response phone_file(const route& r, std::string txn) const;
   void finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res);
   void handle_call(const route& r, const http_request& req, principal who, std::string txn,
                    schemas::reason_code input_error, std::string input_message, std::int64_t started_ns,

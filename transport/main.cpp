@@ -13,6 +13,7 @@
 #include "engine/log.hpp"
 #include "engine/reactor.hpp"
 #include "schemas/dev_issuer.hpp"
+#include "transport/dev_token_route.hpp"
 #include "storage/event_log.hpp"
 #include "transport/api.hpp"
 #include "transport/fault_route.hpp"
@@ -71,7 +72,8 @@ std::pair<std::string, std::uint16_t> split_listen(const std::string& s) {
   return {host, static_cast<std::uint16_t>(port)};
 }
 
-transport::issuer_config issuers(const flags& f) {
+// `dev` receives the development issuer when it is the one in use (no --jwt-public-key).
+transport::issuer_config issuers(const flags& f, std::optional<schemas::dev_issuer>& dev_out) {
   transport::issuer_config cfg;
   if (!f.jwt_issuer.empty()) cfg.issuer = f.jwt_issuer;
   if (!f.jwt_audience.empty()) cfg.audience = f.jwt_audience;
@@ -87,6 +89,8 @@ transport::issuer_config issuers(const flags& f) {
   if (!dev) die("development issuer: " + dev.error());
   cfg.keys.push_back(transport::trusted_key{dev->kid, dev->key.public_part()});
   if (!cfg.issuer) cfg.issuer = dev->issuer;
+  dev->issuer = *cfg.issuer;  // tokens minted by POST /dev/token carry the issuer the verifier wants
+  dev_out = std::move(*dev);
   engine::log::info("no --jwt-public-key: using the development issuer in {} (mint tokens with: "
                     "yna-tool --data-dir {} token --msisdn NUMBER)",
                     (fs::path(f.data_dir) / schemas::dev_issuer_key_file).string(), f.data_dir);
@@ -201,7 +205,8 @@ int main(int argc, char** argv) {
   fs::create_directories(f.data_dir, ec);
   if (ec) die("--data-dir " + f.data_dir + ": " + ec.message());
 
-  transport::token_verifier verifier(issuers(f), f.token_cache);
+  std::optional<schemas::dev_issuer> dev_issuer;
+  transport::token_verifier verifier(issuers(f, dev_issuer), f.token_cache);
 
   engine::registry metrics;
   auto& sync_seconds = metrics.get_histogram("yna_log_sync_seconds", "Time of one log write including its fsync",
@@ -257,6 +262,16 @@ int main(int argc, char** argv) {
   ao.rate_max_tokens = f.rate_max_tokens;
   ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity};
   if (faults) ao.faults = [&](std::string_view body) { return transport::apply_faults(body, *log, *faults); };
+  transport::dev_token_settings dts;
+  if (!f.jwt_audience.empty()) dts.audience = f.jwt_audience;
+  if (dev_issuer) {
+    ao.dev_token = [&](std::string_view body) {
+      const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch()).count();
+      return transport::mint_dev_token(body, *dev_issuer, dts, now);
+    };
+    engine::log::info("development issuer: POST /dev/token mints tokens for the web softphone at /phone/");
+  }
   transport::api handler(reactor, verifier, metrics, ao, [&] { return storage_ok.load(std::memory_order_relaxed); });
   transport::server_options so;
   so.host = host;

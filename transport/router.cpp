@@ -65,9 +65,17 @@ route match_route(std::string_view method, std::string_view target, std::string_
     if (word == "metrics") return simple(r, route_kind::metrics, method, "GET");
     if (word == "notifications") return simple(r, route_kind::notifications, method, "GET");
     if (word == "_faults") return simple(r, route_kind::faults, method, "POST");
+    if (word == "phone") return simple(r, route_kind::phone, method, "GET");
     return r;
   }
   const std::string_view id = p.substr(slash + 1);
+  if (word == "phone") {  // flat folder: /phone/<file>, the index at /phone/
+    if (id.find('/') != std::string_view::npos) return r;
+    r = simple(r, route_kind::phone, method, "GET");
+    r.asset = id.empty() ? std::string_view("index.html") : id;
+    return r;
+  }
+  if (word == "dev" && id == "token") return simple(r, route_kind::dev_token, method, "POST");
   if (id.empty() || id.find('/') != std::string_view::npos) return r;
   if (word == "calls") {
     r = simple(r, route_kind::get_call, method, "GET");
@@ -95,6 +103,8 @@ std::string_view route_label(const route& r) {
     case route_kind::readyz: return "readyz";
     case route_kind::metrics: return "metrics";
     case route_kind::faults: return "faults";
+    case route_kind::phone: return "phone";
+    case route_kind::dev_token: return "devToken";
     case route_kind::not_found: return "unknown";
   }
   return "unknown";

@@ -17,6 +17,8 @@ enum class route_kind {
   readyz,
   metrics,
   faults,         // POST /_faults (only with --fault-injection)
+  phone,          // GET /phone, /phone/, /phone/<file>: the web softphone's static files (asset)
+  dev_token,      // POST /dev/token (only on the development issuer)
   not_found,
 };
 
@@ -24,6 +26,7 @@ struct route {
   route_kind kind = route_kind::not_found;
   engine::action act = engine::action::start;
   std::string_view call_id;
+  std::string_view asset;  // phone: the file name ("" for /phone itself, "index.html" for /phone/)
   std::string_view path;   // target without the query string
   std::string_view query;  // after '?', empty if none
   bool method_ok = false;  // false: the path exists but not with this method (405)

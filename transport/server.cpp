@@ -202,6 +202,9 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     msg->set("x-transaction-id", res.transaction_id);
     if (!res.allow.empty()) msg->set(http::field::allow, beast::string_view(res.allow.data(), res.allow.size()));
     if (res.retry_after_s > 0) msg->set(http::field::retry_after, std::to_string(res.retry_after_s));
+    if (!res.cache_control.empty())
+      msg->set(http::field::cache_control, beast::string_view(res.cache_control.data(), res.cache_control.size()));
+    if (!res.location.empty()) msg->set(http::field::location, res.location);
     msg->keep_alive(keep_alive);
     msg->body() = std::move(res.body);
     msg->prepare_payload();

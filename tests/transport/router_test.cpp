@@ -55,6 +55,29 @@ TEST_CASE("router: unknown paths, extra segments, base path, query") {
   CHECK(route_label(r) == "ringing");
 }
 
+TEST_CASE("router: the web softphone's files and /dev/token") {
+  route r = match_route("GET", "/phone", "");
+  CHECK(r.kind == route_kind::phone);
+  CHECK(r.asset.empty());
+  r = match_route("GET", "/phone/", "");
+  CHECK(r.kind == route_kind::phone);
+  CHECK(r.asset == "index.html");
+  r = match_route("GET", "/v1/phone/app.js?x=1", "/v1");
+  CHECK(r.kind == route_kind::phone);
+  CHECK(r.asset == "app.js");
+  CHECK(route_label(r) == "phone");
+  CHECK_FALSE(match_route("HEAD", "/phone/app.js", "").method_ok);
+  CHECK(match_route("GET", "/phone/a/b.js", "").kind == route_kind::not_found);
+  CHECK(match_route("GET", "/phones/", "").kind == route_kind::not_found);
+  r = match_route("POST", "/dev/token", "");
+  CHECK(r.kind == route_kind::dev_token);
+  CHECK(r.method_ok);
+  CHECK(route_label(r) == "devToken");
+  CHECK_FALSE(match_route("GET", "/dev/token", "").method_ok);
+  CHECK(match_route("POST", "/dev/other", "").kind == route_kind::not_found);
+  CHECK(match_route("POST", "/dev", "").kind == route_kind::not_found);
+}
+
 TEST_CASE("router: callId syntax") {
   CHECK(is_valid_call_id("0AEE1B58BAEEDA3EABA42B32EBB3DFE0"));
   CHECK(is_valid_call_id("a-b_c.d~e"));

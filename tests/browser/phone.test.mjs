@@ -72,7 +72,7 @@ const status = (page) => page.evaluate(() => window.phone.status);
 const waitFor = (page, fn, arg, timeout = 15000) => page.waitForFunction(fn, arg, { timeout, polling: 100 });
 
 async function openPhone(browser, base, number, name) {
-  const context = await browser.newContext({ viewport: { width: 760, height: 820 } });
+  const context = await browser.newContext({ viewport: { width: 760, height: 680 } });
   await context.grantPermissions(['microphone'], { origin: base });
   const page = await context.newPage();
   page.on('console', (m) => console.log(`[${name} console] ${m.text()}`));
@@ -146,6 +146,7 @@ async function main() {
     check(dha <= 2 && dhb >= 25, 'hold: in 2 s the holder receives nothing and the held side still receives',
           `A +${dha}, B +${dhb} packets`);
     await shot(a, 'phone-a-hold.png');
+    await shot(b, 'phone-b-hold.png');
 
     // Resume: both directions again, both counters grow.
     await a.click('#resume');

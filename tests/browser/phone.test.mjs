@@ -168,6 +168,15 @@ async function main() {
     await shot(a, 'phone-a-ended.png');
     await shot(b, 'phone-b-ended.png');
 
+    // A second call, declined: B calls A, A's page rings, A hangs up without answering.
+    await b.fill('#to-number', A_NUMBER);
+    await b.click('#call');
+    await waitFor(a, () => window.phone.incoming !== null);
+    await a.click('#hangup');
+    await Promise.all([waitFor(a, () => window.phone.ended === 'Declined'),
+                       waitFor(b, () => window.phone.ended === 'Declined')]);
+    check(true, 'a second call, declined before the answer: both pages show Declined');
+
     // The pages' PoP tokens went through the engine's one verifier: nothing was refused.
     const metrics = await (await fetch(`${engine.url}/metrics`)).text();
     const refused = metrics.match(/^yna_unauthenticated_requests_total (\d+)/m);

@@ -220,8 +220,12 @@ async function reoffer(direction, endpoint) {
 async function hangup() {
   const id = phone.callId || phone.incoming?.callId;
   if (!id) return;
+  // What the engine makes of it (contract §4): the callee before answering → Declined,
+  // the caller before the answer → SessionCancelled, once answered → Terminated.
+  const answered = ['Connected', 'Hold', 'Holding…', 'Resuming…'].includes(phone.status);
+  const ending = phone.incoming ? 'Declined' : answered ? 'Terminated' : 'SessionCancelled';
   await api('DELETE', `/end/${id}`);
-  finish(phone.incoming ? 'Declined' : 'Terminated');
+  finish(ending);
 }
 
 function finish(status) {

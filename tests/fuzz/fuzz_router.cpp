@@ -54,6 +54,12 @@ void check(std::string_view method, std::string_view target, std::string_view ba
     FUZZ_CHECK(r.method_ok == (method == r.allow));
     FUZZ_CHECK(r.path.substr(0, base.size()) == base);
   }
+  if (r.kind == route_kind::phone) {  // a file of the flat /phone/ folder, or /phone itself
+    FUZZ_CHECK(r.asset.empty() || r.asset == "index.html" || inside(r.asset, target));
+    FUZZ_CHECK(r.asset.find('/') == std::string_view::npos && r.asset.find('?') == std::string_view::npos);
+  } else {
+    FUZZ_CHECK(r.asset.empty());
+  }
   FUZZ_CHECK(!transport::route_label(r).empty());
   if (transport::is_valid_call_id(r.call_id)) {
     FUZZ_CHECK(!r.call_id.empty() && r.call_id.size() <= 128);

@@ -3,6 +3,10 @@
 // tools/cli/<command>.cpp. Exit codes: tools/cli/common.hpp and tools/README.md.
 #include <CLI/CLI.hpp>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "tools/cli/commands.hpp"
 
 int main(int argc, char** argv) {
@@ -78,13 +82,20 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? exit_ok : exit_usage;  // --help is not an error
   }
-  if (token->parsed()) return cmd_token(g, ta);
-  if (pop->parsed()) return cmd_pop(pa);
-  if (verify->parsed()) return cmd_verify(g, va);
-  if (replay->parsed()) return cmd_replay(g, ra);
-  if (timeline->parsed()) return cmd_timeline(g, tl);
-  if (audit->parsed()) return cmd_audit(g, aa);
-  if (cdr->parsed()) return cmd_cdr(g, ca);
-  if (exp->parsed()) return cmd_export(g, ea);
-  return exit_usage;
+  install_signal_handlers();
+  int rc = exit_usage;
+  if (token->parsed()) rc = cmd_token(g, ta);
+  else if (pop->parsed()) rc = cmd_pop(pa);
+  else if (verify->parsed()) rc = cmd_verify(g, va);
+  else if (replay->parsed()) rc = cmd_replay(g, ra);
+  else if (timeline->parsed()) rc = cmd_timeline(g, tl);
+  else if (audit->parsed()) rc = cmd_audit(g, aa);
+  else if (cdr->parsed()) rc = cmd_cdr(g, ca);
+  else if (exp->parsed()) rc = cmd_export(g, ea);
+  // The log is closed and the scratch folder gone by now (the commands own them).
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    if (errno != EPIPE) complain("cannot write the output: {}", std::strerror(errno));
+    return exit_cannot_open;  // a reader that went away (| head) is not a broken log
+  }
+  return interrupted() ? exit_interrupted : rc;
 }

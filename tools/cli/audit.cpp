@@ -52,7 +52,7 @@ int cmd_audit(const global_options& g, const audit_args& a) {
            {"PAYLOAD", al::left, 48}});
   std::uint64_t matched = 0;
   const auto emit = [&](const engine::event& e, std::string_view raw) {
-    if ((since && e.time < *since) || (until && e.time > *until)) return true;
+    if ((since && e.time < *since) || (until && e.time > *until)) return !should_stop();
     ++matched;
     if (g.json) {
       std::fwrite(raw.data(), 1, raw.size(), stdout);
@@ -63,7 +63,7 @@ int cmd_audit(const global_options& g, const audit_args& a) {
       t.add({format_time(e.time), std::to_string(e.seq), e.call_id, actor_label(e), endpoint_label(e),
              outcome_label(e), status_label(e), e.txn_id, payload});
     }
-    return true;
+    return !should_stop();
   };
 
   std::optional<log_break> broken;

@@ -114,6 +114,7 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
                   r.ended_by ? std::string(engine::to_string(*r.ended_by)).c_str() : "");
     }
   }
+  if (f.stopped) complain("interrupted: the records cover the log up to seq {}", f.last_seq);
   if (f.broken) {
     complain("BROKEN at seq {}: {} (records cover the log before it)", f.broken->seq, f.broken->problem);
     return exit_check_failed;

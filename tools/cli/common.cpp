@@ -1,6 +1,7 @@
 #include "tools/cli/common.hpp"
 
 #include <chrono>
+#include <csignal>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -9,6 +10,24 @@
 namespace cli {
 
 namespace fs = std::filesystem;
+
+namespace {
+volatile std::sig_atomic_t stop_signal = 0;
+// The first signal asks to stop; a second one ends the process at once.
+extern "C" void on_stop_signal(int sig) {
+  stop_signal = 1;
+  std::signal(sig, SIG_DFL);
+}
+}  // namespace
+
+void install_signal_handlers() {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+bool interrupted() noexcept { return stop_signal != 0; }
+bool should_stop() noexcept { return stop_signal != 0 || std::ferror(stdout) != 0; }
 
 std::unique_ptr<log_reader> log_reader::open(const std::string& data_dir) {
   const fs::path dir = fs::path(data_dir) / "log";

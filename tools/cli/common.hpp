@@ -24,7 +24,15 @@ enum exit_code : int {
   exit_usage = 2,         // bad flags or values
   exit_cannot_open = 3,   // the log (or a file the command needs) cannot be opened
   exit_not_found = 4,     // timeline: the log has no event of that call
+  exit_interrupted = 130, // SIGINT or SIGTERM: stopped early, scratch files removed
 };
+
+// SIGINT and SIGTERM ask long scans to stop (so the reader closes and its scratch
+// folder is removed); SIGPIPE is ignored, a closed stdout shows as a write error.
+void install_signal_handlers();
+// A signal asked to stop, or stdout can no longer be written: scans end early.
+bool should_stop() noexcept;
+bool interrupted() noexcept;
 
 struct global_options {
   std::string data_dir = "./data";

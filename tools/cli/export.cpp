@@ -1,8 +1,6 @@
 // `export`: the stored records as JSON lines, byte for byte (engine/codec.hpp layout;
 // `prev` included, so an export can be checked against the chain elsewhere).
 // --from/--to select by seq, --since/--until by time, --call one call's events.
-#include <cerrno>
-#include <cstring>
 #include <limits>
 
 #include "tools/cli/commands.hpp"
@@ -31,10 +29,10 @@ int cmd_export(const global_options& g, const export_args& a) {
   progress prog(g, "exporting", std::min(log.last_seq(), to) - std::min(log.last_seq(), from - 1));
   const auto emit = [&](const engine::event& e, std::string_view raw) {
     if ((++done & 4095) == 0) prog.update(done);
-    if (e.seq < from || e.seq > to || (since && e.time < *since) || (until && e.time > *until)) return true;
+    if (e.seq < from || e.seq > to || (since && e.time < *since) || (until && e.time > *until)) return !should_stop();
     std::fwrite(raw.data(), 1, raw.size(), stdout);
     std::fputc('\n', stdout);
-    return true;
+    return !should_stop();
   };
   std::optional<log_break> broken;
   if (!a.call_id.empty()) {
@@ -43,10 +41,6 @@ int cmd_export(const global_options& g, const export_args& a) {
     broken = log_break{st.error().seq, st.error().detail};
   }
   prog.finish();
-  if (std::fflush(stdout) != 0) {
-    complain("cannot write the export: {}", std::strerror(errno));
-    return exit_cannot_open;
-  }
   if (broken) {
     complain("BROKEN at seq {}: {}", broken->seq, broken->problem);
     return exit_check_failed;

@@ -120,6 +120,10 @@ fold_result fold_log(const storage::event_log& log, const fold_options& o) {
       limit_reached = true;
       return false;
     }
+    if ((r.events & 1023) == 0 && should_stop()) {
+      r.stopped = limit_reached = true;
+      return false;
+    }
     if (o.check_chain) {
       if (e.seq != expected) {
         r.broken = log_break{expected, fmt::format("event {} is missing (the next stored is {})", expected, e.seq)};

@@ -53,6 +53,7 @@ struct fold_result {
   engine::event_seq last_seq = 0;        // last seq folded
   engine::event_seq log_last_seq = 0;    // the log's last seq when the fold started
   std::optional<log_break> broken;
+  bool stopped = false;  // should_stop(): a signal, or stdout closed
   snapshot_check snapshot;
   double seconds = 0;  // the whole fold, snapshot comparison included
   // Events per second of the fold alone (the snapshot comparison's time left out).

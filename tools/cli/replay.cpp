@@ -90,6 +90,7 @@ int cmd_replay(const global_options& g, const replay_args& a) {
     write_snapshot_json(w, f.snapshot);
     if (f.broken)
       w.key("broken").begin_object().field("seq", f.broken->seq).field("problem", std::string_view(f.broken->problem)).end_object();
+    if (f.stopped) w.field("interrupted", true);
     w.field("elapsedMs", static_cast<std::int64_t>(f.seconds * 1000));
     w.field("snapshotCompareMs", static_cast<std::int64_t>(f.snapshot.seconds * 1000));
     w.field("eventsPerSecond", static_cast<std::int64_t>(rate));
@@ -123,6 +124,9 @@ int cmd_replay(const global_options& g, const replay_args& a) {
                                static_cast<unsigned long long>(s.seq), counted(s.calls, "call").c_str(), s.seconds);
     else std::printf("MISMATCH: the snapshot at seq %llu disagrees with the log (%s differ): %s\n",
                      static_cast<unsigned long long>(s.seq), counted(s.differing, "call").c_str(), s.problem.c_str());
+    if (f.stopped)
+      std::printf("INTERRUPTED after seq %llu: the figures above cover the log up to there\n",
+                  static_cast<unsigned long long>(f.last_seq));
     if (f.broken)
       std::printf("BROKEN at seq %llu: %s (replay stopped there)\n", static_cast<unsigned long long>(f.broken->seq),
                   f.broken->problem.c_str());

@@ -2,12 +2,15 @@
 // detectable): one stored event's bytes changed through RocksDB's C++ API or its own
 // `ldb` tool, an event that no longer decodes, a missing event, a missing index entry.
 // `verify` fails naming that event; `replay` refuses to go past it and names it too.
-// Also the exit codes for a folder without a log, an unknown call and bad flags.
+// Also the exit codes for a folder without a log, an unknown call and bad flags, and a
+// reader of the output that goes away.
 #include "tests/integration/tool_support.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 using namespace integration;
@@ -194,4 +197,25 @@ TEST_CASE("tool: exit codes for a missing log, an unknown call and bad flags") {
   CHECK(run(eng, "export --from x").code == 2);
   CHECK(run(eng, "--help").code == 0);
   CHECK(run(eng, "replay --help").code == 0);
+}
+
+TEST_CASE("tool: a reader that goes away (| head) stops the scan, exit 3, no scratch folder left") {
+  engine_process eng;
+  caller k(eng);
+  const party a = new_party(eng), b = new_party(eng);
+  for (int i = 0; i < 200; ++i) k.start(a, b, sdp(std::string(200, 'x')));  // ~200 KB of records: more than a pipe holds
+  const auto tool = tool_path();
+  REQUIRE(tool.has_value());
+  const auto tmp = eng.root() / "tmp";
+  std::filesystem::create_directories(tmp);
+  const auto rc_file = eng.root() / "rc";
+  const auto r = run_command("(TMPDIR=" + shell_quote(tmp.string()) + " " + shell_quote(tool->string()) + " --data-dir " +
+                             shell_quote(eng.data_dir().string()) + " export 2>/dev/null; echo $? > " +
+                             shell_quote(rc_file.string()) + ") | head -c 1");
+  CHECK(r.out == "{");
+  std::ifstream in(rc_file);
+  int rc = -1;
+  in >> rc;
+  CHECK(rc == 3);
+  CHECK(std::filesystem::is_empty(tmp));  // the secondary's scratch folder was removed
 }

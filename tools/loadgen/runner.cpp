@@ -53,7 +53,10 @@ net::awaitable<void> keep_socket(run_context& ctx, user& u, party& p) {
 struct session {
   session(const options& o, stats& s, recorder& r) : ctx{o, s, r} {}
   run_context ctx;
-  net::io_context ioc;
+  // One io_context per client thread, each run by that thread alone, users spread over
+  // them: a user's work never hops threads (no cross-thread wake-ups).
+  std::vector<std::unique_ptr<net::io_context>> iocs;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   std::vector<std::unique_ptr<user>> users;
   std::mutex idle_mu;
   std::deque<user*> idle;  // open loop: users without a call
@@ -124,7 +127,17 @@ run_result run(const options& o, const std::vector<user_identity>& ids, stats& s
   run_result r;
   session s(o, st, rec);
   const tcp::endpoint server(net::ip::make_address(o.host), o.port);
-  for (std::size_t i = 0; i < ids.size(); ++i) s.users.push_back(std::make_unique<user>(s.ioc, server, ids[i], o, i));
+  const unsigned n_threads = std::max(1u, o.threads);
+  for (unsigned i = 0; i < n_threads; ++i) s.iocs.push_back(std::make_unique<net::io_context>(1));
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    s.users.push_back(std::make_unique<user>(*s.iocs[i % n_threads], server, ids[i], o, i));
+  auto run_all = [&] {
+    std::vector<std::thread> threads;
+    for (unsigned i = 1; i < n_threads; ++i) threads.emplace_back([&, i] { s.iocs[i]->run(); });
+    s.iocs[0]->run();
+    for (auto& t : threads) t.join();
+    for (auto& ioc : s.iocs) ioc->restart();
+  };
 
   // Open every socket before the first call: a refused upgrade is a setup failure.
   std::atomic<std::size_t> opened{0};
@@ -140,8 +153,7 @@ run_result run(const options& o, const std::vector<user_identity>& ids, stats& s
           }
           ++opened;
         }, net::detached);
-    s.ioc.run();
-    s.ioc.restart();
+    run_all();
     if (!r.setup_error.empty()) {
       r.setup_ok = false;
       return r;
@@ -164,7 +176,8 @@ run_result run(const options& o, const std::vector<user_identity>& ids, stats& s
       net::co_spawn(u->strand, closed_loop(s, *u), net::detached);
     }
   }
-  if (o.rate > 0) net::co_spawn(net::make_strand(s.ioc), dispatcher(s), net::detached);
+  for (auto& ioc : s.iocs) s.guards.push_back(net::make_work_guard(*ioc));
+  if (o.rate > 0) net::co_spawn(net::make_strand(*s.iocs[0]), dispatcher(s), net::detached);
 
   // Clock: warm-up end, measured window end, progress lines, record flushes, and at the
   // end closing the sockets so that the readers return.
@@ -183,7 +196,7 @@ run_result run(const options& o, const std::vector<user_identity>& ids, stats& s
   };
   if (st.measuring) window_open();
   bool closed_window = false;
-  net::co_spawn(s.ioc, [&]() -> net::awaitable<void> {
+  net::co_spawn(*s.iocs[0], [&]() -> net::awaitable<void> {
     net::steady_timer t(co_await net::this_coro::executor);
     std::uint64_t last_requests = 0;
     auto last = clk::now();
@@ -227,12 +240,10 @@ run_result run(const options& o, const std::vector<user_identity>& ids, stats& s
         u->mt.http.close();
         u->wake.cancel();
       });
+    for (auto& g : s.guards) g.reset();
   }, net::detached);
 
-  std::vector<std::thread> threads;
-  for (unsigned i = 1; i < std::max(1u, o.threads); ++i) threads.emplace_back([&] { s.ioc.run(); });
-  s.ioc.run();
-  for (auto& t : threads) t.join();
+  run_all();
   rec.flush();
   return r;
 }

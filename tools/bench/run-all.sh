@@ -15,18 +15,20 @@
 #   pg        PostgreSQL, one INSERT per transaction, synchronous commit, pgbench -cC
 #   log       yna-logbench: RocksDB one event per sync, batches, threads, and the engine's
 #             reactor + log with C appenders
-# then once: yna-microbench (PoP, JWT, decoding, decide+apply, codec), `openssl speed
-# rsa2048`, and the memory of idle notification sockets. Every figure is the median of the
+# The last round's start½ run then opens --idle-sockets idle notification sockets (memory
+# per socket). Then once: yna-microbench (PoP, JWT, decoding, decide+apply, codec) and
+# `openssl speed rsa2048`. Every figure is the median of the
 # rounds with min–max; every ratio is taken within a round, then the median of those.
 #
 # Needs root: installs what is missing (nginx-light postgresql wrk jq, with apt-get), runs
 # PostgreSQL as user postgres. Every server listens on 127.0.0.1 only, in a temporary
 # folder on the disk of this checkout, and is stopped at the end (also on Ctrl-C).
-# Builds the binaries with --buildtype=release in BUILD (default build-bench).
+# Builds the four binaries it runs in BUILD (default build, the project's debugoptimized
+# build of the README; --build DIR for another, e.g. one set up with --buildtype=release).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-BUILD=build-bench ROUNDS=3 SECS=10 CONNS=64 FULL_USERS=32 LG_THREADS=2 IDLE=10000 UPDATE_MD=1
+BUILD=build ROUNDS=3 SECS=10 CONNS=64 FULL_USERS=32 LG_THREADS=2 IDLE=10000 UPDATE_MD=1
 while [ $# -gt 0 ]; do
   case $1 in
     --build) BUILD=$2; shift 2 ;;
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
     --loadgen-threads) LG_THREADS=$2; shift 2 ;;
     --idle-sockets) IDLE=$2; shift 2 ;;
     --no-md) UPDATE_MD=0; shift ;;
-    *) sed -n '2,25p' "$0"; exit 2 ;;
+    *) sed -n '2,26p' "$0"; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "run as root (apt-get, PostgreSQL as user postgres)"; exit 2; }
@@ -57,7 +59,7 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 if [ ! -f "$BUILD/build.ninja" ]; then
-  CXX="${CXX:-$(command -v ccache >/dev/null && echo 'ccache g++' || echo g++)}" meson setup "$BUILD" --buildtype=release >&2
+  CXX="${CXX:-$(command -v ccache >/dev/null && echo 'ccache g++' || echo g++)}" meson setup "$BUILD" >&2
 fi
 ninja -C "$BUILD" -j2 transport/yna-engine tools/yna-loadgen tools/yna-logbench tools/yna-microbench >&2
 ENGINE=$BUILD/transport/yna-engine LOADGEN=$BUILD/tools/yna-loadgen
@@ -92,11 +94,12 @@ fig() {  # "median (min–max)" of a series file, with a printf format
 }
 put() { echo "$2" >>"$WORK/series.$1"; }
 med() { mmm <"$WORK/series.$1" | cut -d' ' -f1; }
+settle() { sync; sleep 1; }  # let the previous step's writeback finish before measuring
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else print "nan" }'; }
 
 engine_start() {  # fresh engine on a fresh folder; sets EPID EPORT EDATA
   EDATA=$(mktemp -d "$WORK/engine-XXXXXX")
-  "$ENGINE" --listen 127.0.0.1:0 --data-dir "$EDATA" --rate-limit 0 "$@" >"$EDATA/out" 2>"$EDATA/err" &
+  "$ENGINE" --listen 127.0.0.1:0 --data-dir "$EDATA" --rate-limit 0 --max-connections 30000 "$@" >"$EDATA/out" 2>"$EDATA/err" &
   EPID=$!
   PIDS+=("$EPID")
   for _ in $(seq 200); do grep -q listening "$EDATA/out" 2>/dev/null && break; sleep 0.05; done
@@ -134,6 +137,7 @@ for round in $(seq "$ROUNDS"); do
   echo "--- round $round of $ROUNDS" >&2
 
   # nginx: requests/s and CPU per request (master + workers)
+  settle
   c0=$(cpu_of_tree "$NGINX_PID")
   out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "http://127.0.0.1:$NPORT/")
   c1=$(cpu_of_tree "$NGINX_PID")
@@ -144,6 +148,7 @@ for round in $(seq "$ROUNDS"); do
   echo "nginx: $rps requests/s" >&2
 
   # /start at saturation, then at half its rate
+  settle
   engine_start
   j=$(loadgen --mix start --pop off -c "$CONNS" -d "$SECS" --warmup 2) || true
   echo "$j" >"$WORK/start-sat.$round.json"
@@ -156,6 +161,7 @@ for round in $(seq "$ROUNDS"); do
   put start_events_per_sync "$(awk -v s="$(metric yna_commit_batch_events_sum)" -v c="$(metric yna_commit_batch_events_count)" 'BEGIN { printf "%.1f", c ? s / c : 0 }')"
   engine_stop
   echo "start: $start_rps requests/s" >&2
+  settle
   engine_start
   idle_arg=(); [ "$round" -eq "$ROUNDS" ] && [ "$IDLE" -gt 0 ] && idle_arg=(--idle-sockets "$IDLE")
   j=$(loadgen --mix start --pop off -c "$CONNS" -d "$SECS" -r "$(awk -v r="$start_rps" 'BEGIN { print r / 2 }')" "${idle_arg[@]}") || true
@@ -168,6 +174,7 @@ for round in $(seq "$ROUNDS"); do
   engine_stop
 
   # full flows, PoP per request, at saturation (client-bound) and at half its rate
+  settle
   engine_start
   j=$(loadgen --mix full -c "$FULL_USERS" -d "$SECS" --warmup 2) || true
   echo "$j" >"$WORK/full-sat.$round.json"
@@ -180,6 +187,7 @@ for round in $(seq "$ROUNDS"); do
   put full_passed "$(jq .passed <<<"$j")"
   engine_stop
   echo "full: $(jq .requests_per_s <<<"$j") requests/s, $full_cps calls/s" >&2
+  settle
   engine_start
   j=$(loadgen --mix full -c "$FULL_USERS" -d "$SECS" -r "$(awk -v r="$full_cps" 'BEGIN { print r / 2 }')") || true
   echo "$j" >"$WORK/full-half.$round.json"
@@ -190,13 +198,16 @@ for round in $(seq "$ROUNDS"); do
   engine_stop
 
   # PostgreSQL: one synchronous INSERT per transaction
+  settle
   out=$(runuser -u postgres -- "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -n -M prepared \
         -c "$CONNS" -j 2 -T "$SECS" -f "$WORK/pg-insert.sql" postgres 2>&1)
   pg=$(awk '/^tps/ { print $3; exit }' <<<"$out")
   put pg_tps "$pg"
   echo "pg: $pg inserts/s" >&2
+  "${PSQL[@]}" -c CHECKPOINT >/dev/null  # its dirty pages written now, not during the next step
 
   # the log alone
+  settle
   j=$("$BUILD/tools/yna-logbench" --seconds 5 --appenders "$CONNS" --batch 64 --dir "$WORK" --json)
   for m in rocksdb-single rocksdb-batch rocksdb-threads engine; do
     put "log_$m" "$(jq ".\"$m\".events_per_s" <<<"$j")"
@@ -266,6 +277,19 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "| engine RSS per call left active (/start run), KiB | $(fig call_kib %.2f) |"
   [ -s "$WORK/series.idle_kib" ] && echo "| engine RSS per idle notification socket ($IDLE sockets), KiB | $(fig idle_kib %.2f) |"
   echo "| every loadgen run passed (no error, no missing notification) | start $(sort -u "$WORK/series.start_passed" | xargs), full $(sort -u "$WORK/series.full_passed" | xargs), full½ $(sort -u "$WORK/series.full_half_passed" | xargs) |"
+  echo
+  echo "Commands of each round (\$B = $BUILD; each engine on a fresh folder, fsync on:"
+  echo "\`\$B/transport/yna-engine --listen 127.0.0.1:0 --data-dir D --rate-limit 0 --max-connections 30000\`; loadgen prefix"
+  echo "\`\$B/tools/yna-loadgen --port P --data-dir D --engine-pid PID --json -q --threads $LG_THREADS\`):"
+  echo
+  echo "    nginx   wrk -t2 -c$CONNS -d${SECS}s http://127.0.0.1:PORT/     # nginx with tools/bench/nginx.conf.in"
+  echo "    start   yna-loadgen … --mix start --pop off -c $CONNS -d $SECS --warmup 2"
+  echo "    start½  yna-loadgen … --mix start --pop off -c $CONNS -d $SECS -r <start calls/s ÷ 2>"
+  echo "    full    yna-loadgen … --mix full -c $FULL_USERS -d $SECS --warmup 2"
+  echo "    full½   yna-loadgen … --mix full -c $FULL_USERS -d $SECS -r <full calls/s ÷ 2>"
+  echo "    pg      pgbench -n -M prepared -c $CONNS -j 2 -T $SECS -f tools/bench/pg-insert.sql   # tools/bench/pg-setup.sql, fsync=on, synchronous_commit=on"
+  echo "    log     \$B/tools/yna-logbench --seconds 5 --appenders $CONNS --batch 64"
+  echo "    once    \$B/tools/yna-microbench --rounds $ROUNDS --iterations 2000; openssl speed -seconds 3 rsa2048"
 } >"$WORK/result.md"
 cat "$WORK/result.md"
 if [ "$UPDATE_MD" = 1 ]; then

@@ -5,11 +5,14 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <vector>
 
+#include "engine/call_table.hpp"
 #include "engine/codec.hpp"
 #include "engine/decide.hpp"
 #include "schemas/api.hpp"
@@ -153,6 +156,44 @@ int main(int argc, char** argv) {
           static const std::string bytes = engine::encode_event(sample);
           if (!engine::decode_event(bytes)) std::abort();
         }));
+  }
+
+  // The call table's memory per call (heap bytes, mallinfo2) while active and after it
+  // ended (ended calls stay in the table), and a snapshot's cost per call held.
+  {
+    constexpr int n = 100'000;
+    const auto heap = [] { return static_cast<double>(mallinfo2().uordblks); };
+    const double h0 = heap();
+    auto table = std::make_unique<engine::call_table>();
+    engine::event_seq seq = 0;
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) {
+      engine::command s;
+      s.act = engine::action::start;
+      s.new_call_id = fmt::format("{:032X}", i + 1);
+      s.who = engine::actor{"a", "d", {fmt::format("1425{:07d}", i % 5000)}};
+      s.from = s.who.msisdns[0];
+      s.to = fmt::format("1426{:07d}", i % 5000);
+      s.sdp = sdp;
+      s.client_correlator = fmt::format("corr-{}", i);
+      table->apply(engine::decide(nullptr, s, ++seq));
+      ids.push_back(s.new_call_id);
+    }
+    const double h1 = heap();
+    const auto t0 = clk::now();
+    const std::string snap = engine::encode_snapshot(*table);
+    const double snap_us = std::chrono::duration<double, std::micro>(clk::now() - t0).count();
+    for (int i = 0; i < n; ++i) {
+      engine::command e;
+      e.act = engine::action::end;
+      e.call_id = ids[static_cast<std::size_t>(i)];
+      e.who = engine::actor{"a", "d", {fmt::format("1425{:07d}", i % 5000)}};
+      table->apply(engine::decide(table->find(e.call_id), e, ++seq));
+    }
+    const double h2 = heap();
+    fmt::print("call table, {} calls: {:.0f} bytes per active call, {:.0f} bytes per ended call (kept); "
+               "snapshot {:.2f} µs and {:.0f} bytes per call\n",
+               n, (h1 - h0) / n, (h2 - h0) / n, snap_us / n, static_cast<double>(snap.size()) / n);
   }
   return 0;
 }

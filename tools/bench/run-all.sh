@@ -229,6 +229,7 @@ for op in "bearer JWT verify (RS256), cold" "bearer JWT verify, cached" "PoP ver
   key=$(echo "$op" | tr -c 'a-zA-Z0-9\n' '_')
   grep -F "  $op " "$WORK/micro.txt" | awk '{ print $(NF-1) }' >"$WORK/series.micro_$key"
 done
+TABLE_LINE=$(grep '^call table' "$WORK/micro.txt" | tail -1)
 ssl=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ { print $4 * 1e6, $5 * 1e6 }')
 RSA_SIGN_US=$(cut -d' ' -f1 <<<"$ssl"); RSA_VERIFY_US=$(cut -d' ' -f2 <<<"$ssl")
 
@@ -274,7 +275,8 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "| RSA-2048 sign / verify (openssl speed), µs | $RSA_SIGN_US / $RSA_VERIFY_US |"
   echo "| JWT verify cold / cached, µs | $(fig "micro_bearer_JWT_verify__RS256___cold" %.1f) / $(fig "micro_bearer_JWT_verify__cached" %.2f) |"
   echo "| decode CallStartRequest / decide+apply / encode event / decode event, µs | $(fig micro_decode_CallStartRequest %.2f) / $(fig micro_decide___apply__ringing_ %.2f) / $(fig micro_encode_event %.2f) / $(fig micro_decode_event %.2f) |"
-  echo "| engine RSS per call left active (/start run), KiB | $(fig call_kib %.2f) |"
+  echo "| engine RSS growth per call left active (/start run; includes the log's memtables), KiB | $(fig call_kib %.2f) |"
+  echo "| yna-microbench: ${TABLE_LINE:-call table: not measured} | |"
   [ -s "$WORK/series.idle_kib" ] && echo "| engine RSS per idle notification socket ($IDLE sockets), KiB | $(fig idle_kib %.2f) |"
   echo "| every loadgen run passed (no error, no missing notification) | start $(sort -u "$WORK/series.start_passed" | xargs), full $(sort -u "$WORK/series.full_passed" | xargs), full½ $(sort -u "$WORK/series.full_half_passed" | xargs) |"
   echo

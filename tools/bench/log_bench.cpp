@@ -9,9 +9,12 @@
 //                    --appenders calls in flight, each start → ringing → connected → end,
 //                    every event decided, hash-chained, indexed and fsynced (group commit)
 //
-// Prints events/s and events per sync for each, and with --json one JSON object.
+// Prints events/s, events per sync and this process's CPU per event (every thread: for
+// the engine mode that is the reactor, the log's writer, RocksDB and the one driver
+// thread) for each, and with --json one JSON object.
 // The event written by the raw RocksDB modes is a real encoded start event (~300 bytes).
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <fmt/format.h>
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
@@ -38,8 +41,17 @@ struct result {
   std::string name;
   double seconds = 0;
   std::uint64_t events = 0, syncs = 0;
+  double cpu_s = 0;  // this process's user+sys during the mode (every thread)
   double per_s() const { return seconds > 0 ? static_cast<double>(events) / seconds : 0; }
+  double cpu_us_per_event() const { return events ? cpu_s * 1e6 / static_cast<double>(events) : 0; }
 };
+
+double process_cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
 
@@ -251,10 +263,16 @@ int main(int argc, char** argv) {
   std::vector<result> results;
   try {
     auto want = [&](std::string_view m) { return only.empty() || only == m; };
-    if (want("rocksdb-single")) results.push_back(raw_batches(root / "single", seconds, 1, "rocksdb-single"));
-    if (want("rocksdb-batch")) results.push_back(raw_batches(root / "batch", seconds, batch, "rocksdb-batch"));
-    if (want("rocksdb-threads")) results.push_back(raw_threads(root / "threads", seconds, appenders));
-    if (want("engine")) results.push_back(engine_path(root / "engine", seconds, appenders, snapshot_every));
+    auto timed = [&](auto&& mode) {
+      const double c0 = process_cpu_s();
+      result r = mode();
+      r.cpu_s = process_cpu_s() - c0;
+      results.push_back(std::move(r));
+    };
+    if (want("rocksdb-single")) timed([&] { return raw_batches(root / "single", seconds, 1, "rocksdb-single"); });
+    if (want("rocksdb-batch")) timed([&] { return raw_batches(root / "batch", seconds, batch, "rocksdb-batch"); });
+    if (want("rocksdb-threads")) timed([&] { return raw_threads(root / "threads", seconds, appenders); });
+    if (want("engine")) timed([&] { return engine_path(root / "engine", seconds, appenders, snapshot_every); });
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     fs::remove_all(root);
@@ -264,15 +282,17 @@ int main(int argc, char** argv) {
   if (json) {
     std::string s = "{";
     for (const auto& r : results)
-      s += fmt::format(R"({}"{}":{{"events_per_s":{:.1f},"events":{},"syncs":{},"events_per_sync":{:.2f},"seconds":{:.2f}}})",
+      s += fmt::format(R"({}"{}":{{"events_per_s":{:.1f},"events":{},"syncs":{},"events_per_sync":{:.2f},"seconds":{:.2f},"cpu_us_per_event":{:.2f}}})",
                        s.size() > 1 ? "," : "", r.name, r.per_s(), r.events, r.syncs,
-                       r.syncs ? static_cast<double>(r.events) / static_cast<double>(r.syncs) : 0.0, r.seconds);
+                       r.syncs ? static_cast<double>(r.events) / static_cast<double>(r.syncs) : 0.0, r.seconds,
+                       r.cpu_us_per_event());
     fmt::print("{}}}\n", s);
   } else {
-    fmt::print("{:<16} {:>12} {:>10} {:>10} {:>16}\n", "mode", "events/s", "events", "syncs", "events per sync");
+    fmt::print("{:<16} {:>12} {:>10} {:>10} {:>16} {:>14}\n", "mode", "events/s", "events", "syncs", "events per sync",
+               "CPU µs/event");
     for (const auto& r : results)
-      fmt::print("{:<16} {:>12.0f} {:>10} {:>10} {:>16.2f}\n", r.name, r.per_s(), r.events, r.syncs,
-                 r.syncs ? static_cast<double>(r.events) / static_cast<double>(r.syncs) : 0.0);
+      fmt::print("{:<16} {:>12.0f} {:>10} {:>10} {:>16.2f} {:>14.2f}\n", r.name, r.per_s(), r.events, r.syncs,
+                 r.syncs ? static_cast<double>(r.events) / static_cast<double>(r.syncs) : 0.0, r.cpu_us_per_event());
   }
   return 0;
 }

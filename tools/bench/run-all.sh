@@ -212,6 +212,7 @@ for round in $(seq "$ROUNDS"); do
   for m in rocksdb-single rocksdb-batch rocksdb-threads engine; do
     put "log_$m" "$(jq ".\"$m\".events_per_s" <<<"$j")"
     put "log_${m}_eps" "$(jq ".\"$m\".events_per_sync" <<<"$j")"
+    put "log_${m}_cpu" "$(jq ".\"$m\".cpu_us_per_event" <<<"$j")"
   done
   echo "log: $(jq -c 'map_values(.events_per_s)' <<<"$j")" >&2
 
@@ -268,10 +269,10 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "| … engine CPU per request (µs) / loadgen CPU per request (µs) | $(fig full_cpu_us %.1f) / $(fig full_client_cpu_us %.1f) |"
   echo "| full flows at half load: notification p50, p99 (ms) / engine CPU per request (µs) | $(fig full_half_notify_p50 %.2f), $(fig full_half_notify_p99 %.2f) / $(fig full_half_cpu_us %.1f) |"
   echo "| PostgreSQL INSERT, synchronous commit, pgbench -c$CONNS, per s | $(fig pg_tps %.0f) |"
-  echo "| RocksDB one event per sync, events/s | $(fig log_rocksdb-single %.0f) |"
-  echo "| RocksDB batches of 64 per sync, events/s | $(fig log_rocksdb-batch %.0f) |"
-  echo "| RocksDB $CONNS threads, one synced Put each, events/s (events per sync) | $(fig log_rocksdb-threads %.0f) ($(fig log_rocksdb-threads_eps %.1f)) |"
-  echo "| engine reactor + log, $CONNS appenders, events/s (events per sync) | $(fig log_engine %.0f) ($(fig log_engine_eps %.1f)) |"
+  echo "| RocksDB one event per sync: events/s; CPU µs per event | $(fig log_rocksdb-single %.0f); $(fig log_rocksdb-single_cpu %.1f) |"
+  echo "| RocksDB batches of 64 per sync: events/s; CPU µs per event | $(fig log_rocksdb-batch %.0f); $(fig log_rocksdb-batch_cpu %.1f) |"
+  echo "| RocksDB $CONNS threads, one synced Put each: events/s (events per sync); CPU µs per event | $(fig log_rocksdb-threads %.0f) ($(fig log_rocksdb-threads_eps %.1f)); $(fig log_rocksdb-threads_cpu %.1f) |"
+  echo "| engine reactor + log, $CONNS appenders: events/s (events per sync); CPU µs per event | $(fig log_engine %.0f) ($(fig log_engine_eps %.1f)); $(fig log_engine_cpu %.1f) |"
   echo "| RSA-2048 sign / verify (openssl speed), µs | $RSA_SIGN_US / $RSA_VERIFY_US |"
   echo "| JWT verify cold / cached, µs | $(fig "micro_bearer_JWT_verify__RS256___cold" %.1f) / $(fig "micro_bearer_JWT_verify__cached" %.2f) |"
   echo "| decode CallStartRequest / decide+apply / encode event / decode event, µs | $(fig micro_decode_CallStartRequest %.2f) / $(fig micro_decide___apply__ringing_ %.2f) / $(fig micro_encode_event %.2f) / $(fig micro_decode_event %.2f) |"

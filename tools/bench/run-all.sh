@@ -10,6 +10,7 @@
 #   start     POST /start, Bearer only, fsync on, every invitation read by a connected callee
 #             socket: yna-loadgen --mix start --pop off -c C, closed loop (saturation)
 #   start½    the same, open loop at half of this round's saturation rate
+#   wrk-start POST /start under wrk (tools/bench/start.lua): no sockets, the cheapest client
 #   full      full call flows with a PoP token signed per request, closed loop -c U
 #   full½     the same, open loop at half of this round's saturation rate
 #   pg        PostgreSQL, one INSERT per transaction, synchronous commit, pgbench -cC
@@ -61,7 +62,7 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 if [ ! -f "$BUILD/build.ninja" ]; then
   CXX="${CXX:-$(command -v ccache >/dev/null && echo 'ccache g++' || echo g++)}" meson setup "$BUILD" >&2
 fi
-ninja -C "$BUILD" -j2 transport/yna-engine tools/yna-loadgen tools/yna-logbench tools/yna-microbench >&2
+ninja -C "$BUILD" -j2 transport/yna-engine tools/yna-loadgen tools/yna-logbench tools/yna-microbench tools/yna-tool >&2
 ENGINE=$BUILD/transport/yna-engine LOADGEN=$BUILD/tools/yna-loadgen
 
 WORK=$(mktemp -d "$ROOT/.bench-XXXXXX")
@@ -173,6 +174,19 @@ for round in $(seq "$ROUNDS"); do
   [ -n "${idle_arg[*]}" ] && put idle_kib "$(jq .idle_sockets.kib_per_socket <<<"$j")"
   engine_stop
 
+  # /start under wrk: the same requests from a client as cheap as nginx's (no sockets,
+  # invitations not checked): how much of the gap is the client's
+  settle
+  engine_start
+  c0=$(cpu_of "$EPID")
+  out=$(TOKEN=$("$BUILD/tools/yna-tool" --data-dir "$EDATA" token --msisdn 14250000001 --ttl 3600 --no-pop-key) \
+        wrk -t2 -c"$CONNS" -d"${SECS}s" -s tools/bench/start.lua "http://127.0.0.1:$EPORT")
+  c1=$(cpu_of "$EPID")
+  put wrk_start_rps "$(awk '/Requests\/sec/ { print $2 }' <<<"$out")"
+  put wrk_start_cpu_us "$(awk -v a="$c0" -v b="$c1" -v n="$(awk '/requests in/ { print $1 }' <<<"$out")" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')"
+  put r_wrk_nginx "$(ratio "$(awk '/Requests\/sec/ { print $2 }' <<<"$out")" "$rps")"
+  engine_stop
+
   # full flows, PoP per request, at saturation (client-bound) and at half its rate
   settle
   engine_start
@@ -264,6 +278,7 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "| nginx CPU per request (µs, master + workers) | $(fig nginx_cpu_us %.2f) |"
   echo "| /start saturation, yna-loadgen -c$CONNS --pop off, requests/s | $(fig start_rps %.0f) |"
   echo "| … p99 latency (ms) / engine CPU per request (µs) / events per sync | $(fig start_p99 %.2f) / $(fig start_cpu_us %.1f) / $(fig start_events_per_sync %.1f) |"
+  echo "| /start under wrk -t2 -c$CONNS (no sockets): requests/s; engine CPU per request (µs); ÷ nginx | $(fig wrk_start_rps %.0f); $(fig wrk_start_cpu_us %.1f); $(fig r_wrk_nginx %.3f)× |"
   echo "| /start at half load: p99 latency (ms) / notification p50, p99 (ms) / engine CPU per request (µs) | $(fig start_half_p99 %.2f) / $(fig start_half_notify_p50 %.2f), $(fig start_half_notify_p99 %.2f) / $(fig start_half_cpu_us %.1f) |"
   echo "| full flows with PoP, -c$FULL_USERS (client-bound): requests/s, calls/s | $(fig full_rps %.0f), $(fig full_cps %.0f) |"
   echo "| … engine CPU per request (µs) / loadgen CPU per request (µs) | $(fig full_cpu_us %.1f) / $(fig full_client_cpu_us %.1f) |"
@@ -288,6 +303,7 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "    nginx   wrk -t2 -c$CONNS -d${SECS}s http://127.0.0.1:PORT/     # nginx with tools/bench/nginx.conf.in"
   echo "    start   yna-loadgen … --mix start --pop off -c $CONNS -d $SECS --warmup 2"
   echo "    start½  yna-loadgen … --mix start --pop off -c $CONNS -d $SECS -r <start calls/s ÷ 2>"
+  echo "    wrk     TOKEN=\$(yna-tool --data-dir D token --msisdn 14250000001 --no-pop-key) wrk -t2 -c$CONNS -d${SECS}s -s tools/bench/start.lua http://127.0.0.1:P"
   echo "    full    yna-loadgen … --mix full -c $FULL_USERS -d $SECS --warmup 2"
   echo "    full½   yna-loadgen … --mix full -c $FULL_USERS -d $SECS -r <full calls/s ÷ 2>"
   echo "    pg      pgbench -n -M prepared -c $CONNS -j 2 -T $SECS -f tools/bench/pg-insert.sql   # tools/bench/pg-setup.sql, fsync=on, synchronous_commit=on"

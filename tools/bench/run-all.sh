@@ -13,9 +13,11 @@
 #   wrk-start POST /start under wrk (tools/bench/start.lua): no sockets, the cheapest client
 #   full      full call flows with a PoP token signed per request, closed loop -c U
 #   full½     the same, open loop at half of this round's saturation rate
-#   pg        PostgreSQL, one INSERT per transaction, synchronous commit, pgbench -cC
 #   log       yna-logbench: RocksDB one event per sync, batches, threads, and the engine's
 #             reactor + log with C appenders
+#   pg        PostgreSQL, one INSERT per transaction, synchronous commit, pgbench -cC
+#             (autovacuum off: the insert-only table needs none, and its I/O would land
+#             in the next round's measurements)
 # The last round's start½ run then opens --idle-sockets idle notification sockets (memory
 # per socket). Then once: yna-microbench (PoP, JWT, decoding, decide+apply, codec) and
 # `openssl speed rsa2048`. Every figure is the median of the
@@ -126,7 +128,7 @@ mkdir -p "$WORK/pg" "$WORK/pgsock"
 chown postgres:postgres "$WORK/pg" "$WORK/pgsock"
 runuser -u postgres -- "$PGBIN/initdb" -D "$WORK/pg" -A trust -U postgres >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$WORK/pg" -l "$WORK/pg/log" -w start -o \
-  "-c listen_addresses=127.0.0.1 -p $PGPORT -k $WORK/pgsock -c fsync=on -c synchronous_commit=on -c max_connections=$((CONNS + 20)) -c shared_buffers=256MB" >/dev/null
+  "-c listen_addresses=127.0.0.1 -p $PGPORT -k $WORK/pgsock -c fsync=on -c synchronous_commit=on -c max_connections=$((CONNS + 20)) -c shared_buffers=256MB -c autovacuum=off" >/dev/null
 PSQL=(runuser -u postgres -- "$PGBIN/psql" -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres)
 "${PSQL[@]}" -f tools/bench/pg-setup.sql >/dev/null
 cp tools/bench/pg-insert.sql "$WORK/pg-insert.sql"
@@ -211,15 +213,6 @@ for round in $(seq "$ROUNDS"); do
   put full_half_passed "$(jq .passed <<<"$j")"
   engine_stop
 
-  # PostgreSQL: one synchronous INSERT per transaction
-  settle
-  out=$(runuser -u postgres -- "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -n -M prepared \
-        -c "$CONNS" -j 2 -T "$SECS" -f "$WORK/pg-insert.sql" postgres 2>&1)
-  pg=$(awk '/^tps/ { print $3; exit }' <<<"$out")
-  put pg_tps "$pg"
-  echo "pg: $pg inserts/s" >&2
-  "${PSQL[@]}" -c CHECKPOINT >/dev/null  # its dirty pages written now, not during the next step
-
   # the log alone
   settle
   j=$("$BUILD/tools/yna-logbench" --seconds 5 --appenders "$CONNS" --batch 64 --dir "$WORK" --json)
@@ -229,6 +222,15 @@ for round in $(seq "$ROUNDS"); do
     put "log_${m}_cpu" "$(jq ".\"$m\".cpu_us_per_event" <<<"$j")"
   done
   echo "log: $(jq -c 'map_values(.events_per_s)' <<<"$j")" >&2
+
+  # PostgreSQL: one synchronous INSERT per transaction
+  settle
+  out=$(runuser -u postgres -- "$PGBIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -n -M prepared \
+        -c "$CONNS" -j 2 -T "$SECS" -f "$WORK/pg-insert.sql" postgres 2>&1)
+  pg=$(awk '/^tps/ { print $3; exit }' <<<"$out")
+  put pg_tps "$pg"
+  echo "pg: $pg inserts/s" >&2
+  "${PSQL[@]}" -c CHECKPOINT >/dev/null  # its dirty pages written now, not during the next step
 
   # ratios within the round
   put r_nginx "$(ratio "$start_rps" "$rps")"

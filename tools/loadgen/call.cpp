@@ -157,16 +157,19 @@ net::awaitable<void> settle(run_context& ctx, user& u, call& c, std::optional<si
   c.owed_frames = std::move(keep);
 }
 
-// Drops what is left in both inboxes; frames of this call (or of no known call) were
-// not owed by any step.
-void purge(run_context& ctx, user& u, const call& c) {
+// Drops what is left in both inboxes. Frames of this call, or of a call this user never
+// made, were owed by no step; frames of calls left open are the engine's business.
+void purge(run_context& ctx, user& u) {
   for (party* p : {&u.mo, &u.mt}) {
-    for (const frame& f : p->ws.inbox)
-      if (f.call_id != u.abandoned_call && ctx.st.measuring.load(std::memory_order_relaxed))
+    for (const frame& f : p->ws.inbox) {
+      if (u.left_open.count(f.call_id)) {
+        ctx.st.frames_for_open_calls.fetch_add(1, std::memory_order_relaxed);
+      } else if (ctx.st.measuring.load(std::memory_order_relaxed)) {
         ctx.st.unexpected_frames.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
     p->ws.inbox.clear();
   }
-  (void)c;
 }
 
 }  // namespace
@@ -202,9 +205,9 @@ net::awaitable<bool> run_call(run_context& ctx, user& u, flow_kind k) {
     // Leave nothing ringing: the caller hangs up (not counted against the flow).
     const step hang_up{endpoint::end, side::mo, false, {}, 200, {}};
     co_await send_step(ctx, u, hang_up, c);
-    u.abandoned_call = c.id;
   }
-  if (o.websockets) purge(ctx, u, c);
+  if (!c.id.empty() && (!c.ended || !c.ok)) u.left_open.insert(c.id);
+  if (o.websockets) purge(ctx, u);
 
   ctx.st.in_flight.fetch_sub(1, std::memory_order_relaxed);
   ctx.st.total_calls.fetch_add(1, std::memory_order_relaxed);

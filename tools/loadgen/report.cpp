@@ -71,9 +71,11 @@ void print_text(const report_input& in, std::FILE* out) {
   }
   row("all", all, failed_all);
   if (o.websockets) {
-    fmt::print(out, "notifications: {} expected, {} received, {} missing, {} unexpected, {} read before the answer\n",
+    fmt::print(out,
+               "notifications: {} expected, {} received, {} missing, {} unexpected, {} read before the answer, "
+               "{} about calls left open\n",
                st.notifications_expected.load(), st.notifications_received.load(), st.notifications_missing.load(),
-               st.unexpected_frames.load(), st.notifications_early.load());
+               st.unexpected_frames.load(), st.notifications_early.load(), st.frames_for_open_calls.load());
     row("notification", st.notify_latency, st.notifications_missing.load());
   }
   const auto errs = st.errors();
@@ -145,7 +147,7 @@ std::string to_json(const report_input& in) {
   w.key("notifications").begin_object();
   w.field("expected", st.notifications_expected.load()).field("received", st.notifications_received.load());
   w.field("missing", st.notifications_missing.load()).field("unexpected", st.unexpected_frames.load());
-  w.field("before_answer", st.notifications_early.load());
+  w.field("before_answer", st.notifications_early.load()).field("for_open_calls", st.frames_for_open_calls.load());
   w.key("latency").begin_object();
   latency_fields(w, st.notify_latency);
   w.end_object();

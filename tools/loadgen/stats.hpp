@@ -38,6 +38,7 @@ struct stats {
   counter notifications_expected{0}, notifications_received{0}, notifications_missing{0};
   counter notifications_early{0};  // frames read before the causing request's answer
   counter unexpected_frames{0};    // frames no step asked for
+  counter frames_for_open_calls{0};  // frames about calls left open (e.g. the engine's timers)
   counter start_retries{0};
   counter pop_signed{0}, pop_sign_ns{0};
   counter open_loop_skipped{0}, open_loop_late{0};  // no free user at the due time / started > 10 ms late

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <random>
 #include <string>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -43,7 +44,9 @@ struct user {
   party mo, mt;
   net::steady_timer wake;  // cancelled when a frame arrives, so a waiting step looks again
   std::mt19937_64 rng;
-  std::string abandoned_call;  // a failed call: its late frames are not counted as unexpected
+  // Calls this user did not see end (the start flow, failed calls): the engine may still
+  // notify about them (its timers, a hang-up), so their frames are not unexpected.
+  std::unordered_set<std::string> left_open;
 };
 
 // Runs one call of flow `k` for `u`, counting everything into ctx.st. On `u.strand`.

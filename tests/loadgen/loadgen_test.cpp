@@ -143,6 +143,16 @@ TEST_CASE("loadgen: open loop at a rate starts every call and passes") {
   CHECK(count_of(r.json, "/open_loop/skipped") == 0);
 }
 
+TEST_CASE("loadgen: the engine's timers ending calls left ringing (start flow) are not unexpected frames") {
+  engine_process engine({"--rate-limit", "0", "--invite-timeout", "0.2"});
+  const auto r = run_loadgen(engine.port(), engine.data_dir(), "-c 2 -n 30 -r 30 --mix start --pop off --threads 1");
+  INFO(r.cmd << "\n" << r.json);
+  CHECK(r.exit_code == 0);
+  CHECK(count_of(r.json, "/calls_completed") == 30);
+  CHECK(count_of(r.json, "/notifications/unexpected") == 0);
+  CHECK(count_of(r.json, "/notifications/for_open_calls") > 0);  // NotReachable, to both parties
+}
+
 TEST_CASE("loadgen: a refused request (429 from the engine's rate limit) fails the run") {
   engine_process engine({"--rate-limit", "1", "--rate-burst", "3"});
   const auto r = run_loadgen(engine.port(), engine.data_dir(), "-c 1 -n 2 --mix full --threads 1");

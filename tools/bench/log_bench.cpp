@@ -242,7 +242,7 @@ int main(int argc, char** argv) {
   std::size_t batch = 64, appenders = 64;
   std::uint64_t snapshot_every = 10000;
   std::string dir = fs::temp_directory_path().string(), only;
-  bool json = false;
+  bool json = false, keep = false;
   CLI::App app{"yna-logbench: durable events per second, raw RocksDB against the engine's group commit"};
   app.option_defaults()->always_capture_default();
   app.add_option("--seconds", seconds, "Seconds per mode");
@@ -252,6 +252,7 @@ int main(int argc, char** argv) {
   app.add_option("--dir", dir, "Where the temporary logs go (the disk under test)");
   app.add_option("--only", only, "Run one mode: rocksdb-single, rocksdb-batch, rocksdb-threads, engine");
   app.add_flag("--json", json, "One JSON object on stdout");
+  app.add_flag("--keep", keep, "Leave the logs in --dir (deleting files on a `discard` mount slows later fsyncs)");
   CLI11_PARSE(app, argc, argv);
 
   std::string tmpl = (fs::path(dir) / "yna-logbench-XXXXXX").string();
@@ -275,10 +276,10 @@ int main(int argc, char** argv) {
     if (want("engine")) timed([&] { return engine_path(root / "engine", seconds, appenders, snapshot_every); });
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
-    fs::remove_all(root);
+    if (!keep) fs::remove_all(root);
     return 1;
   }
-  fs::remove_all(root);
+  if (!keep) fs::remove_all(root);
   if (json) {
     std::string s = "{";
     for (const auto& r : results)

@@ -25,7 +25,9 @@
 #
 # Needs root: installs what is missing (nginx-light postgresql wrk jq, with apt-get), runs
 # PostgreSQL as user postgres. Every server listens on 127.0.0.1 only, in a temporary
-# folder on the disk of this checkout, and is stopped at the end (also on Ctrl-C).
+# folder on the disk of this checkout, and is stopped at the end (also on Ctrl-C). Nothing
+# is deleted before the end: on a disk mounted with `discard`, deleting files slows every
+# fsync for a while, and that would land in the next measurement.
 # Builds the four binaries it runs in BUILD (default build, the project's debugoptimized
 # build of the README; --build DIR for another, e.g. one set up with --buildtype=release).
 set -euo pipefail
@@ -108,9 +110,9 @@ engine_start() {  # fresh engine on a fresh folder; sets EPID EPORT EDATA
   for _ in $(seq 200); do grep -q listening "$EDATA/out" 2>/dev/null && break; sleep 0.05; done
   EPORT=$(grep -o '[0-9]*$' "$EDATA/out")
 }
-engine_stop() {
+engine_stop() {  # its folder stays until the end: deleting files on a disk mounted with
+  # `discard` slows every fsync for seconds afterwards, which would land in the next step
   kill "$EPID"; wait "$EPID" 2>/dev/null || true
-  rm -rf "$EDATA"
 }
 metric() { curl -s "http://127.0.0.1:$EPORT/metrics" | awk -v n="$1" '$1 == n { print $2 }'; }
 loadgen() { "$LOADGEN" --port "$EPORT" --data-dir "$EDATA" --engine-pid "$EPID" --json -q --threads "$LG_THREADS" "$@"; }
@@ -215,7 +217,7 @@ for round in $(seq "$ROUNDS"); do
 
   # the log alone
   settle
-  j=$("$BUILD/tools/yna-logbench" --seconds 5 --appenders "$CONNS" --batch 64 --dir "$WORK" --json)
+  j=$("$BUILD/tools/yna-logbench" --seconds 5 --appenders "$CONNS" --batch 64 --dir "$WORK" --keep --json)
   for m in rocksdb-single rocksdb-batch rocksdb-threads engine; do
     put "log_$m" "$(jq ".\"$m\".events_per_s" <<<"$j")"
     put "log_${m}_eps" "$(jq ".\"$m\".events_per_sync" <<<"$j")"
@@ -309,7 +311,7 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "    full    yna-loadgen … --mix full -c $FULL_USERS -d $SECS --warmup 2"
   echo "    full½   yna-loadgen … --mix full -c $FULL_USERS -d $SECS -r <full calls/s ÷ 2>"
   echo "    pg      pgbench -n -M prepared -c $CONNS -j 2 -T $SECS -f tools/bench/pg-insert.sql   # tools/bench/pg-setup.sql, fsync=on, synchronous_commit=on"
-  echo "    log     \$B/tools/yna-logbench --seconds 5 --appenders $CONNS --batch 64"
+  echo "    log     \$B/tools/yna-logbench --seconds 5 --appenders $CONNS --batch 64 --keep"
   echo "    once    \$B/tools/yna-microbench --rounds $ROUNDS --iterations 2000; openssl speed -seconds 3 rsa2048"
 } >"$WORK/result.md"
 cat "$WORK/result.md"

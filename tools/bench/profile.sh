@@ -34,10 +34,10 @@ cat "$DATA/report"
 tidy() { grep -E '^ +[0-9]' | sed -E 's/ +$//; s/ +- +- *$//; s/ +$//' | cut -c1-200; }
 echo
 echo "== engine, self time per function (perf report --no-children --sort symbol -i $OUT)"
-perf report -i "$OUT" --stdio --no-children -g none --sort symbol 2>/dev/null | tidy | head -40
+perf report -i "$OUT" --stdio --no-children -g none --sort symbol 2>/dev/null | tidy | head -40 || true
 echo
 echo "== engine, by library"
-perf report -i "$OUT" --stdio --no-children -g none --sort dso 2>/dev/null | tidy | head -15
+perf report -i "$OUT" --stdio --no-children -g none --sort dso 2>/dev/null | tidy | head -15 || true
 echo
-echo "== engine, by thread"
-perf report -i "$OUT" --stdio --no-children -g none --sort comm 2>/dev/null | tidy | head -10
+echo "== engine, by thread (pid:tid)"
+perf report -i "$OUT" --stdio --no-children -g none --sort pid 2>/dev/null | tidy | head -10 || true  # the main thread is an I/O thread; threads are unnamed

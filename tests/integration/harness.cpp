@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -293,6 +294,17 @@ std::string compact_jwt(std::string_view header_json, std::string_view payload_j
   return schemas::base64url_encode(header_json) + "." + schemas::base64url_encode(payload_json) + "." +
          schemas::base64url_encode(signature);
 }
+
+double load_scale() {
+  static const double s = [] {
+    const char* v = std::getenv("YNA_TEST_LOAD_SCALE");
+    const double d = v ? std::atof(v) : 1.0;
+    return d > 0 && d <= 1 ? d : 1.0;
+  }();
+  return s;
+}
+
+int scaled(int n, int floor) { return std::max(floor, static_cast<int>(n * load_scale())); }
 
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -183,6 +183,12 @@ std::optional<double> metric_value(std::string_view text, std::string_view serie
 // {"endpoint=\"start\"", "status=\"200\""}); nullopt when none matches.
 std::optional<double> metric_sum(std::string_view text, std::string_view name, const std::vector<std::string>& labels);
 
+// $YNA_TEST_LOAD_SCALE (default 1): sanitizer runs (.ci/sanitize) scale the request
+// counts of load-heavy tests down by it; what each test checks stays the same.
+double load_scale();
+// n scaled by load_scale(), at least `floor`.
+int scaled(int n, int floor = 1);
+
 bool is_guid(std::string_view s);
 // s quoted for /bin/sh.
 std::string shell_quote(std::string_view s);

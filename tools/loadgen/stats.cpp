@@ -56,10 +56,12 @@ void recorder::write(const entry& e) {
   buf_ += w.str();
   buf_ += '\n';
   lines_.fetch_add(1, std::memory_order_relaxed);
-  if (buf_.size() > (1u << 20)) {
-    std::fwrite(buf_.data(), 1, buf_.size(), file_);
-    buf_.clear();
-  }
+  // Written through at once: the crash test kills the loadgen with the engine, and the
+  // record must hold every answer the client saw before that (one write per answer is
+  // small next to signing its PoP token).
+  std::fwrite(buf_.data(), 1, buf_.size(), file_);
+  std::fflush(file_);
+  buf_.clear();
 }
 
 void recorder::flush() {

@@ -24,16 +24,9 @@ std::vector<engine::event_seq> intersect(const std::vector<engine::event_seq>& x
 }  // namespace
 
 int cmd_audit(const global_options& g, const audit_args& a) {
-  const engine::epoch_ms now = now_ms();
-  std::optional<engine::epoch_ms> since, until;
-  if (!a.since.empty() && !(since = parse_time(a.since, now))) {
-    complain("--since {}: not a time (ISO 8601, @epoch-ms, -15m)", a.since);
-    return exit_usage;
-  }
-  if (!a.until.empty() && !(until = parse_time(a.until, now))) {
-    complain("--until {}: not a time (ISO 8601, @epoch-ms, -15m)", a.until);
-    return exit_usage;
-  }
+  const auto window = parse_window(a.since, a.until);
+  if (!window) return exit_usage;
+  const auto [since, until] = *window;
   std::vector<std::string> numbers;
   for (const auto& m : a.msisdns) {
     auto n = schemas::normalize_msisdn(m);

@@ -40,16 +40,9 @@ std::string csv(std::string_view s) {
 }  // namespace
 
 int cmd_cdr(const global_options& g, const cdr_args& a) {
-  const engine::epoch_ms now = now_ms();
-  std::optional<engine::epoch_ms> since, until;
-  if (!a.since.empty() && !(since = parse_time(a.since, now))) {
-    complain("--since {}: not a time (ISO 8601, @epoch-ms, -15m)", a.since);
-    return exit_usage;
-  }
-  if (!a.until.empty() && !(until = parse_time(a.until, now))) {
-    complain("--until {}: not a time (ISO 8601, @epoch-ms, -15m)", a.until);
-    return exit_usage;
-  }
+  const auto window = parse_window(a.since, a.until);
+  if (!window) return exit_usage;
+  const auto [since, until] = *window;
   auto reader = log_reader::open(g.data_dir);
   if (!reader) return exit_cannot_open;
   const auto& log = reader->log();

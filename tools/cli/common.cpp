@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <tuple>
 #include <unistd.h>
 
 namespace cli {
@@ -135,6 +136,19 @@ std::string format_time(engine::epoch_ms t) {
 
 engine::epoch_ms now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::optional<time_window> parse_window(std::string_view since, std::string_view until) {
+  const engine::epoch_ms now = now_ms();
+  time_window w;
+  for (auto [flag, text, out] : {std::tuple{"--since", since, &w.since}, std::tuple{"--until", until, &w.until}}) {
+    if (text.empty()) continue;
+    if (!(*out = parse_time(text, now))) {
+      complain("{} {}: not a time (ISO 8601, @epoch-ms, -15m)", flag, text);
+      return std::nullopt;
+    }
+  }
+  return w;
 }
 
 std::optional<engine::epoch_ms> parse_time(std::string_view s, engine::epoch_ms now) {

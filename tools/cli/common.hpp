@@ -73,6 +73,13 @@ engine::epoch_ms now_ms();
 // "@<epoch-ms>", "now", or a time before now: "-30s", "-15m", "-2h", "-1d".
 std::optional<engine::epoch_ms> parse_time(std::string_view s, engine::epoch_ms now);
 
+// The --since/--until pair of audit, cdr and export, each empty when not given.
+struct time_window {
+  std::optional<engine::epoch_ms> since, until;
+};
+// Parses both flags (as parse_time); complains and returns nullopt when one is not a time.
+std::optional<time_window> parse_window(std::string_view since, std::string_view until);
+
 // --until SEQ|TIME: a plain number is a sequence number, anything else a time.
 struct log_position {
   std::optional<engine::event_seq> seq;

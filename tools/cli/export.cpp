@@ -9,16 +9,9 @@
 namespace cli {
 
 int cmd_export(const global_options& g, const export_args& a) {
-  const engine::epoch_ms now = now_ms();
-  std::optional<engine::epoch_ms> since, until;
-  if (!a.since.empty() && !(since = parse_time(a.since, now))) {
-    complain("--since {}: not a time (ISO 8601, @epoch-ms, -15m)", a.since);
-    return exit_usage;
-  }
-  if (!a.until.empty() && !(until = parse_time(a.until, now))) {
-    complain("--until {}: not a time (ISO 8601, @epoch-ms, -15m)", a.until);
-    return exit_usage;
-  }
+  const auto window = parse_window(a.since, a.until);
+  if (!window) return exit_usage;
+  const auto [since, until] = *window;
   const engine::event_seq from = a.from_seq == 0 ? 1 : a.from_seq;
   const engine::event_seq to = a.to_seq == 0 ? std::numeric_limits<engine::event_seq>::max() : a.to_seq;
   auto reader = log_reader::open(g.data_dir);

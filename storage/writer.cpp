@@ -66,7 +66,6 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
   if (st.ok()) {
     s.head_hash = std::move(prev);
     s.last_seq.store(batch.back().seq);
-    s.recovery_needed = false;  // RocksDB recovered by itself meanwhile
     return finish({});
   }
   s.recovery_needed = true;

@@ -13,6 +13,10 @@ namespace engine {
 namespace {
 
 constexpr epoch_ms sweep_interval_ms = 50;
+// Admission control measures the answer rate over windows of this length and takes the
+// best of the last admission_windows, so one slow fsync does not shrink the limit.
+constexpr epoch_ms admission_window_ms = 100;
+constexpr std::size_t admission_windows = 5;
 
 std::string fmt_label(timer_kind k) {
   std::string l = "timer=\"";
@@ -49,11 +53,17 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       events_rejected_(m.get_counter("yna_events_total", "Events written", "outcome=\"rejected\"")),
       write_failures_(m.get_counter("yna_log_write_failures_total", "Log writes that failed (requests answered 500/503)")),
       timeouts_(m.get_counter("yna_request_timeouts_total", "Requests answered 408 before being written")),
+      shed_(m.get_counter("yna_requests_shed_total", "Requests refused with 503 for load (admission control, --max-pending)")),
       timers_superseded_(m.get_counter("yna_timer_superseded_total",
                                        "Timer expiries dropped unwritten: a request decided first disarmed them")),
       timers_gauge_(m.get_gauge("yna_timers_armed", "Call timers waiting in the deadline queue")),
       active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
-      pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")) {
+      pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")),
+      admit_gauge_(m.get_gauge("yna_admission_limit", "Requests the reactor admits at once now (admission control)")) {
+  admit_limit_ = opts_.max_queue_delay_ms > 0 ? std::min(opts_.max_pending, opts_.admit_floor) : opts_.max_pending;
+  admit_gauge_.set(static_cast<std::int64_t>(admit_limit_.load()));
+  window_answers_.assign(admission_windows, 0);
+  window_start_ = clock_.now();
   for (int i = 0; i < timer_kind_count; ++i) {
     const std::string label = fmt_label(static_cast<timer_kind>(i));
     timer_expiries_[i] = &m.get_counter("yna_timer_expiries_total", "Timer expiries written to the log", label);
@@ -80,23 +90,22 @@ void reactor::post(message m) {
   cv_.notify_one();
 }
 
+bool reactor::admit() {
+  if (outstanding_.fetch_add(1) < admit_limit_.load(std::memory_order_relaxed)) return true;
+  outstanding_.fetch_sub(1);
+  shed_.inc();
+  return false;
+}
+
 bool reactor::submit(command cmd, reply_fn done) {
-  if (stopping_.load()) return false;
-  if (outstanding_.fetch_add(1) >= opts_.max_pending) {
-    outstanding_.fetch_sub(1);
-    return false;
-  }
+  if (stopping_.load() || !admit()) return false;
   const epoch_ms deadline = clock_.now() + opts_.request_timeout_ms;
   post(request{std::move(cmd), std::move(done), deadline});
   return true;
 }
 
 bool reactor::query(std::string call_id, actor who, reply_fn done) {
-  if (stopping_.load()) return false;
-  if (outstanding_.fetch_add(1) >= opts_.max_pending) {
-    outstanding_.fetch_sub(1);
-    return false;
-  }
+  if (stopping_.load() || !admit()) return false;
   post(read_request{std::move(call_id), std::move(who), std::move(done)});
   return true;
 }
@@ -145,6 +154,7 @@ void reactor::run() {
     }
     if (!stop_requested) fire_due(now);
     flush();
+    update_admission(now);
     pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
     if (stop_requested && !writing_) break;
   }
@@ -288,8 +298,33 @@ void reactor::handle(write_done&& d) {
   }
 }
 
+// Little's law: a queue drained at rate R holds R × D requests when each waits D. So the
+// limit is the best recent answer rate times max_queue_delay: under a load the engine
+// cannot take, the outstanding requests stay at what it answers within that delay, and
+// the excess is refused at submit() in microseconds instead of waiting to time out. Under
+// a load it can take the limit never binds: outstanding requests are then the rate times
+// one commit (milliseconds), far below rate times the delay.
+void reactor::update_admission(epoch_ms now) {
+  if (opts_.max_queue_delay_ms <= 0) return;
+  if (now - window_start_ < admission_window_ms) return;
+  const epoch_ms elapsed = now - window_start_;
+  // Answers per admission_window_ms in the window that just closed.
+  window_answers_[window_next_] = (answered_ - answered_at_window_start_) * admission_window_ms /
+                                  static_cast<std::uint64_t>(elapsed);
+  window_next_ = (window_next_ + 1) % window_answers_.size();
+  answered_at_window_start_ = answered_;
+  window_start_ = now;
+  const std::uint64_t best = *std::max_element(window_answers_.begin(), window_answers_.end());
+  const std::uint64_t by_rate = best * static_cast<std::uint64_t>(opts_.max_queue_delay_ms) / admission_window_ms;
+  const std::size_t limit =
+      std::min<std::size_t>(opts_.max_pending, std::max<std::size_t>(opts_.admit_floor, static_cast<std::size_t>(by_rate)));
+  admit_limit_.store(limit, std::memory_order_relaxed);
+  admit_gauge_.set(static_cast<std::int64_t>(limit));
+}
+
 void reactor::answer(reply_fn& done, reply r) {
   // Counters first: whoever wakes on the reply sees them settled.
+  ++answered_;
   outstanding_.fetch_sub(1, std::memory_order_relaxed);
   done(std::move(r));
 }

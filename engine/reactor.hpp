@@ -59,6 +59,12 @@ class event_listener {
 
 struct reactor_options {
   std::size_t max_pending = 16384;    // requests accepted but not yet answered; beyond: 503
+  // Admission control (overload): at most as many requests outstanding as the reactor
+  // answered in max_queue_delay_ms at its recent best rate (Little's law), so an admitted
+  // request waits about that long at most, and the rest are refused at once (503) instead
+  // of queueing. Never fewer than admit_floor; 0 turns it off (only max_pending applies).
+  epoch_ms max_queue_delay_ms = 250;
+  std::size_t admit_floor = 256;
   std::size_t max_batch = 1024;       // events per write
   epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored
   event_seq snapshot_every = 10000;   // events between snapshots (0: never)
@@ -95,6 +101,15 @@ class reactor {
 
   // Any thread (approximate).
   std::size_t pending() const noexcept { return outstanding_.load(std::memory_order_relaxed); }
+  // False (and counted as shed) when a request submitted now would be refused for load:
+  // lets the transport refuse before it spends CPU on authentication. submit() decides
+  // for real.
+  bool admitting() noexcept {
+    if (outstanding_.load(std::memory_order_relaxed) < admit_limit_.load(std::memory_order_relaxed)) return true;
+    shed_.inc();
+    return false;
+  }
+  std::size_t admit_limit() const noexcept { return admit_limit_.load(std::memory_order_relaxed); }
   event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
   std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
   std::size_t armed_timers() const noexcept { return armed_timers_.load(std::memory_order_relaxed); }
@@ -131,6 +146,8 @@ class reactor {
   void release(const std::string& key);
   void flush();
   void expire_stale();
+  bool admit();
+  void update_admission(epoch_ms now);
   void fire_due(epoch_ms now);
   void fire(const std::string& call_id, timer_kind kind, epoch_ms deadline);
   void finish(decided& d, bool durable, store_error err);
@@ -149,6 +166,7 @@ class reactor {
   std::condition_variable cv_;
   std::vector<message> inbox_;
   std::atomic<std::size_t> outstanding_{0};
+  std::atomic<std::size_t> admit_limit_;
   std::atomic<bool> stopping_{false};
   std::atomic<event_seq> committed_seq_{0};
   std::atomic<std::size_t> active_calls_{0};
@@ -164,6 +182,12 @@ class reactor {
   event_seq next_seq_;
   event_seq last_snapshot_seq_;
   epoch_ms last_sweep_ = 0;
+  // admission: answers per window over the last admission_windows windows
+  std::uint64_t answered_ = 0;
+  std::uint64_t answered_at_window_start_ = 0;
+  epoch_ms window_start_ = 0;
+  std::vector<std::uint64_t> window_answers_;
+  std::size_t window_next_ = 0;
   timer_queue timers_;
 
   // metrics
@@ -173,11 +197,13 @@ class reactor {
   counter& events_rejected_;
   counter& write_failures_;
   counter& timeouts_;
+  counter& shed_;
   counter* timer_expiries_[timer_kind_count];
   counter& timers_superseded_;
   gauge& timers_gauge_;
   gauge& active_gauge_;
   gauge& pending_gauge_;
+  gauge& admit_gauge_;
 };
 
 }  // namespace engine

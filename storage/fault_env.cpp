@@ -4,6 +4,8 @@
 #include <atomic>
 #include <mutex>
 #include <string>
+#include <chrono>
+#include <thread>
 
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
@@ -30,6 +32,12 @@ struct fault_env::state {
   wal_fault fault = wal_fault::none;
   std::uint32_t remaining = 0;
   std::atomic<std::uint64_t> injected{0};
+  std::atomic<std::uint32_t> sync_delay_ms{0};
+
+  void delay_sync() const {
+    if (const auto ms = sync_delay_ms.load(std::memory_order_relaxed))
+      std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  }
 
   // True when an operation of kind `f` must fail now (and counts it).
   bool take(wal_fault f) {
@@ -59,10 +67,12 @@ class wal_file final : public rocksdb::FSWritableFileOwnerWrapper {
     return FSWritableFileOwnerWrapper::Append(data, o, v, d);
   }
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    s_->delay_sync();
     if (s_->take(wal_fault::sync_io_error)) return rocksdb::IOStatus::IOError("injected EIO on WAL sync");
     return FSWritableFileOwnerWrapper::Sync(o, d);
   }
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+    s_->delay_sync();
     if (s_->take(wal_fault::sync_io_error)) return rocksdb::IOStatus::IOError("injected EIO on WAL fsync");
     return FSWritableFileOwnerWrapper::Fsync(o, d);
   }
@@ -115,6 +125,10 @@ void fault_env::arm(wal_fault f, std::uint32_t count) {
   state_->fault = f;
   state_->remaining = f == wal_fault::none ? 0 : count;
 }
+
+void fault_env::set_sync_delay_ms(std::uint32_t ms) { state_->sync_delay_ms.store(ms); }
+
+std::uint32_t fault_env::sync_delay_ms() const noexcept { return state_->sync_delay_ms.load(); }
 
 std::uint64_t fault_env::injected() const noexcept { return state_->injected.load(); }
 

@@ -32,6 +32,10 @@ class fault_env {
   // WAL operations of this kind fail from now on: the next `count` of them, or every one
   // until the next arm() when count is 0. arm(wal_fault::none) disarms.
   void arm(wal_fault f, std::uint32_t count = 0);
+  // Every WAL sync takes this much longer from now on (a slow disk; 0: no delay). The
+  // overload test uses it to give the engine a capacity a client can exceed tenfold.
+  void set_sync_delay_ms(std::uint32_t ms);
+  std::uint32_t sync_delay_ms() const noexcept;
   // Faults injected so far.
   std::uint64_t injected() const noexcept;
 

@@ -260,6 +260,13 @@ void api::handle(const http_request& req, respond_fn respond) {
       break;
   }
 
+  // Overload: refused before authentication, so a request beyond capacity costs no
+  // RSA verify (the reactor's admission control; submit() below decides for real).
+  if (!reactor_.admitting()) {
+    http_response res = error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn));
+    res.retry_after_s = 1;
+    return finish(r, started, respond, std::move(res));
+  }
   // Call endpoints: authentication first (contract §2, order of checks).
   auto who = verifier_.verify_authorization(req.authorization, now_s());
   if (!who) {

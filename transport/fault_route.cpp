@@ -30,13 +30,22 @@ schemas::result<std::string, std::string> apply_faults(std::string_view body, st
     if (v.get_string().get(a) || (a != "io_error" && a != "no_space")) return fail{"append must be io_error or no_space"};
     append = a == "io_error" ? engine::store_error::io_error : engine::store_error::no_space;
   }
+  std::optional<std::uint64_t> sync_delay;
+  if (auto v = obj["sync_delay_ms"]; v.error() != simdjson::NO_SUCH_FIELD) {
+    std::uint64_t ms = 0;
+    if (v.get_uint64().get(ms) || ms > 10'000) return fail{"sync_delay_ms must be an integer from 0 to 10000"};
+    sync_delay = ms;
+  }
   if (wal) env.arm(*wal, static_cast<std::uint32_t>(count));
+  if (sync_delay) env.set_sync_delay_ms(static_cast<std::uint32_t>(*sync_delay));
   if (append) log.fail_next_append(*append);
-  engine::log::warn("fault injection: wal={} count={} append={}", wal_name, count,
-                    append ? engine::to_string(*append) : std::string_view("-"));
+  engine::log::warn("fault injection: wal={} count={} append={} sync_delay_ms={}", wal_name, count,
+                    append ? engine::to_string(*append) : std::string_view("-"), env.sync_delay_ms());
 
   schemas::json_writer w(96);
-  w.begin_object().field("wal", wal_name).field("count", count).field("injected", env.injected()).end_object();
+  w.begin_object().field("wal", wal_name).field("count", count)
+      .field("sync_delay_ms", static_cast<std::uint64_t>(env.sync_delay_ms()))
+      .field("injected", env.injected()).end_object();
   return w.take();
 }
 

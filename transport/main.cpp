@@ -40,6 +40,8 @@ struct flags {
   double read_timeout = 10, idle_timeout = 60;
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::size_t max_pending = 16384;
+  double max_queue_delay = 0.25;
+  std::size_t admit_floor = 256;
   std::size_t max_batch = 1024;
   double request_timeout = 5;
   double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
@@ -164,6 +166,12 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may sit idle");
   app.add_option("--threads", f.threads, "I/O threads");
   app.add_option("--max-pending", f.max_pending, "Requests queued at the reactor; more get 503");
+  app.add_option("--max-queue-delay", f.max_queue_delay,
+                 "Overload: admit only as many requests as the engine answers in this many seconds at its recent "
+                 "rate; refuse the rest at once with 503 (0: off, only --max-pending)")
+      ->check(CLI::Range(0.0, 3600.0));
+  app.add_option("--admit-floor", f.admit_floor,
+                 "Requests always admitted at once, whatever the recent rate (--max-queue-delay)");
   app.add_option("--max-batch", f.max_batch, "Most events in one log write");
   app.add_option("--request-timeout", f.request_timeout, "Seconds a request may wait to be written; then 408");
   const auto seconds = CLI::Range(0.0, 1e9);
@@ -240,6 +248,8 @@ int main(int argc, char** argv) {
   engine::system_clock clock;
   engine::reactor_options ro;
   ro.max_pending = f.max_pending;
+  ro.max_queue_delay_ms = static_cast<engine::epoch_ms>(std::llround(f.max_queue_delay * 1000));
+  ro.admit_floor = f.admit_floor;
   ro.max_batch = f.max_batch;
   ro.request_timeout_ms = static_cast<engine::epoch_ms>(f.request_timeout * 1000);
   ro.snapshot_every = f.snapshot_every;

@@ -138,3 +138,67 @@ TEST_CASE("reactor: snapshots every N events and recovery from snapshot gives th
   CHECK(t->size() == 5);
   CHECK(t->last_seq() == 5);
 }
+
+namespace {
+// Returns once the reactor has run a whole loop iteration after this call (so whatever
+// it does at the end of an iteration, such as closing an admission window, is done).
+void sync_reactor(reactor_test::harness& h) {
+  for (int i = 0; i < 2; ++i) {
+    auto p = std::make_shared<std::promise<void>>();
+    auto f = p->get_future();
+    REQUIRE(h.r.run_on_reactor([p](const engine::call_table&, engine::event_seq) { p->set_value(); }));
+    f.get();
+  }
+}
+}  // namespace
+
+TEST_CASE("reactor: admission control admits the floor when idle, the recent answer rate times the delay under load") {
+  reactor_options o;
+  o.max_pending = 1000;
+  o.admit_floor = 4;
+  o.max_queue_delay_ms = 200;  // two 100 ms windows' worth of answers
+  harness h(o);
+  CHECK(h.r.admit_limit() == 4);
+  h.store.pause();  // nothing is answered: every submitted request stays outstanding
+  h.start();
+  std::vector<std::future<reply>> fs;
+  for (int i = 0; i < 4; ++i) fs.push_back(h.submit(start_cmd("F" + std::to_string(i))));
+  CHECK_FALSE(h.r.admitting());
+  CHECK_FALSE(h.r.submit(start_cmd("F9"), [](reply) {}));  // refused at once, not queued
+  CHECK(h.metrics.get_counter("yna_requests_shed_total", "").value() == 2);
+  h.store.resume();
+  for (auto& f : fs) CHECK(f.get().code == reason_code::none);
+  CHECK(h.r.admitting());
+
+  // 96 more answers in the same (manual-clock) window: 100 in it. Closing it sets the
+  // limit to 100 answers per 100 ms × 200 ms = 200.
+  for (int i = 0; i < 96; ++i) REQUIRE(h.call(start_cmd("G" + std::to_string(i))).code == reason_code::none);
+  h.clk.advance(100);
+  sync_reactor(h);
+  CHECK(h.r.admit_limit() == 200);
+  CHECK(h.metrics.get_gauge("yna_admission_limit", "").value() == 200);
+  // The best of the last five windows counts: four idle windows keep it, the fifth drops
+  // it back to the floor.
+  for (int w = 0; w < 4; ++w) {
+    h.clk.advance(100);
+    sync_reactor(h);
+    CHECK(h.r.admit_limit() == 200);
+  }
+  h.clk.advance(100);
+  sync_reactor(h);
+  CHECK(h.r.admit_limit() == 4);
+}
+
+TEST_CASE("reactor: --max-queue-delay 0 turns admission control off; --max-pending still bounds") {
+  reactor_options o;
+  o.max_pending = 6;
+  o.admit_floor = 2;
+  o.max_queue_delay_ms = 0;
+  harness h(o);
+  CHECK(h.r.admit_limit() == 6);
+  std::vector<std::future<reply>> fs;
+  for (int i = 0; i < 6; ++i) fs.push_back(h.submit(start_cmd("H" + std::to_string(i))));
+  CHECK_FALSE(h.r.submit(start_cmd("H9"), [](reply) {}));
+  h.start();
+  for (auto& f : fs) CHECK(f.get().code == reason_code::none);
+}

@@ -165,6 +165,8 @@ std::vector<response> raw_requests(std::uint16_t port, std::string_view bytes, s
 // not parse, the path is absent, or the value has another type.
 std::optional<std::string> json_str(std::string_view body, std::string_view pointer);
 std::optional<std::int64_t> json_int(std::string_view body, std::string_view pointer);
+// Any JSON number (integer or not) as a double.
+std::optional<double> json_num(std::string_view body, std::string_view pointer);
 bool json_has(std::string_view body, std::string_view pointer);
 bool json_is_object(std::string_view body);
 // Number of members of the object at pointer ("" for the root); nullopt if not an object.

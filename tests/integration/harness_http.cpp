@@ -273,6 +273,22 @@ std::optional<std::int64_t> json_int(std::string_view body, std::string_view poi
   return out;
 }
 
+std::optional<double> json_num(std::string_view body, std::string_view pointer) {
+  std::optional<double> out;
+  with_element(body, pointer, [&](simdjson::dom::element e) {
+    double v = 0;
+    std::int64_t i = 0;
+    std::uint64_t u = 0;
+    if (!e.get_double().get(v))
+      out = v;
+    else if (!e.get_int64().get(i))
+      out = static_cast<double>(i);
+    else if (!e.get_uint64().get(u))
+      out = static_cast<double>(u);
+  });
+  return out;
+}
+
 bool json_has(std::string_view body, std::string_view pointer) {
   return with_element(body, pointer, [](simdjson::dom::element) {});
 }

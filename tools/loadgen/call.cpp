@@ -40,6 +40,12 @@ std::string_view reason_code_of(std::string_view body) {
   return end == std::string_view::npos ? std::string_view{} : body.substr(at + key.size(), end - at - key.size());
 }
 
+// --overload: the engine refused the request for load (nothing stored), which is what an
+// overload run expects of the requests beyond capacity.
+bool is_refusal(const options& o, int status, std::string_view reason_code) {
+  return o.overload && status == 503 && reason_code == "SERVICE_UNAVAILABLE";
+}
+
 struct owed {
   side to;
   std::string_view kind;
@@ -104,7 +110,12 @@ net::awaitable<answer> send_step(run_context& ctx, user& u, const step& s, call&
     ctx.st.total_requests.fetch_add(1, std::memory_order_relaxed);
     if (a.status != 0 && ctx.st.measuring.load(std::memory_order_relaxed)) {
       ctx.st.requests.fetch_add(1, std::memory_order_relaxed);
-      ctx.st.latency[static_cast<std::size_t>(s.ep)].record(a.read - a.sent);
+      if (is_refusal(o, a.status, rc)) {
+        ctx.st.refused.fetch_add(1, std::memory_order_relaxed);
+        ctx.st.refused_latency.record(a.read - a.sent);
+      } else {
+        ctx.st.latency[static_cast<std::size_t>(s.ep)].record(a.read - a.sent);
+      }
     }
     if (s.ep == endpoint::start && a.status == 200) c.id = std::move(call_id);
     if (a.status != 0 || s.ep != endpoint::start || !o.retry_start || clk::now() >= give_up || ctx.stopping) break;
@@ -181,6 +192,7 @@ net::awaitable<bool> run_call(run_context& ctx, user& u, flow_kind k) {
   const bool measured = ctx.st.measuring.load(std::memory_order_relaxed);
   if (measured) ctx.st.calls_started.fetch_add(1, std::memory_order_relaxed);
   bool connection_failed = false;
+  bool refused = false;
   ctx.st.in_flight.fetch_add(1, std::memory_order_relaxed);
 
   for (const step& s : steps_of(k)) {
@@ -194,6 +206,10 @@ net::awaitable<bool> run_call(run_context& ctx, user& u, flow_kind k) {
     c.ok = false;
     connection_failed = a.status == 0;
     const std::string_view rc = reason_code_of(a.body);
+    if (is_refusal(o, a.status, rc)) {  // the call gives up here; not a failure
+      refused = true;
+      break;
+    }
     ctx.st.error(a.status, a.status == 0 ? (a.timed_out ? request_timeout : connection_error)
                                          : (rc.empty() ? wrong_status : rc));
     if (ctx.st.measuring.load(std::memory_order_relaxed))
@@ -212,7 +228,8 @@ net::awaitable<bool> run_call(run_context& ctx, user& u, flow_kind k) {
   ctx.st.in_flight.fetch_sub(1, std::memory_order_relaxed);
   ctx.st.total_calls.fetch_add(1, std::memory_order_relaxed);
   if (ctx.st.measuring.load(std::memory_order_relaxed) && measured)
-    (c.ok ? ctx.st.calls_completed : ctx.st.calls_failed).fetch_add(1, std::memory_order_relaxed);
+    (c.ok ? ctx.st.calls_completed : refused ? ctx.st.calls_refused : ctx.st.calls_failed)
+        .fetch_add(1, std::memory_order_relaxed);
   co_return !connection_failed;
 }
 

@@ -45,6 +45,7 @@ std::optional<jose::private_key> load_key(const fs::path& p, std::string& error)
 }  // namespace
 
 int main(int argc, char** argv) {
+  loadgen::raise_fd_limit();
   loadgen::options o;
   o.threads = std::max(1u, std::thread::hardware_concurrency());
   std::string data_dir, issuer_key, kid(schemas::dev_issuer_kid), iss(schemas::dev_issuer_name), mix = "full",
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
   app.add_option("--notify-timeout", notify_timeout_s, "Seconds a notification may take after the causing answer");
   app.add_flag("--no-websockets", no_ws, "Open no notification sockets (notifications are not checked)");
   app.add_flag("--retry-start", o.retry_start, "Re-send /start (same clientCorrelator) after a connection failure");
+  app.add_flag("--overload", o.overload,
+               "Expect refusals: 503 SERVICE_UNAVAILABLE ends the call and is counted as refused, not as a failure "
+               "(overload runs)");
   app.add_option("--retry-for", retry_for_s, "Seconds --retry-start keeps trying");
   app.add_option("--record", record_file, "Write one JSON line per answer (callId, endpoint, status, txn, time)");
   app.add_option("--engine-pid", o.engine_pid, "Engine process (same machine): CPU per request and memory");
@@ -172,6 +176,7 @@ int main(int argc, char** argv) {
   const loadgen::run_result r = loadgen::run(o, users, st, *rec);
   if (eng.pid) {
     eng.rss_end_kib = loadgen::engine_rss_kib(eng.pid);
+    eng.rss_peak_kib = loadgen::engine_rss_kib(eng.pid, "VmHWM:");
     eng.active_calls_end = loadgen::fetch_metric(o.host, o.port, o.base_path, "yna_active_calls");
   }
   std::optional<loadgen::idle_socket_cost> idle;

@@ -40,11 +40,11 @@ double engine_cpu_seconds(int pid) {
   return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-long engine_rss_kib(int pid) {
+long engine_rss_kib(int pid, std::string_view field) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   while (std::getline(f, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(field, 0) == 0) return std::stol(line.substr(field.size()));
   return -1;
 }
 
@@ -72,13 +72,16 @@ std::optional<double> fetch_metric(const std::string& host, std::uint16_t port, 
   return std::nullopt;
 }
 
-idle_socket_cost measure_idle_sockets(const std::string& host, std::uint16_t port, const std::string& base_path,
-                                      const std::string& token, std::size_t n, int pid) {
+void raise_fd_limit() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
   }
+}
+
+idle_socket_cost measure_idle_sockets(const std::string& host, std::uint16_t port, const std::string& base_path,
+                                      const std::string& token, std::size_t n, int pid) {
   idle_socket_cost c;
   c.rss_before_kib = pid ? engine_rss_kib(pid) : -1;
   net::io_context ioc;

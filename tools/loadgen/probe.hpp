@@ -5,13 +5,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace loadgen {
 
 // user+sys seconds of process `pid`; -1 when it cannot be read.
 double engine_cpu_seconds(int pid);
 // VmRSS of `pid` in KiB; -1 when it cannot be read.
-long engine_rss_kib(int pid);
+// A memory line of /proc/PID/status in KiB (VmRSS: now; VmHWM: the peak), -1 if unreadable.
+// Raises this process's open-file limit to its hard limit (users × 4 sockets).
+void raise_fd_limit();
+long engine_rss_kib(int pid, std::string_view field = "VmRSS:");
 // The value of `series` (written as exposed, e.g. `yna_active_calls`) in
 // GET <base_path>/metrics; nullopt on any failure.
 std::optional<double> fetch_metric(const std::string& host, std::uint16_t port, const std::string& base_path,

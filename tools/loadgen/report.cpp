@@ -86,6 +86,11 @@ void print_text(const report_input& in, std::FILE* out) {
   if (o.rate > 0)
     fmt::print(out, "open loop: {} calls skipped (no free user), {} started over 10 ms late\n",
                st.open_loop_skipped.load(), st.open_loop_late.load());
+  if (o.overload) {
+    fmt::print(out, "refused for load (503 SERVICE_UNAVAILABLE): {} requests, {} calls\n", st.refused.load(),
+               st.calls_refused.load());
+    row("refused", st.refused_latency, 0);
+  }
   if (st.start_retries.load()) fmt::print(out, "/start re-sent after a connection failure: {}\n", st.start_retries.load());
   const auto signed_n = st.pop_signed.load();
   fmt::print(out, "client: {:.2f} s CPU ({:.1f} µs per request), {} PoP tokens signed ({:.0f} µs each)\n", r.client_cpu_s,
@@ -95,6 +100,7 @@ void print_text(const report_input& in, std::FILE* out) {
   if (e.pid) {
     fmt::print(out, "engine (pid {}): {:.2f} s CPU, {:.1f} µs per request; RSS {} -> {} KiB", e.pid, r.engine_cpu_s,
                cpu_per_request_us(r.engine_cpu_s, r.window_requests), e.rss_start_kib, e.rss_end_kib);
+    if (e.rss_peak_kib >= 0) fmt::print(out, " (peak {} KiB)", e.rss_peak_kib);
     if (e.active_calls_start && e.active_calls_end) {
       const double d = *e.active_calls_end - *e.active_calls_start;
       fmt::print(out, "; active calls {:.0f} -> {:.0f}", *e.active_calls_start, *e.active_calls_end);
@@ -134,7 +140,7 @@ std::string to_json(const report_input& in) {
   num(w, "requests_per_s", per_s(r.window_requests, r.measured_s), 1);
   num(w, "calls_per_s", per_s(r.window_calls, r.measured_s), 1);
   w.field("calls_started", st.calls_started.load()).field("calls_completed", st.calls_completed.load());
-  w.field("calls_failed", st.calls_failed.load());
+  w.field("calls_failed", st.calls_failed.load()).field("calls_refused", st.calls_refused.load());
   w.key("endpoints").begin_object();
   for (std::size_t i = 0; i < endpoint_count; ++i) {
     if (st.latency[i].count() == 0 && st.failures[i].load() == 0) continue;
@@ -158,6 +164,12 @@ std::string to_json(const report_input& in) {
   w.end_array();
   w.key("open_loop").begin_object();
   w.field("skipped", st.open_loop_skipped.load()).field("late", st.open_loop_late.load()).end_object();
+  w.key("refused").begin_object();
+  w.field("requests", st.refused.load()).field("calls", st.calls_refused.load());
+  w.key("latency").begin_object();
+  latency_fields(w, st.refused_latency);
+  w.end_object();
+  w.end_object();
   w.field("start_retries", st.start_retries.load());
   w.key("client").begin_object();
   num(w, "cpu_s", r.client_cpu_s);
@@ -172,6 +184,7 @@ std::string to_json(const report_input& in) {
     num(w, "cpu_per_request_us", cpu_per_request_us(r.engine_cpu_s, r.window_requests), 1);
     w.field("rss_start_kib", static_cast<std::int64_t>(e.rss_start_kib));
     w.field("rss_end_kib", static_cast<std::int64_t>(e.rss_end_kib));
+    w.field("rss_peak_kib", static_cast<std::int64_t>(e.rss_peak_kib));
     if (e.active_calls_start && e.active_calls_end) {
       num(w, "active_calls_start", *e.active_calls_start, 0);
       num(w, "active_calls_end", *e.active_calls_end, 0);

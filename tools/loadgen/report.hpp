@@ -15,6 +15,7 @@ namespace loadgen {
 struct engine_figures {
   int pid = 0;
   long rss_start_kib = -1, rss_end_kib = -1;
+  long rss_peak_kib = -1;  // VmHWM: the engine's peak resident memory since it started
   std::optional<double> active_calls_start, active_calls_end;  // yna_active_calls
 };
 

@@ -32,6 +32,7 @@ struct options {
   std::chrono::milliseconds notify_timeout{2000};  // per notification, from the causing answer
   bool websockets = true;      // false: no sockets, notifications not checked
   bool retry_start = false;    // resend /start (same clientCorrelator) after a connection failure
+  bool overload = false;       // 503 SERVICE_UNAVAILABLE is a refusal, counted apart, not a failure
   std::chrono::milliseconds retry_for{30000};
   bool progress = true;
   int engine_pid = 0;          // for CPU per request (read from /proc)

@@ -42,6 +42,9 @@ struct stats {
   counter start_retries{0};
   counter pop_signed{0}, pop_sign_ns{0};
   counter open_loop_skipped{0}, open_loop_late{0};  // no free user at the due time / started > 10 ms late
+  // --overload: 503 SERVICE_UNAVAILABLE answers (refused for load), apart from `latency`.
+  histogram refused_latency;
+  counter refused{0}, calls_refused{0};
 
   // For the progress line, whatever `measuring` says.
   counter total_requests{0}, total_calls{0}, total_errors{0}, in_flight{0};

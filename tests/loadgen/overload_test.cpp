@@ -8,11 +8,13 @@
 //   - memory stays bounded;
 //   - when the load drops to half the capacity, nothing is refused any more, at once.
 // The bounds are structural (no queue forms, nothing times out), not speed targets; the
-// figures are printed for the closing note (tests/README.md).
+// figures are printed for the closing note (tests/README.md). CI overloads for 4 s; the
+// long version: YNA_OVERLOAD_SECONDS=120 build/tests/loadgen/test_loadgen -tc='overload*'
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "tests/integration/harness.hpp"
 
@@ -60,8 +62,10 @@ TEST_CASE("overload: ten times capacity is refused fast with 503, admitted reque
   // 2. Ten times that, open loop: a call started every 1/rate s whatever the answers.
   const double offered_rate = 10 * capacity;
   const int users = static_cast<int>(std::clamp(capacity, 200.0, 2000.0));
+  const char* secs = std::getenv("YNA_OVERLOAD_SECONDS");
+  const std::string seconds = secs && *secs ? secs : "4";
   const auto over = loadgen(engine, "-c " + std::to_string(users) + " -r " + std::to_string(offered_rate) +
-                                        " -d 4 --threads 2 --overload --engine-pid " + std::to_string(engine.pid()));
+                                        " -d " + seconds + " --threads 2 --overload --engine-pid " + std::to_string(engine.pid()));
   INFO(over.cmd << "\n" << over.json);
   CHECK(over.exit_code == 0);  // nothing but refusals: no 408, no client timeout, no failure
   const double measured = over.num("/measured_s");

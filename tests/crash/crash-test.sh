@@ -279,7 +279,9 @@ for cid in sample:
         if r.get("frame") != tl_frames.get(r["seq"]):
             differ += 1
             if differ <= 5: print(f"crash: frame {r['seq']} differs from timeline's: {json.dumps(r.get('frame'))[:300]}")
-print(f"crash: {compared} watcher frames of {len(sample)} calls compared with yna-tool timeline, {differ} differ")
+timer_calls = len({e["callId"] for e in log.values() if e["type"] == "timeout"}.intersection(sample))
+print(f"crash: {compared} watcher frames of {len(sample)} calls ({timer_calls} with a timer expiry) compared with "
+      f"yna-tool timeline, {differ} differ")
 problems = []
 if disorder: problems.append(f"{disorder} out of order")
 if unexpected: problems.append(f"{len(unexpected)} unexpected")

@@ -6,6 +6,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
 namespace storage::detail {
@@ -30,6 +31,21 @@ void set_compression(rocksdb::ColumnFamilyOptions& o) {
   if (supported(rocksdb::kZSTD)) o.bottommost_compression = rocksdb::kZSTD;
 }
 
+// The id part of an index key ([id][0x00][seq:8] -> [id][0x00]).
+class index_id_transform final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "yna.index_id"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), key.size() - seq_key_size);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() > seq_key_size; }
+};
+
+std::shared_ptr<const rocksdb::SliceTransform> index_id_prefix() {
+  static const auto t = std::make_shared<index_id_transform>();
+  return t;
+}
+
 rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocksdb::Cache>& cache) {
   rocksdb::ColumnFamilyOptions o;
   o.compaction_style = rocksdb::kCompactionStyleLevel;
@@ -50,6 +66,11 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
     case cf_by_call:
     case cf_by_msisdn:
     case cf_by_txn:
+      // Entries of one call or number arrive in seq order, so each lands right after the
+      // previous one of its id: RocksDB keeps an insert hint per id and skips the search
+      // from the top of the skiplist (these inserts were the writer's top cost; see
+      // BENCHMARKS.md). Not for transaction ids: each is new, a hint would only cost memory.
+      if (which != cf_by_txn) o.memtable_insert_with_hint_prefix_extractor = index_id_prefix();
       o.write_buffer_size = 16 * mib;
       o.target_file_size_base = 32 * mib;
       o.max_bytes_for_level_base = 128 * mib;
@@ -103,6 +124,9 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
   // After a failed write the writer thread reopens the DB (storage/recovery.cpp); RocksDB
   // must not resume in place behind its back.
   o.max_bgerror_resume_count = 0;
+  // One writer thread: nothing to parallelise, and the index families' insert hints
+  // (cf_options) only work on serial memtable inserts.
+  o.allow_concurrent_memtable_write = false;
   o.max_log_file_size = 16 * mib;
   return o;
 }

@@ -292,7 +292,9 @@ void reactor::handle(write_done&& d) {
   inflight_events_.clear();
   active_calls_ = table_.active();
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));
-  if (ok && opts_.snapshot_every > 0 && table_.last_seq() - last_snapshot_seq_ >= opts_.snapshot_every) {
+  const auto snapshot_interval = std::max<event_seq>(
+      opts_.snapshot_every, static_cast<event_seq>(opts_.snapshot_table_factor * static_cast<double>(table_.size())));
+  if (ok && opts_.snapshot_every > 0 && table_.last_seq() - last_snapshot_seq_ >= snapshot_interval) {
     last_snapshot_seq_ = table_.last_seq();
     store_.save_snapshot_async(table_.last_seq(), encode_snapshot(table_));
   }

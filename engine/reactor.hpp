@@ -68,6 +68,9 @@ struct reactor_options {
   std::size_t max_batch = 1024;       // events per write
   epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored
   event_seq snapshot_every = 10000;   // events between snapshots (0: never)
+  // ... and at least this many times the calls in the table: a snapshot encodes the whole
+  // table, so a fixed interval would cost O(table) per event once the table is large.
+  double snapshot_table_factor = 1.0;
   timer_settings timers;              // durations of the call timers (contract §7)
   epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
   std::string base_path;              // for callObjectRef

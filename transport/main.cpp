@@ -46,6 +46,7 @@ struct flags {
   double request_timeout = 5;
   double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
   std::uint64_t snapshot_every = 10000;
+  double snapshot_table_factor = 1.0;
   bool no_fsync = false;
   bool fault_injection = false;
   double rate_limit = 50, rate_burst = 100;
@@ -186,6 +187,10 @@ int main(int argc, char** argv) {
                  "Seconds a call may stay answered; then Terminated, reason max-duration (0: no limit)")
       ->check(seconds);
   app.add_option("--snapshot-every", f.snapshot_every, "Events between snapshots of the call table (0: never)");
+  app.add_option("--snapshot-table-factor", f.snapshot_table_factor,
+                 "...and at least this many times the calls in the table, so that snapshots cost O(1) per event "
+                 "(0: --snapshot-every alone)")
+      ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--rate-limit", f.rate_limit, "Requests per second per access token; more get 429 (0: no limit)");
   app.add_option("--rate-burst", f.rate_burst, "Requests an access token may send at once before --rate-limit applies");
   app.add_option("--rate-max-tokens", f.rate_max_tokens, "Access tokens tracked by the rate limiter");
@@ -253,6 +258,7 @@ int main(int argc, char** argv) {
   ro.max_batch = f.max_batch;
   ro.request_timeout_ms = static_cast<engine::epoch_ms>(f.request_timeout * 1000);
   ro.snapshot_every = f.snapshot_every;
+  ro.snapshot_table_factor = f.snapshot_table_factor;
   auto ms = [](double secs) { return static_cast<engine::epoch_ms>(std::llround(secs * 1000)); };
   ro.timers = engine::timer_settings{ms(f.invite_timeout), ms(f.answer_timeout), ms(f.offer_timeout),
                                      ms(f.max_call_duration)};

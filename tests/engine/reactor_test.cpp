@@ -202,3 +202,25 @@ TEST_CASE("reactor: --max-queue-delay 0 turns admission control off; --max-pendi
   h.start();
   for (auto& f : fs) CHECK(f.get().code == reason_code::none);
 }
+
+TEST_CASE("reactor: the snapshot interval grows with the table (--snapshot-table-factor), so snapshots cost O(1) per event") {
+  auto snapshot_seqs = [](std::size_t calls, double factor) {
+    reactor_options o;
+    o.snapshot_every = 2;
+    o.snapshot_table_factor = factor;
+    harness h(o);
+    h.start();
+    for (std::size_t i = 0; i < calls; ++i) REQUIRE(h.call(start_cmd("T" + std::to_string(i))).code == reason_code::none);
+    sync_reactor(h);  // the reply comes before the snapshot is handed over
+    std::string seqs;
+    for (const auto& s : h.store.snapshots()) seqs += (seqs.empty() ? "" : ",") + std::to_string(s.first);
+    return seqs;
+  };
+  // Factor 0: every 2 events whatever the table holds.
+  CHECK(snapshot_seqs(10, 0) == "2,4,6,8,10");
+  // Factor 0.5: at least max(2, calls / 2) events since the last one: 2, then 4 (2 ≥ 2),
+  // then 7 (3 ≥ 3.5 truncated), then nothing before 10 (3 < 5).
+  CHECK(snapshot_seqs(10, 0.5) == "2,4,7");
+  // Factor 1: every event here adds a call, so the gap never catches up with the table.
+  CHECK(snapshot_seqs(10, 1) == "2");
+}

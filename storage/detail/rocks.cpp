@@ -6,6 +6,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
+#include <rocksdb/memtablerep.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
@@ -66,11 +67,18 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
     case cf_by_call:
     case cf_by_msisdn:
     case cf_by_txn:
-      // Entries of one call or number arrive in seq order, so each lands right after the
-      // previous one of its id: RocksDB keeps an insert hint per id and skips the search
-      // from the top of the skiplist (these inserts were the writer's top cost; see
-      // BENCHMARKS.md). Not for transaction ids: each is new, a hint would only cost memory.
-      if (which != cf_by_txn) o.memtable_insert_with_hint_prefix_extractor = index_id_prefix();
+      // The index inserts were the log writer's top cost (BENCHMARKS.md): each searched a
+      // skiplist from the top, through cache misses. So:
+      //  - by_msisdn, which the engine reads (notification replay, `since`): entries of one
+      //    number arrive in seq order, each right after the previous one of its number, so
+      //    RocksDB keeps an insert hint per number and skips the search;
+      //  - by_call and by_txn, which only yna-tool reads: a vector memtable (an append per
+      //    insert, sorted once at flush). Reading its mutable memtable sorts a copy, which
+      //    only the tool's own secondary instance ever does.
+      if (which == cf_by_msisdn)
+        o.memtable_insert_with_hint_prefix_extractor = index_id_prefix();
+      else
+        o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
       o.write_buffer_size = 16 * mib;
       o.target_file_size_base = 32 * mib;
       o.max_bytes_for_level_base = 128 * mib;

@@ -27,14 +27,13 @@ void call_table::index(const call_state& c) {
 }
 
 void call_table::track_ringing(const call_state& c) {
-  const auto key = std::make_pair(c.start_seq, c.call_id);
   if (is_early(c.status)) {
-    ringing_[c.to].insert(key);
+    ringing_[c.to].emplace(c.start_seq, c.call_id);
     return;
   }
   auto it = ringing_.find(c.to);
   if (it == ringing_.end()) return;
-  it->second.erase(key);
+  it->second.erase(c.start_seq);
   if (it->second.empty()) ringing_.erase(it);
 }
 

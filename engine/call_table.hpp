@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <set>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -42,7 +42,8 @@ class call_table {
 
   std::unordered_map<std::string, call_state> calls_;
   std::unordered_map<std::string, std::string> starts_;  // from '\0' correlator -> call id
-  std::unordered_map<std::string, std::set<std::pair<event_seq, std::string>>> ringing_;  // MT -> (start seq, id)
+  // MT -> start seq -> call id (a start seq names one call: no string compares)
+  std::unordered_map<std::string, std::map<event_seq, std::string>> ringing_;
   std::size_t active_ = 0;
   event_seq last_seq_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "engine/log.hpp"
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -34,5 +36,7 @@ void write(level l, std::string_view msg) {
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stderr);  // one call: lines do not interleave
 }
+
+void name_this_thread(const char* name) noexcept { pthread_setname_np(pthread_self(), name); }
 
 }  // namespace engine::log

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <string>
 
+#include <rocksdb/perf_level.h>
 #include <rocksdb/write_batch.h>
 
 #include "engine/codec.hpp"
+#include "engine/log.hpp"
 #include "schemas/digest.hpp"
 #include "storage/detail/keys.hpp"
 #include "storage/detail/log_state.hpp"
@@ -135,7 +137,12 @@ void writer_loop(log_state& s) {
 }  // namespace
 
 void start_writer(log_state& s) {
-  s.writer = std::thread([&s] { writer_loop(s); });
+  s.writer = std::thread([&s] {
+    engine::log::name_this_thread("yna-log-writer");
+    // No per-operation perf counting (thread-local work on every write; nothing reads it).
+    rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+    writer_loop(s);
+  });
 }
 
 void stop_writer(log_state& s) {

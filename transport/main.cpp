@@ -269,7 +269,10 @@ int main(int argc, char** argv) {
   transport::notification_hub hub(f.base_path, metrics);
   reactor.set_listener(&hub);
   auto replay = std::make_unique<transport::replay_worker>(log.get(), f.base_path, f.max_replay_events);
-  std::thread reactor_thread([&] { reactor.run(); });
+  std::thread reactor_thread([&] {
+    engine::log::name_this_thread("yna-reactor");
+    reactor.run();
+  });
 
   transport::api_options ao;
   ao.base_path = f.base_path;

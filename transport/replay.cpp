@@ -1,5 +1,6 @@
 #include "transport/replay.hpp"
 
+#include "engine/log.hpp"
 #include "engine/notify.hpp"
 
 namespace transport {
@@ -7,7 +8,10 @@ namespace transport {
 replay_worker::replay_worker(const engine::event_reader* reader, std::string base_path, std::size_t max_events,
                              std::size_t max_jobs)
     : reader_(reader), base_path_(std::move(base_path)), max_events_(max_events), max_jobs_(max_jobs) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    engine::log::name_this_thread("yna-replay");
+    run();
+  });
 }
 
 replay_worker::~replay_worker() {

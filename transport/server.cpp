@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/log.hpp"
 #include "transport/detail/ws_session.hpp"
 
 namespace transport {
@@ -313,8 +314,12 @@ std::uint16_t server::start() {
 
 void server::run() {
   std::vector<std::thread> threads;
-  for (std::size_t i = 1; i < impl_->iocs.size(); ++i) threads.emplace_back([this, i] { impl_->iocs[i]->run(); });
-  impl_->iocs.front()->run();
+  for (std::size_t i = 1; i < impl_->iocs.size(); ++i)
+    threads.emplace_back([this, i] {
+      engine::log::name_this_thread(("yna-io-" + std::to_string(i)).c_str());
+      impl_->iocs[i]->run();
+    });
+  impl_->iocs.front()->run();  // I/O thread 0 is the main thread: it keeps the process's name
   for (auto& t : threads) t.join();
 }
 

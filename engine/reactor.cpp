@@ -266,7 +266,7 @@ void reactor::flush() {
     decided d = std::move(pending_.front());
     pending_.pop_front();
     d.ev.seq = next_seq_++;
-    inflight_events_.push_back(d.ev);
+    inflight_events_.push_back(std::move(d.ev));  // the store's batch; finish() reads it back
     inflight_.push_back(std::move(d));
   }
   writing_ = true;
@@ -283,8 +283,7 @@ void reactor::handle(write_done&& d) {
     next_seq_ -= inflight_.size();
   }
   for (std::size_t i = 0; i < inflight_.size(); ++i) {
-    if (ok) inflight_[i].ev.prev_hash = std::move(inflight_events_[i].prev_hash);
-    finish(inflight_[i], ok, ok ? store_error::io_error : d.result.error());
+    finish(inflight_[i], inflight_events_[i], ok, ok ? store_error::io_error : d.result.error());
   }
   // Release busy keys only after every event of the batch is applied, in log order.
   for (auto& f : inflight_) release(f.key);
@@ -331,7 +330,7 @@ void reactor::answer(reply_fn& done, reply r) {
   done(std::move(r));
 }
 
-void reactor::finish(decided& d, bool durable, store_error err) {
+void reactor::finish(decided& d, const event& ev, bool durable, store_error err) {
   if (!durable) {
     const bool full = err == store_error::no_space;
     answer(d.done, reply{full ? reason_code::service_unavailable : reason_code::internal_error,
@@ -340,23 +339,23 @@ void reactor::finish(decided& d, bool durable, store_error err) {
                          {}});
     return;
   }
-  const call_state* before = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
+  const call_state* before = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   const deadlines armed_before = before ? before->timers : deadlines{};
-  table_.apply(d.ev);
-  committed_seq_.store(d.ev.seq, std::memory_order_relaxed);
+  table_.apply(ev);
+  committed_seq_.store(ev.seq, std::memory_order_relaxed);
   active_calls_.store(table_.active(), std::memory_order_relaxed);
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));  // settled before the reply
-  (d.ev.accepted() ? events_accepted_ : events_rejected_).inc();
-  const call_state* after = d.ev.call_id.empty() ? nullptr : table_.find(d.ev.call_id);
+  (ev.accepted() ? events_accepted_ : events_rejected_).inc();
+  const call_state* after = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   if (after && after->timers != armed_before) {
     timers_.update(after->call_id, armed_before, after->timers);
     armed_timers_.store(timers_.size(), std::memory_order_relaxed);
     timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
   }
-  if (d.ev.act == action::timeout && d.ev.accepted() && d.ev.timer)
-    timer_expiries_[static_cast<int>(*d.ev.timer)]->inc();
-  if (listener_) listener_->on_committed(d.ev, after);
-  answer(d.done, d.ev.accepted() ? success_reply(d.ev) : reply{d.ev.rejected, std::move(d.message), {}});
+  if (ev.act == action::timeout && ev.accepted() && ev.timer)
+    timer_expiries_[static_cast<int>(*ev.timer)]->inc();
+  if (listener_) listener_->on_committed(ev, after);
+  answer(d.done, ev.accepted() ? success_reply(ev) : reply{ev.rejected, std::move(d.message), {}});
 }
 
 reply reactor::success_reply(const event& e) const {

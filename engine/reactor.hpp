@@ -153,7 +153,8 @@ class reactor {
   void update_admission(epoch_ms now);
   void fire_due(epoch_ms now);
   void fire(const std::string& call_id, timer_kind kind, epoch_ms deadline);
-  void finish(decided& d, bool durable, store_error err);
+  // ev: d's event as the store wrote it (moved out of d at flush, prev_hash filled in).
+  void finish(decided& d, const event& ev, bool durable, store_error err);
   void answer(reply_fn& done, reply r);
   reply success_reply(const event& e) const;
   bool on_reactor_thread() const;

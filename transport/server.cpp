@@ -8,6 +8,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -293,12 +294,20 @@ struct server::impl {
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
   std::optional<tcp::acceptor> acceptor;
   std::size_t next_ioc = 0;
+  // Held by stop() throughout, and by ~server before anything is destroyed. stop() runs on
+  // another thread (yna-engine's signal thread), and run() returns as soon as the I/O
+  // threads see the work end, while stop() may still be writing the guards (reset() clears
+  // its flag after releasing the work) and Asio still signalling the io_contexts: without
+  // this the server could be destroyed under it (ThreadSanitizer caught the guard write).
+  std::mutex stop_mu;
 };
 
 server::server(server_options opts, api& handler, websocket_services ws, engine::registry& metrics)
     : impl_(std::make_unique<impl>(std::move(opts), handler, ws, metrics)) {}
 
-server::~server() = default;
+server::~server() {
+  std::lock_guard lk(impl_->stop_mu);  // a stop() in progress on another thread is finished first
+}
 
 std::uint16_t server::start() {
   impl_->setup_tls();
@@ -324,6 +333,7 @@ void server::run() {
 }
 
 void server::stop() {
+  std::lock_guard lk(impl_->stop_mu);
   net::post(*impl_->iocs.front(), [this] {
     beast::error_code ec;
     impl_->acceptor->close(ec);

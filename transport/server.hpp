@@ -58,7 +58,8 @@ class server {
   std::uint16_t start();
   // Runs the I/O threads until stop(); returns after they have all finished.
   void run();
-  // Stops accepting and closes every session. Any thread.
+  // Stops accepting and closes every session. Any thread; the destructor waits for a
+  // stop() still running on another thread.
   void stop();
 
  private:

@@ -102,6 +102,23 @@ engine_process::engine_process(std::vector<std::string> extra_args, bool start_n
 
 engine_process::~engine_process() {
   if (running()) kill9();
+  // Under a sanitizer (.ci/sanitize) a report stops the engine at once, which a test only
+  // notices when it talks to the engine again or checks its exit: a race in its last
+  // moments, or one in a test that ends with the SIGKILL above, would pass unseen. Any
+  // report in any run's stderr fails the test binary here, with the report.
+  for (int r = 1; r <= runs_; ++r) {
+    const fs::path err = root_ / ("engine." + std::to_string(r) + ".stderr");
+    const std::string text = read_file(err);
+    for (const char* mark : {"WARNING: ThreadSanitizer", "ERROR: AddressSanitizer"}) {
+      const auto at = text.find(mark);
+      if (at == std::string::npos) continue;
+      std::fflush(stdout);
+      std::fprintf(stderr, "yna-engine reported (%s):\n%s\nfailing the test binary\n", err.c_str(),
+                   text.substr(at, 20000).c_str());
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+  }
   if (std::getenv("YNA_IT_KEEP") == nullptr) {
     std::error_code ec;
     fs::remove_all(root_, ec);

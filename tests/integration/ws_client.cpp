@@ -46,10 +46,13 @@ struct ws_client::impl {
   }
 
   ~impl() {
+    // shutdown() wakes the reader's blocking read; close only once it has returned: closing
+    // the descriptor under a read in progress is a race (ThreadSanitizer reports it, and the
+    // number could be reused by another socket before the read sees it gone).
     beast::error_code ec;
     beast::get_lowest_layer(ws).socket().shutdown(tcp::socket::shutdown_both, ec);
-    beast::get_lowest_layer(ws).socket().close(ec);
     if (reader.joinable()) reader.join();
+    beast::get_lowest_layer(ws).socket().close(ec);
   }
 };
 

@@ -68,7 +68,11 @@ void fake_engine::serve(std::shared_ptr<tcp::socket> s) {
     http::read(*s, buf, req, ec);
     if (ec) return;
     if (websocket::is_upgrade(req)) {
-      auto c = std::make_shared<ws_conn>(std::move(*s));
+      std::shared_ptr<ws_conn> c;
+      {  // moving empties *s, which ~fake_engine reads (under mu_) to shut it down
+        std::lock_guard lk(mu_);
+        c = std::make_shared<ws_conn>(std::move(*s));
+      }
       c->authorization = std::string(req[http::field::authorization]);
       c->ws.accept(req, ec);
       if (ec) return;
@@ -82,8 +86,9 @@ void fake_engine::serve(std::shared_ptr<tcp::socket> s) {
     res.set(http::field::content_type, "application/json");
     res.keep_alive(req.keep_alive());
     if (on_request_(req, res) == verdict::drop) {
+      // Shut down, not closed: ~fake_engine shuts every socket of open_ down from its own
+      // thread, and a close here would race with that (the socket closes with open_).
       s->shutdown(tcp::socket::shutdown_both, ec);
-      s->close(ec);
       return;
     }
     res.prepare_payload();

@@ -185,17 +185,19 @@ TEST_CASE("loadgen: a wrong status fails the run, and the call is hung up") {
 
 TEST_CASE("loadgen: a missing notification fails the run; the same flow with its notifications passes") {
   issuer_dir keys;
-  bool send_frames = false;
-  fake_engine* self = nullptr;
+  // Atomic: set by this thread, read by the fake engine's connection threads (the loadgen
+  // process in between gives no happens-before that the C++ memory model, or TSan, knows).
+  std::atomic<bool> send_frames{false};
+  std::atomic<fake_engine*> self{nullptr};
   fake_engine fake([&](const auto& req, auto& res) {
     const std::string p = path_of(req);
     const std::string auth(req[http::field::authorization]);
     if (p == "start") {
       res.body() = std::string("{\"callId\":\"") + fake_call_id + "\"}";
-      if (send_frames) self->notify_others(auth, fake_frame("invitation"));
+      if (send_frames) self.load()->notify_others(auth, fake_frame("invitation"));
     } else {
       res.body() = "{}";
-      if (send_frames && p == "end") self->notify_others(auth, fake_frame("Busy"));
+      if (send_frames && p == "end") self.load()->notify_others(auth, fake_frame("Busy"));
     }
     return verdict::answer;
   });
@@ -241,8 +243,11 @@ TEST_CASE("loadgen: --retry-start re-sends /start with the same clientCorrelator
   INFO(r.cmd << "\n" << r.json);
   CHECK(r.exit_code == 0);
   CHECK(count_of(r.json, "/start_retries") == 1);
-  REQUIRE(bodies.size() == 2);
-  CHECK(json_str(bodies[0], "/clientCorrelator") == json_str(bodies[1], "/clientCorrelator"));
+  {
+    std::lock_guard lk(mu);  // written by the fake engine's threads
+    REQUIRE(bodies.size() == 2);
+    CHECK(json_str(bodies[0], "/clientCorrelator") == json_str(bodies[1], "/clientCorrelator"));
+  }
   const auto lines = lines_of(record);
   REQUIRE(lines.size() == 2);
   CHECK(json_int(lines[0], "/status") == 0);  // no answer: recorded as such

@@ -57,7 +57,7 @@ rocksdb::Status open_writer_db(log_state& s) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opts = db_options(false, s.options.env);
   opts.info_log = forwarding_logger([&s](std::string_view line) { s.warn(line); });
-  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(), &handles, &s.db);
+  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(true), &handles, &s.db);
   if (!st.ok()) {
     s.db = nullptr;
     return st;
@@ -175,13 +175,13 @@ schemas::result<std::unique_ptr<event_log>, open_error> event_log::open_reader(
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   const auto opts = detail::db_options(true);
   s->kind = detail::instance_kind::secondary;
-  auto st = rocksdb::DB::OpenAsSecondary(opts, dir.string(), scratch_dir.string(), detail::cf_descriptors(),
+  auto st = rocksdb::DB::OpenAsSecondary(opts, dir.string(), scratch_dir.string(), detail::cf_descriptors(false),
                                          &handles, &s->db);
   if (!st.ok()) {
     handles.clear();
     s->db = nullptr;
     s->kind = detail::instance_kind::read_only;
-    auto ro = rocksdb::DB::OpenForReadOnly(opts, dir.string(), detail::cf_descriptors(), &handles, &s->db);
+    auto ro = rocksdb::DB::OpenForReadOnly(opts, dir.string(), detail::cf_descriptors(false), &handles, &s->db);
     if (!ro.ok()) return open_failure(st);  // the secondary's reason is the more telling one
   }
   detail::adopt_handles(*s, handles);

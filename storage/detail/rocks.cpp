@@ -47,7 +47,7 @@ std::shared_ptr<const rocksdb::SliceTransform> index_id_prefix() {
   return t;
 }
 
-rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocksdb::Cache>& cache) {
+rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocksdb::Cache>& cache, bool writer) {
   rocksdb::ColumnFamilyOptions o;
   o.compaction_style = rocksdb::kCompactionStyleLevel;
   set_compression(o);
@@ -72,12 +72,14 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
       //  - by_msisdn, which the engine reads (notification replay, `since`): entries of one
       //    number arrive in seq order, each right after the previous one of its number, so
       //    RocksDB keeps an insert hint per number and skips the search;
-      //  - by_call and by_txn, which only yna-tool reads: a vector memtable (an append per
-      //    insert, sorted once at flush). Reading its mutable memtable sorts a copy, which
-      //    only the tool's own secondary instance ever does.
+      //  - by_call and by_txn, which only yna-tool reads: in the writer, a vector memtable
+      //    (an append per insert, sorted once at flush). Every read of a mutable vector
+      //    memtable sorts a copy of it, so readers (yna-tool's secondary or read-only
+      //    instance, which replays the WAL into memtables of its own) keep the skiplist:
+      //    the memtable kind is chosen at each open, not stored.
       if (which == cf_by_msisdn)
         o.memtable_insert_with_hint_prefix_extractor = index_id_prefix();
-      else
+      else if (writer)
         o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
       o.write_buffer_size = 16 * mib;
       o.target_file_size_base = 32 * mib;
@@ -139,12 +141,12 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
   return o;
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors() {
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer) {
   auto cache = rocksdb::NewLRUCache(64 * mib);
   std::vector<rocksdb::ColumnFamilyDescriptor> d;
   for (int i = 0; i < cf_count; ++i)
     d.emplace_back(i == cf_default ? rocksdb::kDefaultColumnFamilyName : std::string(cf_names[i]),
-                   cf_options(static_cast<cf_id>(i), cache));
+                   cf_options(static_cast<cf_id>(i), cache, writer));
   return d;
 }
 

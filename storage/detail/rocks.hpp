@@ -34,7 +34,8 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env = nullptr);
 // LOG file in the data folder. On a full disk that file fails like the WAL, and the
 // Debian librocksdb (built with assertions) aborts on the next line written to it.
 std::shared_ptr<rocksdb::Logger> forwarding_logger(std::function<void(std::string_view)> sink);
-std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors();
+// writer: the options of the one writing instance (see cf_options for what differs).
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer);
 
 engine::store_error to_store_error(const rocksdb::Status& s);
 open_errc to_open_errc(const rocksdb::Status& s);

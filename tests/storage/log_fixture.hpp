@@ -117,7 +117,7 @@ struct raw_db {
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   explicit raw_db(const std::filesystem::path& dir) {
-    auto st = rocksdb::DB::Open(storage::detail::db_options(false), dir.string(), storage::detail::cf_descriptors(),
+    auto st = rocksdb::DB::Open(storage::detail::db_options(false), dir.string(), storage::detail::cf_descriptors(false),
                                 &handles, &db);
     REQUIRE_MESSAGE(st.ok(), st.ToString());
   }

@@ -44,13 +44,18 @@ loadgen_report loadgen(const engine_process& e, const std::string& args) {
 
 TEST_CASE("overload: ten times capacity is refused fast with 503, admitted requests keep a bounded latency, "
           "memory stays bounded, and the engine recovers at once") {
-  // Capacity ≈ max-batch events per (20 ms + one fsync); smaller under sanitizers, whose
-  // client is slower too.
+  // Capacity ≈ max-batch events per (sync delay + one fsync); smaller under sanitizers,
+  // whose client is slower too: a smaller batch and a longer delay (20 ms / load_scale()).
   const int batch = std::max(2, scaled(16));
+  const int sync_delay_ms = static_cast<int>(std::lround(20 / std::min(1.0, load_scale())));
+  // The admission floor (default 256 requests) scaled with it: at a sanitizer's capacity of
+  // ~45 requests/s, 256 admitted at once would wait past --request-timeout.
+  const int admit_floor = scaled(256);
   engine_process engine({"--rate-limit", "0", "--fault-injection", "--max-batch", std::to_string(batch),
+                         "--admit-floor", std::to_string(admit_floor),
                          "--invite-timeout", "0", "--answer-timeout", "0", "--request-timeout", "5"});
   http_client c(engine.port());
-  REQUIRE(c.post("/_faults", R"({"sync_delay_ms":20})").status == 200);
+  REQUIRE(c.post("/_faults", "{\"sync_delay_ms\":" + std::to_string(sync_delay_ms) + "}").status == 200);
 
   // 1. What the engine sustains: closed loop, more users than it answers at once.
   const auto cap = loadgen(engine, "-c 64 -d 2 --threads 1");
@@ -61,7 +66,9 @@ TEST_CASE("overload: ten times capacity is refused fast with 503, admitted reque
 
   // 2. Ten times that, open loop: a call started every 1/rate s whatever the answers.
   const double offered_rate = 10 * capacity;
-  const int users = static_cast<int>(std::clamp(capacity, 200.0, 2000.0));
+  // Users: well above the admission floor, or every request is admitted (a slow engine)
+  // and the users run out before anything is refused.
+  const int users = static_cast<int>(std::clamp(capacity, 2.0 * admit_floor + 88, 2000.0));
   const char* secs = std::getenv("YNA_OVERLOAD_SECONDS");
   const std::string seconds = secs && *secs ? secs : "4";
   const auto over = loadgen(engine, "-c " + std::to_string(users) + " -r " + std::to_string(offered_rate) +

@@ -33,6 +33,13 @@ http_response error(rc code, std::string_view message, std::string txn) {
   return http_response{schemas::http_status(code), schemas::encode_error_info(code, message), std::move(txn), "application/json", {}};
 }
 
+// A request refused for load (admission control, or --max-pending): nothing was stored.
+http_response overloaded(std::string txn) {
+  http_response res = error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn));
+  res.retry_after_s = 1;
+  return res;
+}
+
 }  // namespace
 
 std::string new_call_id() {
@@ -262,11 +269,7 @@ void api::handle(const http_request& req, respond_fn respond) {
 
   // Overload: refused before authentication, so a request beyond capacity costs no
   // RSA verify (the reactor's admission control; submit() below decides for real).
-  if (!reactor_.admitting()) {
-    http_response res = error(rc::service_unavailable, "the engine is overloaded; retry later", std::move(txn));
-    res.retry_after_s = 1;
-    return finish(r, started, respond, std::move(res));
-  }
+  if (!reactor_.admitting()) return finish(r, started, respond, overloaded(std::move(txn)));
   // Call endpoints: authentication first (contract §2, order of checks).
   auto who = verifier_.verify_authorization(req.authorization, now_s());
   if (!who) {
@@ -398,11 +401,7 @@ std::pair<engine::reply_fn, std::function<void()>> api::through_reactor(const ro
     }
     finish(r, started, *shared, std::move(res));
   };
-  auto refuse = [this, r, started, shared, txn] {
-    http_response res = error(rc::service_unavailable, "the engine is overloaded; retry later", txn);
-    res.retry_after_s = 1;
-    finish(r, started, *shared, std::move(res));
-  };
+  auto refuse = [this, r, started, shared, txn] { finish(r, started, *shared, overloaded(txn)); };
   return {std::move(done), std::move(refuse)};
 }
 

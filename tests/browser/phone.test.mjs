@@ -7,6 +7,12 @@
 //   ENGINE        build/transport/yna-engine
 //   ARTIFACT_DIR  build/browser-artifacts (screenshots, page logs)
 // Prints one line per check and "N passed, N failed"; exits 1 on any failure.
+//
+// Every step waits for a state (the page's `window.phone`, the peer connection's
+// counters) with a generous deadline, never for a fixed time, and no step depends on
+// which of an HTTP answer and the notification it caused reaches the page first: the
+// sanitizer runs on a busy 2-core machine make both slow and either may win. Deadlines
+// are DEADLINE_MS divided by $YNA_TEST_LOAD_SCALE (0.25 under .ci/sanitize: 4x longer).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,13 +35,18 @@ function check(ok, what, detail = '') {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// How long any one wait may take: ample on an idle machine, scaled up for the slow
+// (sanitized, loaded) runs. A pass never waits this long; only a failure does.
+const loadScale = Math.min(1, Math.max(0.05, Number(process.env.YNA_TEST_LOAD_SCALE) || 1));
+const DEADLINE_MS = Math.round(60000 / loadScale);
+
 function startEngine(dataDir) {
   const child = spawn(engineBin, ['--listen', '127.0.0.1:0', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => { err += d; });
   return new Promise((resolveUrl, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`engine did not start in 20 s: ${err}`)), 20000);
+    const timer = setTimeout(() => reject(new Error(`engine did not start in ${DEADLINE_MS / 1000} s: ${err}`)), DEADLINE_MS);
     child.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/yna-engine listening on (http:\/\/127\.0\.0\.1:\d+)/);
@@ -60,21 +71,82 @@ async function audio(page) {
   });
 }
 
-// Packets received by each page over `ms` milliseconds.
-async function receivedOver(pages, ms) {
-  const before = await Promise.all(pages.map(audio));
-  await sleep(ms);
-  const after = await Promise.all(pages.map(audio));
-  return after.map((a, i) => (a && before[i] ? a.received - before[i].received : -1));
+const waitFor = (page, fn, arg, timeout = DEADLINE_MS) => page.waitForFunction(fn, arg, { timeout, polling: 100 });
+const waitStatus = (page, s) => waitFor(page, (want) => window.phone.status === want, s);
+
+// Waits (by the deadline) until the page's received-packet counter has grown by `n` from
+// `from` (an audio() result); returns the growth seen (less than `n` at the deadline).
+// Under CPU load Chromium's fake microphone and the RTP path run late, so the packets come
+// in bursts: a count in a fixed window would measure the machine, not the call.
+async function receivesAtLeast(page, from, n) {
+  const until = Date.now() + DEADLINE_MS;
+  let grown = 0;
+  while (Date.now() < until) {
+    const now = await audio(page);
+    grown = now && from ? now.received - from.received : -1;
+    if (grown >= n) return grown;
+    await sleep(200);
+  }
+  return grown;
 }
 
-const status = (page) => page.evaluate(() => window.phone.status);
-const waitFor = (page, fn, arg, timeout = 15000) => page.waitForFunction(fn, arg, { timeout, polling: 100 });
+// Waits until the page's received-packet counter stood still for `quietMs` (packets
+// already in flight when a hold took effect have arrived); by the deadline.
+async function quiet(page, quietMs) {
+  const until = Date.now() + DEADLINE_MS;
+  let last = await audio(page);
+  let since = Date.now();
+  while (Date.now() < until) {
+    await sleep(200);
+    const now = await audio(page);
+    if (!now || !last) return false;
+    if (now.received !== last.received) { last = now; since = Date.now(); }
+    else if (Date.now() - since >= quietMs) return true;
+  }
+  return false;
+}
+
+// Forces the race of issue 18 on the page's next POST whose path matches `path` (a
+// RegExp): the engine answers it at once, but the answer reaches the page only after the
+// page has logged the notification `text`, which that request caused (for /start: the
+// page cannot know its call yet). Returns { released }: a promise of { status, seen,
+// error } once the answer is handed to the page; the route is removed by then.
+async function holdReply(page, path, text) {
+  const matches = (url) => path.test(url.pathname);
+  let release;
+  const released = new Promise((r) => { release = r; });
+  await page.route(matches, async (route) => {
+    if (route.request().method() !== 'POST') return route.continue();
+    const held = { status: 0, seen: false };
+    try {
+      const response = await route.fetch({ timeout: DEADLINE_MS });  // the engine answers now; the page waits
+      held.status = response.status();
+      try {
+        await waitFor(page, (t) => window.phone.log.some((l) => l.kind === 'notification' && l.text.startsWith(t)), text);
+        held.seen = true;
+      } catch (err) {
+        held.error = `no "${text}" while the answer was held: ${String(err.message ?? err).split('\n')[0]}`;
+      }
+      await route.fulfill({ response });
+    } catch (err) {
+      held.error ??= String(err.message ?? err).split('\n')[0];
+      await route.abort().catch(() => {});
+    }
+    await page.unroute(matches).catch(() => {});
+    release(held);
+  });
+  return { released };
+}
+
+// The index in the page's log of the first entry of `kind` whose text starts with `text`.
+const logIndex = (page, kind, text) =>
+  page.evaluate(([k, t]) => window.phone.log.findIndex((l) => l.kind === k && l.text.startsWith(t)), [kind, text]);
 
 async function openPhone(browser, base, number, name) {
   const context = await browser.newContext({ viewport: { width: 760, height: 680 } });
   await context.grantPermissions(['microphone'], { origin: base });
   const page = await context.newPage();
+  page.setDefaultTimeout(DEADLINE_MS);  // clicks wait for their button to be enabled
   page.on('console', (m) => console.log(`[${name} console] ${m.text()}`));
   page.on('pageerror', (e) => console.log(`[${name} pageerror] ${e.message}`));
   await page.goto(`${base}/phone/`);
@@ -108,56 +180,77 @@ async function main() {
     pages.push(a, b);
     check(true, 'both pages got a development token and opened their notification socket');
 
-    // Call: A dials B, B's page rings, A sees it ring.
+    // Call, with the race of issue 18 forced: A dials B, and the engine's answer to A's
+    // POST /start is held back from A's page until B's page has sent /ringing and A's
+    // page has received that Ringing notification (for a call it cannot know yet). The
+    // page must keep it and apply it once the /start answer names the call: A shows
+    // Ringing, then Connected when B answers.
+    const race = await holdReply(a, /\/start$/, 'status Ringing');
     await a.fill('#to-number', B_NUMBER);
     await a.click('#call');
     await waitFor(b, () => window.phone.incoming !== null);
     await b.waitForSelector('#answer:not([hidden])');
-    await waitFor(a, () => window.phone.status === 'Ringing');
+    const held = await race.released;
+    check(held.status === 200 && held.seen, 'race: A\'s page got B\'s Ringing while its POST /start answer was held back',
+          held.error ?? `engine answered ${held.status}`);
+    await waitStatus(a, 'Ringing');
+    const [ringAt, startAt] = [await logIndex(a, 'notification', 'status Ringing'), await logIndex(a, 'http', 'POST /start → 200')];
+    check(ringAt >= 0 && startAt > ringAt && (await a.evaluate(() => window.phone.callId)) !== '',
+          'race: A shows Ringing, from the notification that came before its /start answer',
+          `log #${ringAt} Ringing, #${startAt} POST /start → 200`);
     check(true, 'B sees the incoming call, A sees it ring');
     await shot(b, 'phone-b-incoming.png');
 
-    // Answer: both peer connections connect and audio flows both ways.
+    // Answer: both peer connections connect and audio flows both ways. B's /connected
+    // answer and A's Connected notification may come in either order.
     await b.click('#answer');
     const connected = () => window.phone.pc?.connectionState === 'connected';
-    await Promise.all([waitFor(a, connected, null, 20000), waitFor(b, connected, null, 20000)]);
+    await Promise.all([waitFor(a, connected), waitFor(b, connected)]);
     check(true, 'both peer connections reach connected');
-    await Promise.all([a, b].map((p) => waitFor(p, async () => {
-      let n = 0;
-      (await window.phone.pc.getStats()).forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') n += s.packetsReceived; });
-      return n > 0;
-    }, null, 10000)));
-    const [ra, rb] = [await audio(a), await audio(b)];
-    check(ra.received > 0 && rb.received > 0, 'each side receives audio packets (inbound-rtp packetsReceived > 0)',
-          `A ${ra.received}, B ${rb.received}`);
-    check((await status(a)) === 'Connected' && (await status(b)) === 'Connected', 'both pages show Connected');
+    await Promise.all([waitStatus(a, 'Connected'), waitStatus(b, 'Connected')]);
+    check(true, 'both pages show Connected (A after the forced race)');
+    const [ra, rb] = await Promise.all([a, b].map((p) => receivesAtLeast(p, { received: 0 }, 1)));
+    check(ra > 0 && rb > 0, 'each side receives audio packets (inbound-rtp packetsReceived > 0)', `A ${ra}, B ${rb}`);
     await shot(a, 'phone-a-connected.png');
     await shot(b, 'phone-b-connected.png');
 
     // Hold (A holds B): A's audio goes sendonly, B's recvonly; B stops sending, so A's
-    // inbound packet counter stops while B's keeps growing.
+    // inbound packet counter stops while B's keeps growing. A's Hold (the answer, by
+    // notification) and B's (after its /acceptHold answer) may come in either order.
+    // The race forced on A: the answer's notification before A's own /hold answer; the
+    // late 200 must not turn A's Hold back into "Holding…".
+    const race3 = await holdReply(a, /\/hold\/[^/]+$/, 'status Hold with sdp');
     await a.click('#hold');
-    await Promise.all([waitFor(a, () => window.phone.status === 'Hold'), waitFor(b, () => window.phone.status === 'Hold')]);
-    await sleep(500);  // packets already in flight when the answer was applied
+    const held3 = await race3.released;
+    await waitFor(a, () => window.phone.log.some((l) => l.kind === 'http' && l.text.startsWith('POST /hold/')));
+    const afterHold = await a.evaluate(() => window.phone.status);
+    check(held3.status === 200 && held3.seen && afterHold === 'Hold',
+          'race: A applied the hold\'s answer before its /hold answer came, and still shows Hold after it',
+          held3.error ?? `A shows ${afterHold}`);
+    await Promise.all([waitStatus(a, 'Hold'), waitStatus(b, 'Hold')]);
     const [ha, hb] = [await audio(a), await audio(b)];
     check(ha.direction === 'sendonly' && hb.direction === 'recvonly', 'hold: negotiated directions',
           `A ${ha.direction}, B ${hb.direction}`);
-    const [dha, dhb] = await receivedOver([a, b], 2000);
-    check(dha <= 2 && dhb >= 25, 'hold: in 2 s the holder receives nothing and the held side still receives',
-          `A +${dha}, B +${dhb} packets`);
+    // Packets in flight when the hold took effect may still land: wait until A's counter
+    // stands still, then it must stay (nearly) still for 2 s while B's keeps growing.
+    const settled = await quiet(a, 1000);
+    const [qa, qb] = [await audio(a), await audio(b)];
+    await sleep(2000);  // a measuring window, not a synchronisation
+    const dha = (await audio(a)).received - qa.received;
+    const dhb = await receivesAtLeast(b, qb, 25);
+    check(settled && dha <= 2 && dhb >= 25, 'hold: the holder receives nothing (2 s) and the held side still receives (25 packets)',
+          `A +${dha}${settled ? '' : ' (never quiet)'}, B +${dhb} packets`);
     await shot(a, 'phone-a-hold.png');
     await shot(b, 'phone-b-hold.png');
 
     // Resume: both directions again, both counters grow.
     await a.click('#resume');
-    await Promise.all([waitFor(a, () => window.phone.status === 'Connected'),
-                       waitFor(b, () => window.phone.status === 'Connected')]);
-    await sleep(500);
+    await Promise.all([waitStatus(a, 'Connected'), waitStatus(b, 'Connected')]);
     const [sa, sb] = [await audio(a), await audio(b)];
     check(sa.direction === 'sendrecv' && sb.direction === 'sendrecv', 'resume: negotiated directions',
           `A ${sa.direction}, B ${sb.direction}`);
-    const [dsa, dsb] = await receivedOver([a, b], 2000);
-    check(dsa >= 25 && dsb >= 25, 'resume: in 2 s both sides receive audio again', `A +${dsa}, B +${dsb} packets`);
+    const [dsa, dsb] = await Promise.all([receivesAtLeast(a, sa, 25), receivesAtLeast(b, sb, 25)]);
+    check(dsa >= 25 && dsb >= 25, 'resume: both sides receive audio again (25 packets each)', `A +${dsa}, B +${dsb} packets`);
 
     // Hang up: A ends, B learns it from its notification; both pages show the ending.
     await a.click('#hangup');
@@ -168,14 +261,25 @@ async function main() {
     await shot(a, 'phone-a-ended.png');
     await shot(b, 'phone-b-ended.png');
 
-    // A second call, declined: B calls A, A's page rings, A hangs up without answering.
+    // A second call, declined, with the race forced on an ending: B calls A, A's page
+    // rings, A hangs up without answering, and B's page gets the Declined before its own
+    // /start answer. The kept Declined must end B's call once the answer names it.
+    const race2 = await holdReply(b, /\/start$/, 'status Declined');
     await b.fill('#to-number', A_NUMBER);
     await b.click('#call');
     await waitFor(a, () => window.phone.incoming !== null);
     await a.click('#hangup');
+    const held2 = await race2.released;
+    check(held2.status === 200 && held2.seen, 'race: B\'s page got A\'s Declined while its POST /start answer was held back',
+          held2.error ?? `engine answered ${held2.status}`);
     await Promise.all([waitFor(a, () => window.phone.ended === 'Declined'),
                        waitFor(b, () => window.phone.ended === 'Declined')]);
-    check(true, 'a second call, declined before the answer: both pages show Declined');
+    const [declAt, start2At] = await Promise.all([
+      b.evaluate(() => window.phone.log.findLastIndex((l) => l.kind === 'notification' && l.text.startsWith('status Declined'))),
+      b.evaluate(() => window.phone.log.findLastIndex((l) => l.kind === 'http' && l.text.startsWith('POST /start → 200')))]);
+    check(declAt >= 0 && start2At > declAt && (await b.evaluate(() => window.phone.callId)) === null,
+          'a second call, declined before the answer: both pages show Declined (B from the notification before its /start answer)',
+          `B log #${declAt} Declined, #${start2At} POST /start → 200`);
 
     // The pages' PoP tokens went through the engine's one verifier: nothing was refused.
     const metrics = await (await fetch(`${engine.url}/metrics`)).text();

@@ -9,6 +9,14 @@ const $ = (id) => document.getElementById(id);
 // The API lives where the engine serves /phone/ from (it may run under --base-path).
 const base = location.pathname.replace(/\/phone(\/.*)?$/, '');
 const ENDED = new Set(['Terminated', 'SessionCancelled', 'Declined', 'Busy', 'NoAnswer', 'NotReachable', 'Failed']);
+// A notification can come before the HTTP answer of the request that caused it: the
+// callee's Ringing (or Busy, or its answer) before our /start answer names the call. The
+// status notifications that arrive while our /start is in flight, for a call we do not
+// know, are kept here (at most EARLY_MAX, each for EARLY_MS) and applied in sequenceNumber
+// order once the /start answer names their call; the others are dropped then.
+const EARLY_MAX = 64;
+const EARLY_MS = 10000;
+const early = [];  // { id, seq, at, s }
 
 const phone = {
   me: null,          // my number (E.164 digits, as the token lists it)
@@ -100,16 +108,45 @@ function connect() {
   phone.ws = ws;
   ws.onopen = () => { phone.online = true; note('ws', 'notifications connected'); render(); };
   ws.onclose = () => { if (phone.ws === ws) { phone.online = false; note('ws', 'notifications closed'); render(); } };
-  // Handled one at a time, in order: each may await SDP work and requests.
-  let queue = Promise.resolve();
-  ws.onmessage = (e) => {
-    queue = queue.then(() => onNotification(JSON.parse(e.data))).catch((err) => note('error', String(err)));
-  };
+  ws.onmessage = (e) => serially(() => onNotification(JSON.parse(e.data)));
+}
+
+// Notifications are handled one at a time, in order: each may await SDP work and
+// requests. Work that must not overtake a notification's handling (applying the kept
+// early ones) goes through the same queue.
+let queue = Promise.resolve();
+function serially(fn) {
+  queue = queue.then(fn).catch((err) => note('error', String(err.message ?? err)));
+}
+
+// Keeps a status notification of a call we cannot know yet (our /start is in flight).
+function keepEarly(id, s) {
+  const now = Date.now();
+  while (early.length && (now - early[0].at > EARLY_MS || early.length >= EARLY_MAX)) early.shift();
+  early.push({ id, seq: s.notificationReference?.sequenceNumber ?? 0, at: now, s });
+}
+
+// Applies the kept notifications of the call we now know, oldest sequenceNumber first;
+// drops the rest. Runs at the start of every notification's handling (so one that came
+// before the /start answer but is handled after it cannot overtake the kept ones) and
+// once queued by call() when the /start answer comes.
+async function applyEarly() {
+  if (!phone.callId || early.length === 0) return;
+  const id = phone.callId;
+  const now = Date.now();
+  const mine = early.filter((e) => e.id === id && now - e.at <= EARLY_MS).sort((x, y) => x.seq - y.seq);
+  early.length = 0;
+  for (const e of mine) {
+    if (phone.callId !== id) return;  // one of them ended the call
+    note('notification', `applying status ${e.s.status} (sequenceNumber ${e.seq}), received before the /start answer`);
+    await onStatus(id, e.s);
+  }
 }
 
 function callIdOf(ref) { return ref.slice(ref.lastIndexOf('/') + 1); }
 
 async function onNotification(n) {
+  await applyEarly();
   if (n.sessionInvitationNotification) {
     const inv = n.sessionInvitationNotification;
     const id = callIdOf(inv.callObjectRef);
@@ -125,12 +162,24 @@ async function onNotification(n) {
   if (!s) return;
   const id = callIdOf(s.callObjectRef);
   note('notification', `status ${s.status}${s.reason ? ' (' + s.reason + ')' : ''}${s.sdp ? ' with sdp' : ''}`);
-  if (id !== phone.callId && id !== phone.incoming?.callId) return;
+  if (id !== phone.callId && id !== phone.incoming?.callId) {
+    if (phone.callId === '') keepEarly(id, s);  // perhaps the call our /start is making
+    return;
+  }
+  return onStatus(id, s);
+}
+
+// Still on the call `id` with the peer connection `pc`, after an await? (A hang-up, or
+// an ending notification handled meanwhile, ends it.)
+const still = (id, pc) => phone.callId === id && phone.pc === pc;
+
+async function onStatus(id, s) {
   if (ENDED.has(s.status)) return finish(s.status);
   const pc = phone.pc;
   if (s.sdp && pc && pc.signalingState === 'have-local-offer') {
     // The answer to my offer: the call's (Connected), my hold's (Hold), my resume's (Connected).
     await pc.setRemoteDescription({ type: 'answer', sdp: s.sdp });
+    if (!still(id, pc)) return;
     if (s.status === 'Connected') phone.held = null;
     return setStatus(s.status);
   }
@@ -139,8 +188,10 @@ async function onNotification(n) {
     // into our recvonly, its sendrecv into ours).
     await pc.setRemoteDescription({ type: 'offer', sdp: s.sdp });
     const sdp = await localDescription(pc, 'answer');
+    if (!still(id, pc)) return;
     const holding = s.status === 'Hold';
     await api('POST', `/${holding ? 'acceptHold' : 'acceptResume'}/${id}`, { sdp });
+    if (!still(id, pc)) return;
     phone.held = holding ? 'by-peer' : null;
     return setStatus(holding ? 'Hold' : 'Connected');
   }
@@ -186,8 +237,11 @@ async function call() {
     const pc = await newPeer();
     const sdp = await localDescription(pc, 'offer');
     const out = await api('POST', '/start', { from: phone.me, to, sdp });
+    // Initial first, then what the callee did meanwhile (kept by keepEarly): queued
+    // behind the notifications already received, which apply the kept ones first anyway.
     phone.callId = out.callId;
     setStatus('Initial');
+    serially(applyEarly);
   } catch (err) {
     finish('Failed');
     throw err;
@@ -196,25 +250,43 @@ async function call() {
 
 async function answer() {
   const inc = phone.incoming;
+  if (!inc) return;
   phone.ended = null;
   phone.incoming = null;
   phone.callId = inc.callId;
   const pc = await newPeer();
+  if (!still(inc.callId, pc)) return drop(pc);  // cancelled while the microphone opened
   await pc.setRemoteDescription({ type: 'offer', sdp: inc.sdp });
   const sdp = await localDescription(pc, 'answer');
+  if (!still(inc.callId, pc)) return drop(pc);
   await api('POST', `/connected/${inc.callId}`, { sdp });
-  setStatus('Connected');
+  // The caller's notifications may have come before this answer: an ending (the call is
+  // over, keep its status) or a hold (keep Hold).
+  if (still(inc.callId, pc) && phone.held === null) setStatus('Connected');
 }
 
 // Hold: a new offer with our audio sendonly; resume: sendrecv again. The answer comes
 // back in a status notification (Hold, then Connected).
 async function reoffer(direction, endpoint) {
   const pc = phone.pc;
+  const id = phone.callId;
+  if (!pc || !id) return;
   pc.getTransceivers()[0].direction = direction;
   const sdp = await localDescription(pc, 'offer');
+  if (!still(id, pc)) return;
   phone.held = 'by-me';
-  await api('POST', `/${endpoint}/${phone.callId}`, { sdp });
-  setStatus(endpoint === 'hold' ? 'Holding…' : 'Resuming…');
+  await api('POST', `/${endpoint}/${id}`, { sdp });
+  // The answer's notification may have come before this HTTP answer and been applied
+  // (this offer is no longer pending; a resume may even have followed): keep its status.
+  const pending = pc.signalingState === 'have-local-offer' && pc.pendingLocalDescription?.sdp === sdp;
+  if (still(id, pc) && pending) setStatus(endpoint === 'hold' ? 'Holding…' : 'Resuming…');
+}
+
+// A peer connection whose call ended while it was being set up.
+function drop(pc) {
+  pc.close();
+  if (phone.pc === pc) phone.pc = null;
+  render();
 }
 
 async function hangup() {
@@ -225,12 +297,14 @@ async function hangup() {
   const answered = ['Connected', 'Hold', 'Holding…', 'Resuming…'].includes(phone.status);
   const ending = phone.incoming ? 'Declined' : answered ? 'Terminated' : 'SessionCancelled';
   await api('DELETE', `/end/${id}`);
-  finish(ending);
+  // Unless the other side's ending was applied meanwhile: keep the status it set.
+  if (phone.callId === id || phone.incoming?.callId === id) finish(ending);
 }
 
 function finish(status) {
   phone.ended = status;
   phone.callId = null;
+  early.length = 0;
   phone.incoming = null;
   phone.held = null;
   if (phone.pc) {

@@ -46,6 +46,27 @@ std::vector<const call_state*> call_table::ringing(std::string_view msisdn) cons
   return out;
 }
 
+std::size_t call_table::ringing_count(std::string_view msisdn) const {
+  auto it = ringing_.find(std::string(msisdn));
+  return it == ringing_.end() ? 0 : it->second.size();
+}
+
+std::size_t call_table::live_from_count(std::string_view msisdn) const {
+  auto it = live_from_.find(std::string(msisdn));
+  return it == live_from_.end() ? 0 : it->second;
+}
+
+void call_table::count_live(const std::string& from, bool live) {
+  if (live) {
+    ++active_;
+    ++live_from_[from];
+    return;
+  }
+  --active_;
+  auto it = live_from_.find(from);
+  if (it != live_from_.end() && --it->second == 0) live_from_.erase(it);
+}
+
 void call_table::apply(const event& e) {
   last_seq_ = e.seq;
   if (!e.accepted() || e.noop) return;
@@ -53,8 +74,8 @@ void call_table::apply(const event& e) {
     call_state c;
     engine::apply(c, e);
     index(c);
-    track_ringing(c);
-    ++active_;
+    if (is_early(c.status)) track_ringing(c);
+    if (!is_ended(c.status)) count_live(c.from, true);  // a start ended at once (ringing cap) is not live
     calls_.insert_or_assign(c.call_id, std::move(c));
     return;
   }
@@ -63,12 +84,12 @@ void call_table::apply(const event& e) {
   const bool was_ended = is_ended(it->second.status);
   const bool was_early = is_early(it->second.status);
   engine::apply(it->second, e);
-  if (!was_ended && is_ended(it->second.status)) --active_;
+  if (!was_ended && is_ended(it->second.status)) count_live(it->second.from, false);
   if (was_early && !is_early(it->second.status)) track_ringing(it->second);
 }
 
 void call_table::restore(call_state c, event_seq last_seq) {
-  if (!is_ended(c.status)) ++active_;
+  if (!is_ended(c.status)) count_live(c.from, true);
   index(c);
   if (is_early(c.status)) track_ringing(c);
   calls_.insert_or_assign(c.call_id, std::move(c));

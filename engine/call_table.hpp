@@ -29,6 +29,10 @@ class call_table {
 
   // Calls still ringing `msisdn` (early status, it is their MT), oldest first.
   std::vector<const call_state*> ringing(std::string_view msisdn) const;
+  // The counts the call caps need (contract §3a), O(1): calls ringing `msisdn` (as above),
+  // and calls not ended whose MO is `msisdn`.
+  std::size_t ringing_count(std::string_view msisdn) const;
+  std::size_t live_from_count(std::string_view msisdn) const;
 
   event_seq last_seq() const noexcept { return last_seq_; }
   std::size_t size() const noexcept { return calls_.size(); }
@@ -39,11 +43,14 @@ class call_table {
   static std::string start_key(std::string_view from, std::string_view correlator);
   void index(const call_state& c);
   void track_ringing(const call_state& c);
+  void count_live(const std::string& from, bool live);
 
   std::unordered_map<std::string, call_state> calls_;
   std::unordered_map<std::string, std::string> starts_;  // from '\0' correlator -> call id
   // MT -> start seq -> call id (a start seq names one call: no string compares)
   std::unordered_map<std::string, std::map<event_seq, std::string>> ringing_;
+  // MO -> calls not ended (entries at 0 are erased)
+  std::unordered_map<std::string, std::size_t> live_from_;
   std::size_t active_ = 0;
   event_seq last_seq_ = 0;
 };

@@ -201,7 +201,8 @@ role resolve_role(const call_state& call, const actor& who, action act) {
   return role::mo;
 }
 
-event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers) {
+event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers,
+             const start_limits& limits) {
   event e = make_event(cmd, now);
   if (cmd.act == action::timeout) {
     if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
@@ -223,7 +224,16 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
       e.status_after = call->status;
       return e;
     }
+    // The call caps (contract §3a), after the owner check, before anything is created.
+    if (limits.caps.max_calls_per_number > 0 && limits.calls_from >= limits.caps.max_calls_per_number)
+      return reject(std::move(e), reason_code::too_many_calls);
     e.call_id = cmd.new_call_id;
+    if (limits.caps.max_ringing_per_number > 0 && limits.ringing_to >= limits.caps.max_ringing_per_number) {
+      // The callee is not flooded: the call ends at once, caused by the engine, and only MO
+      // is told (engine/notify.cpp). No timers: nothing is left to expire.
+      e.reason = std::string(too_many_calls_reason);
+      return accept(std::move(e), call_status::busy);
+    }
     e = accept(std::move(e), call_status::initial);
     arm(e, nullptr, timers);
     return e;
@@ -277,6 +287,8 @@ std::string explain_rejection(const event& e, const call_state* c) {
         return std::string("a ") + std::string(to_string(c->offer->kind)) + " offer by " +
                std::string(to_string(c->offer->by)) + " is pending: one offer at a time";
       return "another offer is pending: one offer at a time";
+    case reason_code::too_many_calls:
+      return "the number " + e.from + " already has as many calls not ended as allowed (--max-calls-per-number); end one first";
     case reason_code::no_offer_pending:
       return std::string("there is no pending ") + (e.act == action::accept_resume ? "resume" : "hold") +
              " offer to accept";
@@ -299,6 +311,10 @@ void apply(call_state& c, const event& e) {
     c.mo_sdp = e.sdp.value_or("");
     c.mo_device = e.device_id;
     c.start_seq = e.seq;
+    if (e.status_after && is_ended(*e.status_after)) {  // ended at once by the ringing cap
+      c.ended_at = e.time;
+      c.end_reason = e.reason;
+    }
   } else {
     // The offerer's SDP before an offer, kept so that a withdrawn offer can restore it.
     const bool offers = e.act == action::hold || e.act == action::resume || (e.act == action::renegotiate && !c.offer);

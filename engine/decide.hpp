@@ -22,7 +22,20 @@ role resolve_role(const call_state& call, const actor& who, action act);
 // The returned event has seq 0 (the reactor numbers events when they are written) and
 // time `now`. Accepted events that arm timers record their absolute deadlines, computed
 // from `timers` (contract §7).
-event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers = {});
+// For a /start that is not an idempotent repeat, `limits` applies the call caps of
+// contract §3a (after input and owner checks): `calls_from` calls not ended from
+// cmd.from at or over caps.max_calls_per_number → rejected TOO_MANY_CALLS; `ringing_to`
+// calls ringing cmd.to at or over caps.max_ringing_per_number → accepted, but the call
+// ends at once: status_after Busy, reason "too-many-calls", no timers armed. The counts
+// are the caller's (the reactor: call table plus starts decided and not yet applied); the
+// outcome is in the event, so replay never counts again.
+struct start_limits {
+  call_caps caps;
+  std::size_t calls_from = 0;  // calls not ended whose MO is cmd.from
+  std::size_t ringing_to = 0;  // calls ringing cmd.to (early, cmd.to their MT)
+};
+event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers = {},
+             const start_limits& limits = {});
 
 // The armed timer of `call` whose deadline is at or before `now`, the earliest first;
 // nullopt when none has expired. A request on a call with an expired timer must wait for

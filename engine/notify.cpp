@@ -10,7 +10,7 @@ namespace engine {
 bool notification::is_for(std::string_view sub, std::string_view device_id,
                           const std::vector<std::string>& msisdns) const {
   auto owns = [&](const std::string& n) { return std::find(msisdns.begin(), msisdns.end(), n) != msisdns.end(); };
-  const bool party = type == notification_type::invitation ? owns(to) : (owns(from) || owns(to));
+  const bool party = type == notification_type::invitation ? owns(to) : mo_only ? owns(from) : (owns(from) || owns(to));
   if (!party) return false;
   const bool causing_device = !exclude_device.empty() && device_id == exclude_device && sub == exclude_sub;
   return !causing_device;
@@ -18,6 +18,7 @@ bool notification::is_for(std::string_view sub, std::string_view device_id,
 
 std::vector<std::string> notification::recipients() const {
   if (type == notification_type::invitation) return {to};
+  if (mo_only) return {from};
   return {from, to};
 }
 
@@ -35,6 +36,14 @@ std::optional<notification> derive_notification(const event& e) {
   n.status = std::string(to_string(*e.status_after));
   switch (e.act) {
     case action::start:
+      if (is_ended(*e.status_after)) {  // ended at once by the ringing cap: MO is told why
+        n.mo_only = true;
+        n.exclude_sub.clear();  // caused by the engine: the requesting device is told too
+        n.exclude_device.clear();
+        n.sdp.reset();  // MO's own offer: nothing to send back
+        n.reason = e.reason;
+        break;
+      }
       n.type = notification_type::invitation;
       n.status.clear();
       break;

@@ -23,6 +23,9 @@ struct notification {
   // device of both parties except the one whose request caused it (same sub and
   // device_id; engine-caused events exclude nobody).
   std::string exclude_sub, exclude_device;
+  // Told to MO's devices only: a /start ended at once by the ringing cap (contract §3a),
+  // so that the callee is not flooded.
+  bool mo_only = false;
   // payload
   std::string status;  // SessionStatus (status notifications)
   std::optional<int> response_code;
@@ -31,12 +34,15 @@ struct notification {
 
   // Whether a device (token sub, device_id, numbers) receives this notification.
   bool is_for(std::string_view sub, std::string_view device_id, const std::vector<std::string>& msisdns) const;
-  // The numbers whose devices may receive it (MT only for invitations).
+  // The numbers whose devices may receive it (MT only for invitations, MO only when
+  // mo_only).
   std::vector<std::string> recipients() const;
 };
 
 // The notification an accepted, state-changing event causes; nullopt for rejected and
-// noop events.
+// noop events. A /start ended at once by the ringing cap is no invitation: it is a status
+// notification Busy, reason "too-many-calls", to every device of MO (the requesting one
+// included, since the engine caused it) and to no device of MT.
 std::optional<notification> derive_notification(const event& e);
 
 // The invitation of a call that is still ringing (status early), for a device that

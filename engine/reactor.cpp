@@ -56,6 +56,10 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       shed_(m.get_counter("yna_requests_shed_total", "Requests refused with 503 for load (admission control, --max-pending)")),
       timers_superseded_(m.get_counter("yna_timer_superseded_total",
                                        "Timer expiries dropped unwritten: a request decided first disarmed them")),
+      capped_calls_(m.get_counter("yna_calls_capped_total", "/start requests refused or ended by a call cap",
+                                  "cap=\"calls_per_number\"")),
+      capped_ringing_(m.get_counter("yna_calls_capped_total", "/start requests refused or ended by a call cap",
+                                    "cap=\"ringing_per_number\"")),
       timers_gauge_(m.get_gauge("yna_timers_armed", "Call timers waiting in the deadline queue")),
       active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
       pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")),
@@ -206,7 +210,13 @@ void reactor::handle(request&& r) {
     }
     busy_.emplace(key, std::deque<request>{});
   }
-  event ev = decide(call, r.cmd, now, opts_.timers);
+  event ev = decide(call, r.cmd, now, opts_.timers, limits_for(r.cmd));
+  const bool holds_caps = ev.act == action::start && ev.accepted() && !ev.noop && ev.status_after &&
+                          !is_ended(*ev.status_after);
+  if (holds_caps) {
+    ++inflight_from_[ev.from];
+    ++inflight_to_[ev.to];
+  }
   if (r.cmd.act == action::timeout && !ev.accepted()) {
     // Disarmed by an event decided before it: not an event. The log shows the winner.
     timers_superseded_.inc();
@@ -218,7 +228,36 @@ void reactor::handle(request&& r) {
   if (!ev.accepted())
     message = r.cmd.input_error != reason_code::none ? std::move(r.cmd.input_error_message)
                                                      : explain_rejection(ev, call);
-  pending_.push_back(decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message)});
+  pending_.push_back(
+      decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message), holds_caps});
+}
+
+// The counts behind the call caps: the committed table plus the accepted starts decided
+// and not yet applied (a /start is decided long before its batch is durable).
+start_limits reactor::limits_for(const command& cmd) const {
+  start_limits l;
+  if (cmd.act != action::start || cmd.input_error != reason_code::none) return l;
+  l.caps = opts_.caps;
+  auto in_flight = [](const std::unordered_map<std::string, std::size_t>& m, const std::string& k) -> std::size_t {
+    auto it = m.find(k);
+    return it == m.end() ? 0 : it->second;
+  };
+  if (l.caps.max_calls_per_number > 0)
+    l.calls_from = table_.live_from_count(cmd.from) + in_flight(inflight_from_, cmd.from);
+  if (l.caps.max_ringing_per_number > 0)
+    l.ringing_to = table_.ringing_count(cmd.to) + in_flight(inflight_to_, cmd.to);
+  return l;
+}
+
+void reactor::release_caps(decided& d, const event& ev) {
+  if (!d.holds_caps) return;
+  d.holds_caps = false;
+  auto drop = [](std::unordered_map<std::string, std::size_t>& m, const std::string& k) {
+    auto it = m.find(k);
+    if (it != m.end() && --it->second == 0) m.erase(it);
+  };
+  drop(inflight_from_, ev.from);
+  drop(inflight_to_, ev.to);
 }
 
 void reactor::handle(read_request&& r) {
@@ -331,6 +370,9 @@ void reactor::answer(reply_fn& done, reply r) {
 }
 
 void reactor::finish(decided& d, const event& ev, bool durable, store_error err) {
+  // Applied below (the table counts it from now on) or never written: either way no
+  // longer in flight.
+  release_caps(d, ev);
   if (!durable) {
     const bool full = err == store_error::no_space;
     answer(d.done, reply{full ? reason_code::service_unavailable : reason_code::internal_error,
@@ -354,6 +396,10 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err)
   }
   if (ev.act == action::timeout && ev.accepted() && ev.timer)
     timer_expiries_[static_cast<int>(*ev.timer)]->inc();
+  if (ev.act == action::start) {
+    if (ev.rejected == reason_code::too_many_calls) capped_calls_.inc();
+    else if (ev.accepted() && !ev.noop && ev.status_after && is_ended(*ev.status_after)) capped_ringing_.inc();
+  }
   if (listener_) listener_->on_committed(ev, after);
   answer(d.done, ev.accepted() ? success_reply(ev) : reply{ev.rejected, std::move(d.message), {}});
 }
@@ -405,6 +451,7 @@ void reactor::expire_stale() {
     if (now > it->deadline) {
       timeouts_.inc();
       answer(it->done, reply{reason_code::request_timeout, "the request was not written in time; nothing was changed", {}});
+      release_caps(*it, it->ev);
       freed.push_back(std::move(it->key));
       it = pending_.erase(it);
     } else {

@@ -31,6 +31,7 @@
 
 #include "engine/call_table.hpp"
 #include "engine/clock.hpp"
+#include "engine/decide.hpp"
 #include "engine/event_store.hpp"
 #include "engine/metrics.hpp"
 #include "engine/timer_queue.hpp"
@@ -72,6 +73,7 @@ struct reactor_options {
   // table, so a fixed interval would cost O(table) per event once the table is large.
   double snapshot_table_factor = 1.0;
   timer_settings timers;              // durations of the call timers (contract §7)
+  call_caps caps;                     // calls per number, ringing per number (contract §3a; 0: off)
   epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
   std::string base_path;              // for callObjectRef
 };
@@ -139,6 +141,7 @@ class reactor {
     std::string key;  // busy key released when written ("" for none)
     epoch_ms deadline;
     std::string message;  // systemMessage when rejected
+    bool holds_caps = false;  // an accepted start counted in inflight_from_/inflight_to_
   };
 
   void post(message m);
@@ -147,6 +150,8 @@ class reactor {
   void handle(write_done&& d);
   void handle(task_fn&& t);
   void release(const std::string& key);
+  start_limits limits_for(const command& cmd) const;
+  void release_caps(decided& d, const event& ev);
   void flush();
   void expire_stale();
   bool admit();
@@ -182,6 +187,11 @@ class reactor {
   std::deque<decided> pending_;     // decided, waiting for the next write
   std::vector<decided> inflight_;   // being written
   std::vector<event> inflight_events_;
+  // Accepted starts decided but not yet applied to table_ (pending_ or being written), by
+  // MO and by MT: the call caps count them with the table's calls, so a burst decided
+  // within one batch cannot pass them. Released when the start is applied or dropped.
+  std::unordered_map<std::string, std::size_t> inflight_from_;
+  std::unordered_map<std::string, std::size_t> inflight_to_;
   bool writing_ = false;
   event_seq next_seq_;
   event_seq last_snapshot_seq_;
@@ -204,6 +214,8 @@ class reactor {
   counter& shed_;
   counter* timer_expiries_[timer_kind_count];
   counter& timers_superseded_;
+  counter& capped_calls_;    // 429 TOO_MANY_CALLS written
+  counter& capped_ringing_;  // starts ended Busy by the ringing cap written
   gauge& timers_gauge_;
   gauge& active_gauge_;
   gauge& pending_gauge_;

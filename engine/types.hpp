@@ -2,6 +2,7 @@
 // The call domain as plain values: statuses, actions, commands, events and call state.
 // No I/O, no threads: everything here is copyable data, which is what makes replay
 // exact (see engine/README.md for the transition table).
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -103,6 +104,18 @@ struct timer_settings {
   epoch_ms offer_ms = 15'000;
   epoch_ms max_duration_ms = 4 * 3'600'000;
 };
+
+// The call caps of contract §3a; 0 = off.
+struct call_caps {
+  // Calls not ended with the same `from`; a further /start is 429 TOO_MANY_CALLS.
+  std::size_t max_calls_per_number = 100;
+  // Calls ringing one number (early status, it is their MT); a further /start to it ends
+  // at once Busy, reason "too-many-calls", told to MO only.
+  std::size_t max_ringing_per_number = 32;
+};
+
+// The reason of a /start ended at once by the ringing cap.
+inline constexpr std::string_view too_many_calls_reason = "too-many-calls";
 
 // Who sent a request: from the verified access token.
 struct actor {

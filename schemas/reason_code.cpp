@@ -41,6 +41,7 @@ constexpr std::array<info, reason_code_count> table{{
     {"METHOD_NOT_ALLOWED", 405, "Method not allowed on this resource."},
     {"TOO_MANY_REQUESTS", 429, "Too many requests; slow down."},
     {"HEADERS_TOO_LARGE", 431, "The request headers are too large."},
+    {"TOO_MANY_CALLS", 429, "Too many calls from this number are in progress; end one first."},
 }};
 
 const info& lookup(reason_code c) noexcept {

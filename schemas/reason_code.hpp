@@ -37,9 +37,10 @@ enum class reason_code : std::uint8_t {
   method_not_allowed,  // wrong method on a known path (protocol level)
   too_many_requests,
   headers_too_large,
+  too_many_calls,  // contract §3a: --max-calls-per-number calls not ended from one number
 };
 
-inline constexpr std::uint8_t reason_code_count = static_cast<std::uint8_t>(reason_code::headers_too_large) + 1;
+inline constexpr std::uint8_t reason_code_count = static_cast<std::uint8_t>(reason_code::too_many_calls) + 1;
 
 // The contract's spelling, e.g. "INVALID_STATE". none → "".
 std::string_view to_string(reason_code c) noexcept;

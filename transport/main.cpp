@@ -186,6 +186,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-call-duration", f.max_call_duration,
                  "Seconds a call may stay answered; then Terminated, reason max-duration (0: no limit)")
       ->check(seconds);
+  engine::call_caps caps;
+  app.add_option("--max-calls-per-number", caps.max_calls_per_number,
+                 "Calls not ended from one number; a further /start gets 429 TOO_MANY_CALLS (0: no limit)")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--max-ringing-per-number", caps.max_ringing_per_number,
+                 "Calls ringing one number; a further /start to it ends at once Busy, reason too-many-calls, "
+                 "told to the caller only (0: no limit)")
+      ->check(CLI::Range(0.0, 1e9));
   app.add_option("--snapshot-every", f.snapshot_every, "Events between snapshots of the call table (0: never)");
   app.add_option("--snapshot-table-factor", f.snapshot_table_factor,
                  "...and at least this many times the calls in the table, so that snapshots cost O(1) per event "
@@ -262,6 +270,7 @@ int main(int argc, char** argv) {
   auto ms = [](double secs) { return static_cast<engine::epoch_ms>(std::llround(secs * 1000)); };
   ro.timers = engine::timer_settings{ms(f.invite_timeout), ms(f.answer_timeout), ms(f.offer_timeout),
                                      ms(f.max_call_duration)};
+  ro.caps = caps;
   ro.base_path = f.base_path;
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
   if (reactor.armed_timers() > 0)

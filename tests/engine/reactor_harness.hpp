@@ -24,8 +24,15 @@ struct harness {
   reactor r;
   std::thread th;
 
-  explicit harness(reactor_options o = {}, call_table recovered = {})
+  explicit harness(reactor_options o = uncapped(), call_table recovered = {})
       : r(store, clk, metrics, std::move(o), std::move(recovered)) {}
+  // The default options but without the call caps (contract §3a): most tests start many
+  // calls between the same two numbers. The caps are tested in call_caps_test.cpp.
+  static reactor_options uncapped() {
+    reactor_options o;
+    o.caps = call_caps{0, 0};
+    return o;
+  }
   ~harness() {
     r.stop();
     if (th.joinable()) th.join();

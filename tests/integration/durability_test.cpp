@@ -191,7 +191,8 @@ TEST_CASE("durability: every acknowledged transition survives SIGKILL; the hash 
 }
 
 TEST_CASE("durability: concurrent requests share one log write (group commit)") {
-  engine_process eng({"--rate-limit", "0"});  // each client sends far more than a device would
+  engine_process eng({"--rate-limit", "0",
+                      "--max-calls-per-number", "0", "--max-ringing-per-number", "0"});  // each client sends far more than a device would, all to one callee
   constexpr int clients = 64;
   std::vector<party> mos;
   for (int i = 0; i < clients; ++i) mos.push_back(new_party(eng));

@@ -53,7 +53,8 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
   o.observe = [&](const engine::event& e, const engine::call_table&) {
     if (!e.accepted() || e.noop || !e.status_after || !engine::is_ended(*e.status_after)) return;
     if (e.status_before && engine::is_ended(*e.status_before)) return;
-    endings[e.call_id] = ending{e.actor_role, e.time, e.reason};
+    // A /start that ends at once (the ringing cap, contract §3a) was ended by the engine.
+    endings[e.call_id] = ending{e.act == engine::action::start ? engine::role::engine : e.actor_role, e.time, e.reason};
   };
   fold_result f;
   {

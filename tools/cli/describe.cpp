@@ -85,7 +85,8 @@ std::string notification_label(const engine::notification& n) {
   std::string s = "status " + n.status;
   if (n.response_code) s += fmt::format(" [{}]", *n.response_code);
   if (n.reason) s += " reason=" + *n.reason;
-  s += " to " + n.from + ", " + n.to;
+  s += " to " + n.from;
+  if (!n.mo_only) s += ", " + n.to;
   if (!n.exclude_device.empty()) s += " except device " + n.exclude_device;
   return s;
 }

@@ -79,6 +79,12 @@ class public_key {
 
   [[nodiscard]] bool is_rsa() const noexcept { return kind_ == kind::rsa; }
   [[nodiscard]] bool is_ec_p256() const noexcept { return kind_ == kind::ec_p256; }
+  // Size of the key in bits (RSA: the modulus).
+  [[nodiscard]] int bits() const noexcept;
+  // An RSA key of 2048 to 4096 bits with public exponent 65537: the only device keys
+  // accepted for PoP (contract §3a: an odd exponent or modulus makes each bogus PoP
+  // verification costly). False for EC keys.
+  [[nodiscard]] bool is_device_grade_rsa() const noexcept;
   [[nodiscard]] evp_pkey_st* native_handle() const noexcept { return pkey_.get(); }
 
   // Same key material (not the same object).

@@ -212,6 +212,16 @@ result<public_key, jose_error> public_key::from_jwk(std::string_view jwk_json) {
   return detail::key_access::make_public(std::move(*key));
 }
 
+int public_key::bits() const noexcept { return EVP_PKEY_get_bits(pkey_.get()); }
+
+bool public_key::is_device_grade_rsa() const noexcept {
+  if (!is_rsa()) return false;
+  const int b = bits();
+  if (b < 2048 || b > 4096) return false;
+  auto e = get_bn(pkey_.get(), OSSL_PKEY_PARAM_RSA_E);
+  return e && BN_num_bits(e.get()) == 17 && BN_get_word(e.get()) == 65537;
+}
+
 std::string public_key::to_jwk_json() const {
   // Base64url text needs no JSON escaping.
   if (is_rsa()) {

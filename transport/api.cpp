@@ -77,9 +77,25 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
       unauthenticated_(metrics.get_counter("yna_unauthenticated_requests_total",
                                            "Requests refused with 401 (counted and logged, never stored)")),
       rate_limited_(metrics.get_counter("yna_rate_limited_requests_total",
-                                        "Requests refused with 429: over --rate-limit for their token (not stored)")),
+                                        "Requests refused with 429: over --rate-limit for their token, or "
+                                        "--rate-limit-sub for their subject, or a device key over its PoP jti "
+                                        "share (not stored)")),
+      pop_jtis_(metrics.get_gauge("yna_pop_jtis", "PoP jti values remembered for replay detection (live)")),
+      pop_keys_(metrics.get_gauge("yna_pop_keys", "Device keys with a live PoP jti remembered")),
+      rate_buckets_token_(metrics.get_gauge("yna_rate_limiter_buckets", "Rate-limiter buckets held", "key=\"token\"")),
+      rate_buckets_sub_(metrics.get_gauge("yna_rate_limiter_buckets", "Rate-limiter buckets held", "key=\"sub\"")),
+      rate_evicted_(metrics.get_gauge("yna_rate_limiter_evicted", "Rate-limiter buckets forgotten to make room (LRU)")),
       pop_(opts_.pop),
-      rate_(opts_.rate_per_token, opts_.rate_burst, opts_.rate_max_tokens) {}
+      rate_(opts_.rate_per_token, opts_.rate_burst, opts_.rate_max_tokens),
+      rate_sub_(opts_.rate_per_sub, opts_.rate_sub_burst, opts_.rate_max_tokens) {}
+
+void api::refresh_gauges() {
+  pop_jtis_.set(static_cast<std::int64_t>(pop_.remembered()));
+  pop_keys_.set(static_cast<std::int64_t>(pop_.keys_remembered()));
+  rate_buckets_token_.set(static_cast<std::int64_t>(rate_.size()));
+  rate_buckets_sub_.set(static_cast<std::int64_t>(rate_sub_.size()));
+  rate_evicted_.set(static_cast<std::int64_t>(rate_.evicted() + rate_sub_.evicted()));
+}
 
 void api::note_unauthenticated(const route& r, std::string_view why) {
   unauthenticated_.inc();
@@ -113,6 +129,11 @@ http_response api::protocol_error(rc code, std::string_view message, std::string
   requests(r, schemas::http_status(code)).inc();
   return error(code, message,
                schemas::is_valid_guid(transaction_id) ? std::string(transaction_id) : new_transaction_id());
+}
+
+bool api::is_health_check(std::string_view method, std::string_view target) const {
+  const route r = match_route(method, target, opts_.base_path);
+  return r.method_ok && (r.kind == route_kind::healthz || r.kind == route_kind::readyz);
 }
 
 namespace {
@@ -235,6 +256,7 @@ void api::handle(const http_request& req, respond_fn respond) {
       return finish(r, started, respond,
                     error(rc::service_unavailable, "not ready: recovering or storage failing", std::move(txn)));
     case route_kind::metrics:
+      refresh_gauges();
       return finish(r, started, respond,
                     http_response{200, metrics_.render(), std::move(txn), "text/plain; version=0.0.4", {}});
     case route_kind::notifications:
@@ -278,21 +300,30 @@ void api::handle(const http_request& req, respond_fn respond) {
     return finish(r, started, respond, error(code, describe(who.error()), std::move(txn)));
   }
   // Keyed by the token itself, however the header spells the scheme and blanks.
+  // Per token and per subject: one user's many tokens share one subject bucket.
   const auto token = bearer_token(req.authorization).value_or(req.authorization);
-  if (!rate_.allow(std::hash<std::string_view>{}(token), mono_ns() / 1'000'000)) {
+  const std::int64_t now_ms = mono_ns() / 1'000'000;
+  const bool token_ok = rate_.allow(std::hash<std::string_view>{}(token), now_ms);
+  if (!token_ok || !rate_sub_.allow(std::hash<std::string_view>{}(who->sub), now_ms)) {
     rate_limited_.inc();
-    http_response res = error(rc::too_many_requests, "over the request rate allowed per access token (--rate-limit)",
+    http_response res = error(rc::too_many_requests,
+                              token_ok ? "over the request rate allowed per subject (--rate-limit-sub)"
+                                       : "over the request rate allowed per access token (--rate-limit)",
                               std::move(txn));
     res.retry_after_s = 1;
     return finish(r, started, respond, std::move(res));
   }
   if (r.kind != route_kind::start || req.has_x_authorization) {
     const pop_request pr{req.method, req.target, req.body, req.header};
-    auto pop = pop_.verify(req.x_authorization, who->cnf_key ? &*who->cnf_key : nullptr, pr, now_s());
+    auto pop = pop_.verify(req.x_authorization, who->cnf_key ? &*who->cnf_key : nullptr, who->cnf_thumbprint, pr,
+                           now_s());
     if (!pop) {
-      note_unauthenticated(r, describe(pop.error()));
       http_response res = error(pop_reason(pop.error()), describe(pop.error()), std::move(txn));
-      if (pop.error() == pop_error::cache_full) res.retry_after_s = 1;
+      if (pop.error() == pop_error::key_share_full)
+        rate_limited_.inc();  // the key is over its share: a rate limit, not a failed proof
+      else
+        note_unauthenticated(r, describe(pop.error()));
+      if (pop.error() == pop_error::cache_full || pop.error() == pop_error::key_share_full) res.retry_after_s = 1;
       return finish(r, started, respond, std::move(res));
     }
   }

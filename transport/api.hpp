@@ -66,7 +66,9 @@ struct api_options {
   std::string base_path;
   double rate_per_token = 50;    // requests per second per access token; 0: no limit
   double rate_burst = 100;
-  std::size_t rate_max_tokens = 1'000'000;
+  std::size_t rate_max_tokens = 1'000'000;  // buckets per limiter (tokens, subjects)
+  double rate_per_sub = 100;     // requests per second per subject (`sub`), all its tokens; 0: no limit
+  double rate_sub_burst = 200;
   pop_options pop;
   // POST /_faults (yna-engine --fault-injection): arms a storage fault from the JSON
   // body; returns the response body, or an error message (400). Empty: the path is 404.
@@ -98,6 +100,10 @@ class api {
   http_response protocol_error(schemas::reason_code code, std::string_view message,
                                std::string_view transaction_id = {});
 
+  // True for GET /healthz and GET /readyz (under the base path): what a connection in a
+  // reserved health slot may ask.
+  bool is_health_check(std::string_view method, std::string_view target) const;
+
  private:
   http_response phone_file(const route& r, std::string txn) const;
   void finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res);
@@ -106,6 +112,8 @@ class api {
                    respond_fn respond);
   engine::counter& requests(const route& r, int status);
   void note_unauthenticated(const route& r, std::string_view why);
+  // Sets the gauges of the bounded tables (replay cache, rate limiters) before /metrics.
+  void refresh_gauges();
   // The reply callback handed to the reactor (turns its reply into the HTTP response),
   // and what to do when the reactor refuses the request (503, full).
   std::pair<engine::reply_fn, std::function<void()>> through_reactor(const route& r, std::int64_t started,
@@ -120,8 +128,14 @@ class api {
   engine::counter& unauthenticated_;
   engine::log::limiter log_limit_{10};
   engine::counter& rate_limited_;
+  engine::gauge& pop_jtis_;
+  engine::gauge& pop_keys_;
+  engine::gauge& rate_buckets_token_;
+  engine::gauge& rate_buckets_sub_;
+  engine::gauge& rate_evicted_;
   pop_verifier pop_;
   rate_limiter rate_;
+  rate_limiter rate_sub_;
 };
 
 // 128 random bits as 32 upper-case hex digits (contract §3).

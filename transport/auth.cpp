@@ -163,6 +163,10 @@ std::string_view describe(auth_error e) noexcept {
     case auth_error::wrong_issuer: return "The access token was not issued by the configured issuer.";
     case auth_error::wrong_audience: return "The access token is not meant for this audience.";
     case auth_error::bad_claims: return "The access token's claims are missing or invalid (sub, msisdns, exp, device_id, cnf).";
+    case auth_error::issued_in_future: return "The access token's iat is in the future.";
+    case auth_error::lifetime_too_long: return "The access token lives longer than this server accepts (exp - iat, --max-token-lifetime).";
+    case auth_error::bad_device_key:
+      return "The access token's cnf.jwk is not an RSA key of 2048 to 4096 bits with exponent 65537.";
   }
   return "The access token is not valid.";
 }
@@ -289,6 +293,11 @@ result<principal, auth_error> token_verifier::verify_uncached(std::string_view t
   auto nbf = numeric_date(claims, "nbf");
   if (!nbf) return failure{nbf.error()};
   if (*nbf && **nbf > now + leeway) return failure{auth_error::not_yet_valid};
+  auto iat = numeric_date(claims, "iat");
+  if (!iat) return failure{iat.error()};
+  if (*iat && **iat > now + leeway) return failure{auth_error::issued_in_future};
+  if (config_.max_lifetime_s > 0 && **exp - (*iat ? **iat : now) > static_cast<double>(config_.max_lifetime_s))
+    return failure{auth_error::lifetime_too_long};
 
   if (config_.issuer) {
     std::string_view iss;
@@ -307,8 +316,12 @@ result<principal, auth_error> token_verifier::verify_uncached(std::string_view t
   if (!who) return failure{who.error()};
   who->exp = clamp_to_int64(**exp);
   if (!who->cnf_jwk_json.empty()) {
+    // A device key is checked once here, not on every PoP: only RSA 2048..4096 bits with
+    // e = 65537, so no bogus PoP can cost more than a normal verification (contract §3a).
     auto key = jose::public_key::from_jwk(who->cnf_jwk_json);
-    if (key && key->is_rsa()) who->cnf_key = std::move(*key);
+    if (!key || !key->is_device_grade_rsa()) return failure{auth_error::bad_device_key};
+    who->cnf_thumbprint = schemas::to_bytes(schemas::sha256(key->to_jwk_json()));
+    who->cnf_key = std::move(*key);
   }
   return who;
 }

@@ -25,6 +25,9 @@ struct principal {
   // cnf.jwk parsed once when the token was verified (an RSA key), for PoP; nullopt when
   // absent or not a usable RSA key.
   std::optional<schemas::jose::public_key> cnf_key;
+  // SHA-256 (raw bytes) of the cnf key's RFC 7638 JWK thumbprint input: the device key
+  // the PoP replay cache remembers jtis under (contract §3a). Empty without cnf_key.
+  std::string cnf_thumbprint;
   std::int64_t exp = 0;              // seconds since the epoch
 
   // True if the token may act for `msisdn` (digits, an optional leading '+').
@@ -42,6 +45,9 @@ enum class auth_error {
   wrong_issuer,
   wrong_audience,
   bad_claims,       // payload not an object, or sub/msisdns/exp/... missing or mistyped
+  issued_in_future, // iat > now + leeway
+  lifetime_too_long,// exp - iat (or exp - now without iat) over issuer_config::max_lifetime_s
+  bad_device_key,   // cnf.jwk present but not RSA 2048..4096 bits with e = 65537
 };
 
 // The ErrorInfo reasonCode: "TOKEN_EXPIRED" for expired, else "UNAUTHORIZED".
@@ -61,6 +67,9 @@ struct issuer_config {
   std::optional<std::string> issuer;    // when set, `iss` must equal it
   std::optional<std::string> audience;  // when set, `aud` must be or contain it
   std::int64_t leeway_s = 30;
+  // Longest access-token lifetime accepted (exp - iat, or exp - now when the token has
+  // no iat), seconds; 0: no bound (contract §3a, --max-token-lifetime).
+  std::int64_t max_lifetime_s = 24 * 3600;
 };
 
 // Reads a PEM public key (or certificate) file for issuer_config::keys.

@@ -6,8 +6,11 @@
 #include <csignal>
 #include <sys/resource.h>
 #include <cstdio>
+#include <charconv>
 #include <filesystem>
 #include <thread>
+
+#include <boost/asio/ip/address.hpp>
 
 #include "engine/codec.hpp"
 #include "engine/log.hpp"
@@ -37,6 +40,11 @@ struct flags {
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 10000;
+  std::size_t max_connections_per_ip = 256, max_sockets_per_sub = 32, health_slots = 8;
+  std::vector<std::string> trusted_proxies;
+  double first_byte_timeout = 5;
+  double max_token_lifetime = 24 * 3600;
+  std::int64_t token_leeway = 30;
   double read_timeout = 10, idle_timeout = 60;
   std::size_t threads = std::max(1u, std::thread::hardware_concurrency());
   std::size_t max_pending = 16384;
@@ -50,6 +58,8 @@ struct flags {
   bool no_fsync = false;
   bool fault_injection = false;
   double rate_limit = 50, rate_burst = 100;
+  double rate_limit_sub = 100, rate_burst_sub = 200;
+  std::size_t pop_jti_per_key = 16384;  // a device at --rate-limit for a PoP's whole lifetime: 50 x 310
   std::size_t rate_max_tokens = 1'000'000;
   std::int64_t pop_leeway = 10, pop_max_lifetime = 300;
   std::size_t pop_replay_capacity = 1'000'000;
@@ -65,14 +75,35 @@ struct flags {
   std::exit(1);
 }
 
+// A flag's value that does not parse: a usage error (exit 2), naming the flag.
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "yna-engine: %s (see --help)\n", msg.c_str());
+  std::exit(2);
+}
+
 std::pair<std::string, std::uint16_t> split_listen(const std::string& s) {
   const auto colon = s.rfind(':');
-  if (colon == std::string::npos) die("--listen must be HOST:PORT");
+  if (colon == std::string::npos) usage_error("--listen must be HOST:PORT, got '" + s + "'");
   std::string host = s.substr(0, colon);
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  const int port = std::stoi(s.substr(colon + 1));
-  if (port < 0 || port > 65535) die("--listen port out of range");
+  const std::string digits = s.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || port > 65535)
+    usage_error("--listen port must be a number from 0 to 65535, got '" + digits + "'");
+  boost::system::error_code bad;
+  boost::asio::ip::make_address(host, bad);
+  if (bad) usage_error("--listen host must be an IP address, got '" + host + "'");
   return {host, static_cast<std::uint16_t>(port)};
+}
+
+bool is_loopback(const std::string& host) {
+  boost::system::error_code ec;
+  const auto a = boost::asio::ip::make_address(host, ec);
+  if (ec) return false;
+  if (a.is_v4()) return a.to_v4().is_loopback();
+  return a.to_v6().is_loopback() || (a.to_v6().is_v4_mapped() &&
+                                     boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6()).is_loopback());
 }
 
 // `dev` receives the development issuer when it is the one in use (no --jwt-public-key).
@@ -162,7 +193,26 @@ int main(int argc, char** argv) {
   app.add_option("--base-path", f.base_path, "Prefix in front of every path, e.g. /v1");
   app.add_option("--max-body-bytes", f.max_body_bytes, "Largest request body; larger gets 413");
   app.add_option("--max-header-bytes", f.max_header_bytes, "Largest request header block; larger gets 431");
-  app.add_option("--max-connections", f.max_connections, "Open HTTP connections; more are closed at once");
+  app.add_option("--max-connections", f.max_connections, "Open HTTP connections; more are closed at once (0: no limit)");
+  app.add_option("--health-slots", f.health_slots,
+                 "Connections accepted beyond --max-connections that serve only /healthz and /readyz");
+  app.add_option("--max-connections-per-ip", f.max_connections_per_ip,
+                 "Open connections (and WebSockets) per client address; more are closed at once (0: no limit)");
+  app.add_option("--max-sockets-per-sub", f.max_sockets_per_sub,
+                 "Notification WebSockets per subject (sub); more get 429 (0: no limit)");
+  app.add_option("--trusted-proxy", f.trusted_proxies,
+                 "Address of a proxy whose PROXY protocol v1 header names the client (repeatable; plain HTTP "
+                 "listener)");
+  app.add_option("--first-byte-timeout", f.first_byte_timeout,
+                 "Seconds a new connection may take to send its first byte (TLS: its handshake)")
+      ->check(CLI::Range(0.001, 3600.0));
+  app.add_option("--token-leeway", f.token_leeway,
+                 "Seconds of clock skew allowed on access tokens' exp, nbf and iat; a notification socket closes "
+                 "this long after its token expires")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--max-token-lifetime", f.max_token_lifetime,
+                 "Longest access-token lifetime accepted (exp - iat), seconds (0: no bound)")
+      ->check(CLI::Range(0.0, 1e9));
   app.add_option("--read-timeout", f.read_timeout, "Seconds a started request may take to arrive");
   app.add_option("--idle-timeout", f.idle_timeout, "Seconds a keep-alive connection may sit idle");
   app.add_option("--threads", f.threads, "I/O threads");
@@ -201,11 +251,17 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1000.0));
   app.add_option("--rate-limit", f.rate_limit, "Requests per second per access token; more get 429 (0: no limit)");
   app.add_option("--rate-burst", f.rate_burst, "Requests an access token may send at once before --rate-limit applies");
-  app.add_option("--rate-max-tokens", f.rate_max_tokens, "Access tokens tracked by the rate limiter");
+  app.add_option("--rate-limit-sub", f.rate_limit_sub,
+                 "Requests per second per subject (sub), all its tokens together; more get 429 (0: no limit)");
+  app.add_option("--rate-burst-sub", f.rate_burst_sub, "Requests a subject may send at once before --rate-limit-sub applies");
+  app.add_option("--rate-max-tokens", f.rate_max_tokens,
+                 "Buckets each rate limiter keeps (tokens, subjects); when full the least recently used is forgotten");
   app.add_option("--pop-leeway", f.pop_leeway, "Seconds of clock skew allowed on PoP exp and iat");
   app.add_option("--pop-max-lifetime", f.pop_max_lifetime, "Longest PoP token lifetime (exp - iat) accepted, seconds");
   app.add_option("--pop-replay-capacity", f.pop_replay_capacity,
-                 "PoP jti values remembered for replay detection; when full of live ones: 503");
+                 "PoP jti values remembered for replay detection, all keys together; when full of live ones: 503");
+  app.add_option("--pop-jti-per-key", f.pop_jti_per_key,
+                 "Live PoP jti values remembered per device key; beyond, that key alone gets 429 (0: no share)");
   app.add_option("--token-cache", f.token_cache, "Verified access tokens kept (by SHA-256, until expiry; 0: none)");
   app.add_option("--ws-max-queue", f.ws_max_queue, "Frames a notification socket may fall behind before it is closed");
   app.add_option("--ws-idle-timeout", f.ws_idle_timeout, "Seconds without traffic on a notification socket: ping at half, close at full");
@@ -214,20 +270,52 @@ int main(int argc, char** argv) {
   app.add_flag("--fault-injection", f.fault_injection,
                "Serve POST /_faults, which makes the log's writes fail on demand (tests only)");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
-  CLI11_PARSE(app, argc, argv);
+  // Counts: CLI11 would read "-1" into a size_t as a huge number; a negative count is a
+  // usage error like any other malformed value.
+  for (const char* count : {"--max-body-bytes", "--max-header-bytes", "--max-connections", "--health-slots",
+                            "--max-connections-per-ip", "--max-sockets-per-sub", "--threads", "--max-pending",
+                            "--admit-floor", "--max-batch", "--snapshot-every", "--rate-max-tokens",
+                            "--pop-replay-capacity", "--pop-jti-per-key", "--token-cache", "--ws-max-queue",
+                            "--max-replay-events"})
+    app.get_option(count)->check(CLI::NonNegativeNumber);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help, or the error naming the flag
+    return rc == 0 ? 0 : 2;
+  }
 
   engine::log::set_format(f.log_format == "json" ? engine::log::format::json : engine::log::format::text);
   if (f.tls_cert.empty() != f.tls_key.empty()) die("--tls-cert and --tls-key go together");
   if (!f.base_path.empty() && (f.base_path.front() != '/' || f.base_path.back() == '/'))
     die("--base-path must start with '/' and not end with '/'");
   const auto [host, port] = split_listen(f.listen);
+  for (const auto& p : f.trusted_proxies) {
+    boost::system::error_code bad;
+    boost::asio::ip::make_address(p, bad);
+    if (bad) usage_error("--trusted-proxy must be an IP address, got '" + p + "'");
+  }
 
   std::error_code ec;
   fs::create_directories(f.data_dir, ec);
   if (ec) die("--data-dir " + f.data_dir + ": " + ec.message());
 
   std::optional<schemas::dev_issuer> dev_issuer;
-  transport::token_verifier verifier(issuers(f, dev_issuer), f.token_cache);
+  auto issuer_cfg = issuers(f, dev_issuer);
+  issuer_cfg.max_lifetime_s = static_cast<std::int64_t>(f.max_token_lifetime);
+  issuer_cfg.leeway_s = f.token_leeway;
+  // Operators are warned (contract §3a).
+  if (!dev_issuer && (f.jwt_issuer.empty() || f.jwt_audience.empty()))
+    engine::log::warn("external issuer without {}: any token signed by its keys is accepted, whoever it was "
+                      "issued for (set --jwt-issuer and --jwt-audience)",
+                      f.jwt_issuer.empty() && f.jwt_audience.empty() ? "--jwt-issuer and --jwt-audience"
+                      : f.jwt_issuer.empty()                        ? "--jwt-issuer"
+                                                                    : "--jwt-audience");
+  if (dev_issuer && !is_loopback(host))
+    engine::log::warn("the development issuer is on and {} is not a loopback address: anyone who reaches it can "
+                      "mint tokens for any number with POST /dev/token (configure --jwt-public-key)",
+                      host);
+  transport::token_verifier verifier(std::move(issuer_cfg), f.token_cache);
 
   engine::registry metrics;
   auto& sync_seconds = metrics.get_histogram("yna_log_sync_seconds", "Time of one log write including its fsync",
@@ -288,7 +376,9 @@ int main(int argc, char** argv) {
   ao.rate_per_token = f.rate_limit;
   ao.rate_burst = f.rate_burst;
   ao.rate_max_tokens = f.rate_max_tokens;
-  ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity};
+  ao.rate_per_sub = f.rate_limit_sub;
+  ao.rate_sub_burst = f.rate_burst_sub;
+  ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity, f.pop_jti_per_key};
   if (faults) ao.faults = [&](std::string_view body) { return transport::apply_faults(body, *log, *faults); };
   transport::dev_token_settings dts;
   if (!f.jwt_audience.empty()) dts.audience = f.jwt_audience;
@@ -308,12 +398,18 @@ int main(int argc, char** argv) {
   so.max_body_bytes = f.max_body_bytes;
   so.max_header_bytes = f.max_header_bytes;
   so.max_connections = f.max_connections;
+  so.health_slots = f.health_slots;
+  so.max_connections_per_ip = f.max_connections_per_ip;
+  so.max_sockets_per_sub = f.max_sockets_per_sub;
+  so.trusted_proxies = f.trusted_proxies;
+  so.first_byte_timeout = milliseconds(static_cast<std::int64_t>(f.first_byte_timeout * 1000));
   so.read_timeout = milliseconds(static_cast<std::int64_t>(f.read_timeout * 1000));
   so.idle_timeout = milliseconds(static_cast<std::int64_t>(f.idle_timeout * 1000));
   so.tls_cert_file = f.tls_cert;
   so.tls_key_file = f.tls_key;
   transport::websocket_services ws{&reactor, &hub, replay.get(), {}};
   ws.opts.max_queue = f.ws_max_queue;
+  ws.opts.token_leeway_s = f.token_leeway;
   ws.opts.idle_timeout = milliseconds(static_cast<std::int64_t>(f.ws_idle_timeout * 1000));
   transport::server srv(so, handler, ws, metrics);
   std::uint16_t bound = 0;

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <cmath>
+#include <limits>
 
 #include "schemas/base64url.hpp"
 #include "schemas/digest.hpp"
@@ -19,6 +20,7 @@ rc pop_reason(pop_error e) noexcept {
     case pop_error::missing: return rc::pop_missing;
     case pop_error::expired: return rc::pop_expired;
     case pop_error::replayed: return rc::pop_replayed;
+    case pop_error::key_share_full: return rc::too_many_requests;
     case pop_error::cache_full: return rc::service_unavailable;
     default: return rc::pop_invalid;
   }
@@ -33,12 +35,16 @@ std::string_view describe(pop_error e) noexcept {
     case pop_error::bad_signature: return "the PoP token's signature does not verify with the access token's cnf.jwk";
     case pop_error::expired: return "the PoP token has expired";
     case pop_error::issued_in_future: return "the PoP token's iat is in the future";
+    case pop_error::exp_before_iat: return "the PoP token's exp is before its iat";
     case pop_error::lifetime_too_long: return "the PoP token lives longer than 300 seconds (exp - iat)";
+    case pop_error::bad_ehts: return "the PoP token's ehts must name each item once, at most 16 items";
     case pop_error::missing_coverage:
       return "the PoP token's ehts must cover Authorization, uri, http-method and (with a body) body";
     case pop_error::header_absent: return "the PoP token's ehts names a header the request does not carry";
     case pop_error::edts_mismatch: return "the PoP token's edts does not match the request (uri, method, body or headers changed)";
     case pop_error::replayed: return "this PoP token (jti) was already used";
+    case pop_error::key_share_full:
+      return "this device key has too many PoP tokens in flight (--pop-jti-per-key); use shorter PoP lifetimes";
     case pop_error::cache_full: return "too many PoP tokens in flight; retry shortly";
   }
   return "PoP token invalid";
@@ -46,23 +52,59 @@ std::string_view describe(pop_error e) noexcept {
 
 // --- replay cache ---------------------------------------------------------------
 
-replay_cache::replay_cache(std::size_t capacity)
-    : per_shard_(std::max<std::size_t>(1, capacity / shard_count)), shards_(new shard[shard_count]) {}
+replay_cache::replay_cache(std::size_t capacity, std::size_t per_key)
+    : per_shard_(std::max<std::size_t>(1, capacity / shard_count)),
+      per_key_(per_key == 0 ? std::numeric_limits<std::size_t>::max() : per_key),
+      shards_(new shard[shard_count]) {}
 
-replay_cache::outcome replay_cache::check_and_insert(std::string_view key, std::int64_t expires_at,
-                                                     std::int64_t now) {
-  shard& s = shards_[std::hash<std::string_view>{}(key) % shard_count];
-  std::lock_guard lk(s.mu);
-  // Forget what can no longer be replayed (its token has expired).
-  while (!s.by_expiry.empty() && s.by_expiry.begin()->first < now) {
-    s.live.erase(s.by_expiry.begin()->second);
-    s.by_expiry.erase(s.by_expiry.begin());
+replay_cache::shard& replay_cache::shard_for(std::string_view key) {
+  return shards_[std::hash<std::string_view>{}(key) % shard_count];
+}
+
+// Forgets what can no longer be replayed (its token has expired).
+void replay_cache::expire(shard& s, per_key_jtis& k, std::int64_t now) {
+  while (!k.by_expiry.empty() && k.by_expiry.begin()->first < now) {
+    k.live.erase(k.by_expiry.begin()->second);
+    k.by_expiry.erase(k.by_expiry.begin());
+    --s.live;
   }
-  auto it = s.live.find(std::string(key));
-  if (it != s.live.end()) return outcome::replayed;
-  if (s.live.size() >= per_shard_) return outcome::full;
-  s.live.emplace(std::string(key), expires_at);
-  s.by_expiry.emplace(expires_at, std::string(key));
+}
+
+void replay_cache::sweep(shard& s, std::int64_t now) {
+  for (auto it = s.keys.begin(); it != s.keys.end();) {
+    expire(s, it->second, now);
+    it = it->second.live.empty() ? s.keys.erase(it) : std::next(it);
+  }
+}
+
+bool replay_cache::seen(std::string_view key, std::string_view jti, std::int64_t now) {
+  shard& s = shard_for(key);
+  std::lock_guard lk(s.mu);
+  auto k = s.keys.find(std::string(key));
+  if (k == s.keys.end()) return false;
+  expire(s, k->second, now);
+  return k->second.live.count(std::string(jti)) > 0;
+}
+
+replay_cache::outcome replay_cache::check_and_insert(std::string_view key, std::string_view jti,
+                                                     std::int64_t expires_at, std::int64_t now) {
+  shard& s = shard_for(key);
+  std::lock_guard lk(s.mu);
+  auto k = s.keys.find(std::string(key));
+  if (k != s.keys.end()) {
+    expire(s, k->second, now);
+    if (k->second.live.count(std::string(jti))) return outcome::replayed;
+    if (k->second.live.size() >= per_key_) return outcome::key_full;
+  }
+  if (s.live >= per_shard_) {
+    sweep(s, now);  // invalidates k
+    if (s.live >= per_shard_) return outcome::full;
+    k = s.keys.find(std::string(key));
+  }
+  if (k == s.keys.end()) k = s.keys.emplace(std::string(key), per_key_jtis{}).first;
+  k->second.live.emplace(std::string(jti), expires_at);
+  k->second.by_expiry.emplace(expires_at, std::string(jti));
+  ++s.live;
   return outcome::fresh;
 }
 
@@ -70,7 +112,16 @@ std::size_t replay_cache::size() const {
   std::size_t n = 0;
   for (std::size_t i = 0; i < shard_count; ++i) {
     std::lock_guard lk(shards_[i].mu);
-    n += shards_[i].live.size();
+    n += shards_[i].live;
+  }
+  return n;
+}
+
+std::size_t replay_cache::keys() const {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::lock_guard lk(shards_[i].mu);
+    n += shards_[i].keys.size();
   }
   return n;
 }
@@ -118,10 +169,10 @@ struct claims {
 
 }  // namespace
 
-pop_verifier::pop_verifier(pop_options opts) : opts_(opts), replay_(opts.replay_capacity) {}
+pop_verifier::pop_verifier(pop_options opts) : opts_(opts), replay_(opts.replay_capacity, opts.replay_per_key) {}
 
 schemas::status<pop_error> pop_verifier::verify(std::string_view pop_token, const jose::public_key* key,
-                                                const pop_request& req, std::int64_t now) {
+                                                std::string_view key_id, const pop_request& req, std::int64_t now) {
   if (pop_token.empty()) return failure{pop_error::missing};
   auto jwt = jose::split_jwt(pop_token);
   if (!jwt) return failure{pop_error::malformed};
@@ -154,41 +205,53 @@ schemas::status<pop_error> pop_verifier::verify(std::string_view pop_token, cons
   }
   if (now > c.exp + opts_.leeway_s) return failure{pop_error::expired};
   if (c.iat > now + opts_.leeway_s) return failure{pop_error::issued_in_future};
+  if (c.exp < c.iat) return failure{pop_error::exp_before_iat};
   if (c.exp - c.iat > opts_.max_lifetime_s) return failure{pop_error::lifetime_too_long};
 
-  // Recompute edts over the values named in ehts.
+  // The names in ehts: each at most once, at most max_ehts_names, and the coverage the
+  // contract requires. Nothing is hashed yet.
+  std::vector<std::string_view> names;
   bool has_auth = false, has_uri = false, has_method = false, has_body = false;
-  schemas::sha256_hasher hasher;
-  std::string_view names = c.ehts;
-  while (!names.empty()) {
-    const auto semi = names.find(';');
-    std::string_view name = names.substr(0, semi);
-    names = semi == std::string_view::npos ? std::string_view{} : names.substr(semi + 1);
+  for (std::string_view rest = c.ehts; !rest.empty();) {
+    const auto semi = rest.find(';');
+    const std::string_view name = rest.substr(0, semi);
+    rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
     if (name.empty()) return failure{pop_error::malformed};
+    if (names.size() == max_ehts_names) return failure{pop_error::bad_ehts};
+    for (auto seen : names)
+      if (iequals(seen, name)) return failure{pop_error::bad_ehts};
+    names.push_back(name);
+    has_uri |= iequals(name, "uri");
+    has_method |= iequals(name, "http-method");
+    has_body |= iequals(name, "body");
+    has_auth |= iequals(name, "authorization");
+  }
+  if (!has_auth || !has_uri || !has_method || (!req.body.empty() && !has_body))
+    return failure{pop_error::missing_coverage};
+  // A replay is refused before the digest (the request's size) is paid for again.
+  if (replay_.seen(key_id, c.jti, now)) return failure{pop_error::replayed};
+
+  schemas::sha256_hasher hasher;
+  for (auto name : names) {
     if (iequals(name, "uri")) {
-      has_uri = true;
       hasher.update(req.target);
     } else if (iequals(name, "http-method")) {
-      has_method = true;
       hasher.update(req.method);
     } else if (iequals(name, "body")) {
-      has_body = true;
       hasher.update(req.body);
     } else {
       auto v = req.header ? req.header(name) : std::nullopt;
       if (!v) return failure{pop_error::header_absent};
-      if (iequals(name, "authorization")) has_auth = true;
       hasher.update(*v);
     }
   }
-  if (!has_auth || !has_uri || !has_method || (!req.body.empty() && !has_body))
-    return failure{pop_error::missing_coverage};
   if (schemas::base64url_encode(schemas::to_bytes(hasher.finish())) != c.edts)
     return failure{pop_error::edts_mismatch};
 
-  switch (replay_.check_and_insert(c.jti, c.exp + opts_.leeway_s, now)) {
+  switch (replay_.check_and_insert(key_id, c.jti, c.exp + opts_.leeway_s, now)) {
     case replay_cache::outcome::fresh: return {};
     case replay_cache::outcome::replayed: return failure{pop_error::replayed};
+    case replay_cache::outcome::key_full: return failure{pop_error::key_share_full};
     case replay_cache::outcome::full: return failure{pop_error::cache_full};
   }
   return {};

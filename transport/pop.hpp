@@ -33,15 +33,19 @@ enum class pop_error {
   bad_signature,      // not signed by the cnf.jwk key
   expired,            // now > exp + leeway
   issued_in_future,   // iat > now + leeway
+  exp_before_iat,     // exp < iat
   lifetime_too_long,  // exp - iat > max lifetime
+  bad_ehts,           // ehts names an item twice, or more than max_ehts_names items
   missing_coverage,   // ehts lacks Authorization, uri, http-method, or body (when there is one)
+  replayed,           // jti already seen for this device key within its lifetime
   header_absent,      // ehts names a header the request does not have
   edts_mismatch,      // the recomputed digest differs: something signed was changed
-  replayed,           // jti already seen within its lifetime
-  cache_full,         // the replay cache is full of live entries (fail closed: 503)
+  key_share_full,     // this device key has its whole share of live jtis: 429, for it alone
+  cache_full,         // the replay cache as a whole is full of live entries (fail closed: 503)
 };
 
-// POP_MISSING, POP_EXPIRED, POP_REPLAYED, POP_INVALID, or SERVICE_UNAVAILABLE (cache_full).
+// POP_MISSING, POP_EXPIRED, POP_REPLAYED, POP_INVALID, TOO_MANY_REQUESTS (key_share_full)
+// or SERVICE_UNAVAILABLE (cache_full).
 schemas::reason_code pop_reason(pop_error e) noexcept;
 // One sentence for ErrorInfo's systemMessage.
 std::string_view describe(pop_error e) noexcept;
@@ -55,46 +59,66 @@ struct pop_request {
   std::function<std::optional<std::string_view>(std::string_view)> header;
 };
 
-// Remembers each accepted jti until its token can no longer be valid.
-// Bounded: at capacity with only live entries, insert fails (the caller refuses the
-// request rather than forget a jti that could then be replayed).
+// Remembers each accepted jti, per device key (the cnf thumbprint), until its token can
+// no longer be valid (contract §3a): one key's traffic can neither fill another key's
+// space nor replay into it. Bounded twice: each key holds at most `per_key` live jtis
+// (beyond: key_full, that key alone is refused) and the whole cache at most `capacity`
+// (beyond: full; the caller refuses rather than forget a jti that could be replayed).
+// Thread-safe: sharded by key, one lock per shard.
 class replay_cache {
  public:
-  explicit replay_cache(std::size_t capacity);
-  enum class outcome { fresh, replayed, full };
-  // Records `key` until `expires_at` (seconds) unless it is already there and live.
-  outcome check_and_insert(std::string_view key, std::int64_t expires_at, std::int64_t now);
-  std::size_t size() const;
+  replay_cache(std::size_t capacity, std::size_t per_key);
+  enum class outcome { fresh, replayed, key_full, full };
+  // True when `jti` is live for `key` (a lookup: nothing is recorded).
+  bool seen(std::string_view key, std::string_view jti, std::int64_t now);
+  // Records `jti` for `key` until `expires_at` (seconds) unless it is already there.
+  outcome check_and_insert(std::string_view key, std::string_view jti, std::int64_t expires_at, std::int64_t now);
+  std::size_t size() const;  // live jtis
+  std::size_t keys() const;  // device keys with a live jti
 
  private:
-  struct shard {
-    mutable std::mutex mu;
+  struct per_key_jtis {
     std::unordered_map<std::string, std::int64_t> live;
     std::multimap<std::int64_t, std::string> by_expiry;
   };
+  struct shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, per_key_jtis> keys;
+    std::size_t live = 0;
+  };
   static constexpr std::size_t shard_count = 16;
-  std::size_t per_shard_;
+  shard& shard_for(std::string_view key);
+  static void expire(shard& s, per_key_jtis& k, std::int64_t now);
+  void sweep(shard& s, std::int64_t now);  // every key of the shard: drop what expired
+  std::size_t per_shard_, per_key_;
   std::unique_ptr<shard[]> shards_;
 };
 
 struct pop_options {
   std::int64_t leeway_s = 10;
   std::int64_t max_lifetime_s = 300;
-  std::size_t replay_capacity = 1'000'000;
+  std::size_t replay_capacity = 1'000'000;  // live jtis in all (--pop-replay-capacity)
+  std::size_t replay_per_key = 16384;       // live jtis per device key (--pop-jti-per-key)
 };
+
+// ehts names at most this many items, each once (contract §3a): the digest a PoP costs
+// is bounded by the request's size.
+inline constexpr std::size_t max_ehts_names = 16;
 
 class pop_verifier {
  public:
   explicit pop_verifier(pop_options opts);
 
   // Verifies `pop_token` for `req` against the device key (the access token's cnf.jwk,
-  // parsed; nullptr when the token has none). The checks run in the order of
-  // pop_error's declaration; the first failure is returned.
-  // On success the token's jti is remembered: the same token is refused next time.
+  // parsed; nullptr when the token has none) whose thumbprint is `key_id`. The checks
+  // run in the order of pop_error's declaration; the first failure is returned. A jti
+  // already seen for this key is refused before the digest is recomputed; a jti is
+  // recorded only once everything verified, so the same token is refused next time.
   [[nodiscard]] schemas::status<pop_error> verify(std::string_view pop_token, const schemas::jose::public_key* device_key,
-                                                  const pop_request& req, std::int64_t now_s);
+                                                  std::string_view key_id, const pop_request& req, std::int64_t now_s);
 
   std::size_t remembered() const { return replay_.size(); }
+  std::size_t keys_remembered() const { return replay_.keys(); }
 
  private:
   pop_options opts_;

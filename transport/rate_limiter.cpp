@@ -10,15 +10,8 @@ rate_limiter::rate_limiter(double rate, double burst, std::size_t max_keys)
       per_shard_(std::max<std::size_t>(1, max_keys / shard_count)),
       shards_(new shard[shard_count]) {}
 
-void rate_limiter::sweep(shard& s, std::int64_t now_ms) {
-  // A bucket that has refilled completely is the same as no bucket.
-  const double full_after_ms = burst_ / rate_ * 1000.0;
-  for (auto it = s.buckets.begin(); it != s.buckets.end();) {
-    if (static_cast<double>(now_ms - it->second.last_ms) >= full_after_ms)
-      it = s.buckets.erase(it);
-    else
-      ++it;
-  }
+double rate_limiter::refilled(const bucket& b, std::int64_t now_ms) const {
+  return std::min(burst_, b.tokens + static_cast<double>(std::max<std::int64_t>(0, now_ms - b.last_ms)) * rate_ / 1000.0);
 }
 
 bool rate_limiter::allow(std::uint64_t key, std::int64_t now_ms) {
@@ -27,18 +20,30 @@ bool rate_limiter::allow(std::uint64_t key, std::int64_t now_ms) {
   std::lock_guard lk(s.mu);
   auto it = s.buckets.find(key);
   if (it == s.buckets.end()) {
-    if (s.buckets.size() >= per_shard_) {
-      sweep(s, now_ms);
-      if (s.buckets.size() >= per_shard_) return false;
+    if (s.buckets.size() >= per_shard_) {  // forget the least recently used
+      s.buckets.erase(s.lru.back());
+      s.lru.pop_back();
+      ++s.evicted;
     }
-    it = s.buckets.emplace(key, bucket{burst_, now_ms}).first;
+    s.lru.push_front(key);
+    it = s.buckets.emplace(key, bucket{burst_, now_ms, s.lru.begin()}).first;
+  } else {
+    s.lru.splice(s.lru.begin(), s.lru, it->second.lru);
   }
   bucket& b = it->second;
-  b.tokens = std::min(burst_, b.tokens + static_cast<double>(now_ms - b.last_ms) * rate_ / 1000.0);
-  b.last_ms = now_ms;
+  b.tokens = refilled(b, now_ms);
+  b.last_ms = std::max(b.last_ms, now_ms);
   if (b.tokens < 1.0) return false;
   b.tokens -= 1.0;
   return true;
+}
+
+bool rate_limiter::would_allow(std::uint64_t key, std::int64_t now_ms) const {
+  if (rate_ <= 0) return true;
+  const shard& s = shards_[key % shard_count];
+  std::lock_guard lk(s.mu);
+  auto it = s.buckets.find(key);
+  return it == s.buckets.end() || refilled(it->second, now_ms) >= 1.0;
 }
 
 std::size_t rate_limiter::size() const {
@@ -46,6 +51,15 @@ std::size_t rate_limiter::size() const {
   for (std::size_t i = 0; i < shard_count; ++i) {
     std::lock_guard lk(shards_[i].mu);
     n += shards_[i].buckets.size();
+  }
+  return n;
+}
+
+std::uint64_t rate_limiter::evicted() const {
+  std::uint64_t n = 0;
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::lock_guard lk(shards_[i].mu);
+    n += shards_[i].evicted;
   }
   return n;
 }

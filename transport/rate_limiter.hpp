@@ -1,10 +1,13 @@
 #pragma once
-// Requests per access token per second: a token bucket per key (the token's hash), so
-// one misbehaving device cannot take the engine's capacity from the others.
-// Bounded: at most max_keys buckets; when full, buckets idle long enough to be full
-// again are dropped (they carry no information), and if none can be dropped the
-// request is refused too (fail closed, counted). Thread-safe (sharded locks).
+// Requests per second per key: a token bucket per key (a hash of the access token, or
+// of the subject), so one misbehaving device or user cannot take the engine's capacity
+// from the others (contract §3a).
+// Bounded: at most max_keys buckets. A full table never refuses a newcomer: it forgets
+// the least recently used bucket instead (one that has refilled is the same as none;
+// an active one forgotten only gives its key a fresh burst). Thread-safe (sharded
+// locks).
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string_view>
@@ -19,20 +22,26 @@ class rate_limiter {
 
   // True when a request for `key` may proceed at time `now_ms` (monotonic ms).
   bool allow(std::uint64_t key, std::int64_t now_ms);
+  // allow() without taking a token: would a request be allowed now?
+  bool would_allow(std::uint64_t key, std::int64_t now_ms) const;
   bool enabled() const noexcept { return rate_ > 0; }
   std::size_t size() const;
+  std::uint64_t evicted() const;  // buckets forgotten to make room (all time)
 
  private:
   struct bucket {
     double tokens;
     std::int64_t last_ms;
+    std::list<std::uint64_t>::iterator lru;  // position in shard::lru (front: most recent)
   };
   struct shard {
     mutable std::mutex mu;
     std::unordered_map<std::uint64_t, bucket> buckets;
+    std::list<std::uint64_t> lru;
+    std::uint64_t evicted = 0;
   };
   static constexpr std::size_t shard_count = 16;
-  void sweep(shard& s, std::int64_t now_ms);
+  double refilled(const bucket& b, std::int64_t now_ms) const;
 
   double rate_, burst_;
   std::size_t per_shard_;

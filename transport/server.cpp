@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "engine/log.hpp"
+#include "transport/detail/conn_limits.hpp"
+#include "transport/detail/request_reader.hpp"
 #include "transport/detail/ws_session.hpp"
 
 namespace transport {
@@ -30,11 +32,25 @@ struct shared_state {
   std::optional<net::ssl::context> tls;
   api& handler;
   detail::ws_shared ws;
-  std::atomic<std::size_t> connections{0};
+  detail::conn_limits limits;
+  std::vector<net::ip::address> trusted_proxies;
   engine::gauge& open_gauge;
   engine::counter& refused;
+  engine::counter& refused_ip;
+  engine::counter& refused_sub;
   engine::counter& timeouts;
+  engine::counter& health_slot_used;
+
+  bool trusted(const net::ip::address& a) const {
+    return std::find(trusted_proxies.begin(), trusted_proxies.end(), a) != trusted_proxies.end();
+  }
 };
+
+// The client's address as a key for --max-connections-per-ip (v4-mapped v6 as v4).
+std::string address_key(const net::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) return net::ip::make_address_v4(net::ip::v4_mapped, a.to_v6()).to_string();
+  return a.to_string();
+}
 
 std::string_view header(const http::request<http::string_body>& req, std::string_view name, bool& present) {
   auto it = req.find(beast::string_view(name.data(), name.size()));
@@ -53,19 +69,27 @@ using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 template <class Stream>
 class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
-  http_session(tcp::socket&& socket, shared_state& st) : stream_(make_stream(std::move(socket), st)), st_(st) {
+  // `slots`: the connection's --max-connections (or health) slot and its per-address
+  // slot; `proxied`: the peer is a trusted proxy, which may name the client first.
+  http_session(tcp::socket&& socket, shared_state& st, std::vector<detail::slot_guard> slots, bool health_only,
+               bool proxied)
+      : stream_(make_stream(std::move(socket), st)),
+        st_(st),
+        slots_(std::move(slots)),
+        health_only_(health_only),
+        proxy_pending_(proxied) {
     st_.open_gauge.add(1);
+    if (health_only_) st_.health_slot_used.inc();
   }
-  ~http_session() {
-    // An upgraded connection keeps its --max-connections slot: the WebSocket frees it.
-    if (!upgraded_) st_.connections.fetch_sub(1);
-    st_.open_gauge.add(-1);
-  }
+  ~http_session() { st_.open_gauge.add(-1); }
 
   void run() {
     net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
       if constexpr (std::is_same_v<Stream, tls_stream>) {
-        beast::get_lowest_layer(self->stream_).expires_after(self->st_.opts.read_timeout);
+        // The handshake's first byte by --first-byte-timeout, the whole of it by
+        // --read-timeout (the shorter of the two bounds it).
+        beast::get_lowest_layer(self->stream_)
+            .expires_after(std::min(self->st_.opts.read_timeout, self->st_.opts.first_byte_timeout));
         self->stream_.async_handshake(net::ssl::stream_base::server, [self](beast::error_code ec) {
           if (ec) return self->close();  // not TLS, old protocol version, or timed out
           self->do_read();
@@ -86,14 +110,20 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   auto& lowest() { return beast::get_lowest_layer(stream_); }
   auto self() { return this->shared_from_this(); }
 
+  // The first read of a connection: a trusted proxy's PROXY header names the client
+  // (its address then takes a --max-connections-per-ip slot); then the first request.
   void do_read() {
-    parser_.emplace();
-    parser_->body_limit(st_.opts.max_body_bytes);
-    parser_->header_limit(static_cast<std::uint32_t>(st_.opts.max_header_bytes));
+    reader_.emplace(detail::framing_limits{st_.opts.max_header_bytes, st_.opts.max_body_bytes});
     if (buffer_.size() > 0) return read_request();  // pipelined bytes already here
-    // Idle until the first byte of the next request arrives...
-    lowest().expires_after(st_.opts.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(4096), [self = self()](beast::error_code ec, std::size_t n) {
+    // Idle until the first byte of the next request arrives: --first-byte-timeout on a
+    // new connection (a reserved health slot gets at most a second), --idle-timeout
+    // between keep-alive requests.
+    auto wait = st_.opts.idle_timeout;
+    if (requests_ == 0) wait = health_only_ ? std::min<std::chrono::milliseconds>(st_.opts.first_byte_timeout,
+                                                                               std::chrono::seconds(1))
+                                            : st_.opts.first_byte_timeout;
+    lowest().expires_after(wait);
+    stream_.async_read_some(buffer_.prepare(read_size), [self = self()](beast::error_code ec, std::size_t n) {
       if (ec) return self->on_error(ec);
       self->buffer_.commit(n);
       self->read_request();
@@ -104,26 +134,64 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   // that trickles bytes is cut off after --read-timeout however it paces them.
   void read_request() {
     lowest().expires_after(st_.opts.read_timeout);
-    header_bytes_ = 0;
-    read_header_part();
+    parse();
   }
 
-  // Beast's header_limit bounds only the bytes of one parse step (complete fields are
-  // consumed step by step), so a header sent in pieces could grow without end: the
-  // header bytes of every step are added up here and the total is held to the limit.
-  // (The parser is not eager: a step stops at the end of the header, so the count is
-  // exact.)
-  void read_header_part() {
-    http::async_read_some(stream_, buffer_, *parser_, [self = self()](beast::error_code ec, std::size_t n) {
-      self->header_bytes_ += n;
+  void parse() {
+    if (proxy_pending_ && !read_proxy_header()) return;
+    const auto data = buffer_.data();
+    const std::size_t used = reader_->feed(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(used);
+    switch (reader_->status()) {
+      case detail::request_reader::state::complete:
+        return on_read({});
+      case detail::request_reader::state::failed: {
+        bool present = false;  // the fields parsed so far carry the request's transaction id
+        const std::string_view txn = header(reader_->request(), "x-transaction-id", present);
+        return reply_and_close(st_.handler.protocol_error(reader_->error().code, reader_->error().message, txn));
+      }
+      case detail::request_reader::state::need_more:
+        break;
+    }
+    stream_.async_read_some(buffer_.prepare(read_size), [self = self()](beast::error_code ec, std::size_t n) {
       if (ec) return self->on_error(ec);
-      if (self->header_bytes_ > self->st_.opts.max_header_bytes)
-        return self->reply_and_close(self->st_.handler.protocol_error(
-            schemas::reason_code::headers_too_large, "the headers are larger than the limit (--max-header-bytes)"));
-      if (!self->parser_->is_header_done()) return self->read_header_part();
-      http::async_read(self->stream_, self->buffer_, *self->parser_,
-                       [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+      self->buffer_.commit(n);
+      self->parse();
     });
+  }
+
+  // False when the session waits for more bytes or ended.
+  bool read_proxy_header() {
+    const auto data = buffer_.data();
+    const auto h = detail::parse_proxy_v1(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    switch (h.status) {
+      case detail::proxy_header::state::need_more:
+        stream_.async_read_some(buffer_.prepare(read_size), [self = self()](beast::error_code ec, std::size_t n) {
+          if (ec) return self->on_error(ec);
+          self->buffer_.commit(n);
+          self->parse();
+        });
+        return false;
+      case detail::proxy_header::state::invalid:
+        close();
+        return false;
+      case detail::proxy_header::state::complete:
+        buffer_.consume(h.length);
+        if (!h.source.empty()) {
+          auto slot = st_.limits.acquire_ip(h.source);
+          if (!slot) {
+            st_.refused_ip.inc();
+            close();
+            return false;
+          }
+          slots_.push_back(std::move(*slot));
+        }
+        break;
+      case detail::proxy_header::state::absent:
+        break;
+    }
+    proxy_pending_ = false;
+    return true;
   }
 
   void on_error(beast::error_code ec) {
@@ -134,26 +202,21 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       st_.timeouts.inc();
       return close();
     }
-    if (ec == http::error::body_limit) {
-      bool present = false;  // the fields parsed so far carry the request's transaction id
-      const auto txn = header(parser_->get(), "x-transaction-id", present);
-      return reply_and_close(st_.handler.protocol_error(schemas::reason_code::body_too_large,
-                                                        "the body is larger than the limit (--max-body-bytes)", txn));
-    }
-    if (ec == http::error::header_limit)
-      return reply_and_close(st_.handler.protocol_error(schemas::reason_code::headers_too_large,
-                                                        "the headers are larger than the limit (--max-header-bytes)"));
-    // Anything else is a malformed HTTP request.
-    return reply_and_close(st_.handler.protocol_error(schemas::reason_code::invalid_field,
-                                                      std::string("malformed HTTP request: ") + ec.message()));
+    return close();  // a TLS or socket error: nothing more can be said on this connection
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec) return on_error(ec);
+  void on_read(beast::error_code) {
     lowest().expires_never();
-    const auto& req = parser_->get();
+    ++requests_;
+    const auto& req = reader_->request();
     keep_alive_ = req.keep_alive();
+    if (health_only_) return serve_health_only();
     if (beast::websocket::is_upgrade(req)) return upgrade();
+    on_plain_request();
+  }
+
+  void on_plain_request() {
+    const auto& req = reader_->request();
     http_request r;
     r.method = std::string_view(req.method_string().data(), req.method_string().size());
     r.target = std::string_view(req.target().data(), req.target().size());
@@ -176,10 +239,27 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     });
   }
 
+  // A connection in a reserved health slot (every other slot taken): /healthz and
+  // /readyz are answered, anything else 503; either way the connection closes.
+  void serve_health_only() {
+    const auto& req = reader_->request();
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view method(req.method_string().data(), req.method_string().size());
+    if (!beast::websocket::is_upgrade(req) && st_.handler.is_health_check(method, target)) {
+      keep_alive_ = false;
+      return on_plain_request();
+    }
+    http_response res = st_.handler.protocol_error(schemas::reason_code::service_unavailable,
+                                                   "every connection slot is taken (--max-connections); this "
+                                                   "reserved slot serves only /healthz and /readyz");
+    res.retry_after_s = 1;
+    reply_and_close(std::move(res));
+  }
+
   // GET /notifications with Upgrade: websocket. The stream moves into a ws_session;
   // this HTTP session ends here.
   void upgrade() {
-    const auto& req = parser_->get();
+    const auto& req = reader_->request();
     http_request r;
     r.method = std::string_view(req.method_string().data(), req.method_string().size());
     r.target = std::string_view(req.target().data(), req.target().size());
@@ -189,10 +269,19 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     auto grant = st_.handler.authorize_socket(r);
     if (auto* refused = std::get_if<http_response>(&grant)) return reply_and_close(std::move(*refused));
     auto& g = std::get<socket_grant>(grant);
+    auto sub_slot = st_.limits.acquire_sub(g.who.sub);
+    if (!sub_slot) {
+      st_.refused_sub.inc();
+      http_response res = st_.handler.protocol_error(
+          schemas::reason_code::too_many_requests,
+          "this subject has too many notification sockets open (--max-sockets-per-sub)", g.transaction_id);
+      res.retry_after_s = 1;
+      return reply_and_close(std::move(res));
+    }
+    slots_.push_back(std::move(*sub_slot));
     std::string txn = g.transaction_id;
-    upgraded_ = true;
-    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, std::move(g), st_.connections)
-        ->run(parser_->release(), std::move(txn));
+    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, std::move(g), std::move(slots_))
+        ->run(reader_->release(), std::move(txn));
   }
 
   void reply_and_close(http_response res) { write(std::move(res), false); }
@@ -223,29 +312,53 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     lowest().close();
   }
 
+  static constexpr std::size_t read_size = 16 * 1024;
+
   Stream stream_;
   beast::flat_buffer buffer_;
   shared_state& st_;
-  std::optional<http::request_parser<http::string_body>> parser_;
+  std::vector<detail::slot_guard> slots_;  // moved to the WebSocket on upgrade
+  std::optional<detail::request_reader> reader_;
   bool keep_alive_ = false;
-  bool upgraded_ = false;
-  std::size_t header_bytes_ = 0;
+  bool health_only_ = false;
+  bool proxy_pending_ = false;
+  std::uint64_t requests_ = 0;
 };
 
 }  // namespace
 
+std::vector<net::ip::address> trusted_addresses(const std::vector<std::string>& list) {
+  std::vector<net::ip::address> out;
+  for (const auto& a : list) out.push_back(net::ip::make_address(a));  // validated by main
+  return out;
+}
+
 struct server::impl {
   impl(server_options o, api& handler, websocket_services ws, engine::registry& m)
-      : st{std::move(o), {}, handler,
+      : st{o,
+           {},
+           handler,
            detail::ws_shared{ws, m.get_gauge("yna_ws_connections", "Open notification WebSockets"),
                              m.get_counter("yna_ws_frames_sent_total", "Notification frames written to WebSockets"),
                              m.get_counter("yna_ws_slow_closed_total",
                                            "WebSockets cut off for falling more than max_queue frames behind"),
-                             m.get_counter("yna_ws_replayed_frames_total", "Frames replayed from the log (since=)")},
-           {},
+                             m.get_counter("yna_ws_replayed_frames_total", "Frames replayed from the log (since=)"),
+                             m.get_counter("yna_ws_token_expired_closed_total",
+                                           "WebSockets closed (1008) because their access token expired")},
+           detail::conn_limits(detail::conn_limit_options{o.max_connections, o.health_slots, o.max_connections_per_ip,
+                                                          o.max_sockets_per_sub}),
+           trusted_addresses(o.trusted_proxies),
            m.get_gauge("yna_http_connections", "Open HTTP connections"),
-           m.get_counter("yna_http_connections_refused_total", "Connections closed at once: over --max-connections"),
-           m.get_counter("yna_http_timeouts_total", "Connections closed by the read or idle timeout")} {
+           m.get_counter("yna_http_connections_refused_total",
+                         "Connections closed at once: over --max-connections and every health slot taken"),
+           m.get_counter("yna_http_connections_refused_per_ip_total",
+                         "Connections closed at once: over --max-connections-per-ip for their address"),
+           m.get_counter("yna_ws_refused_per_sub_total",
+                         "WebSocket upgrades refused (429): over --max-sockets-per-sub for their subject"),
+           m.get_counter("yna_http_timeouts_total",
+                         "Connections closed by the first-byte, read or idle timeout"),
+           m.get_counter("yna_http_health_slot_connections_total",
+                         "Connections served in a reserved health slot (every other slot taken)")} {
     const std::size_t n = std::max<std::size_t>(1, st.opts.threads);
     for (std::size_t i = 0; i < n; ++i) {
       iocs.push_back(std::make_unique<net::io_context>(1));
@@ -262,6 +375,14 @@ struct server::impl {
                           net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 | net::ssl::context::no_tlsv1_1 |
                           net::ssl::context::single_dh_use);
       SSL_CTX_set_min_proto_version(st.tls->native_handle(), TLS1_2_VERSION);
+      // Forward-secret suites only (contract §3a): ECDHE with AEAD for TLS 1.2; TLS 1.3's
+      // suites are all forward secret.
+      if (SSL_CTX_set_cipher_list(st.tls->native_handle(),
+                                  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                  "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305") != 1)
+        throw std::runtime_error("TLS: no forward-secret cipher suite available");
+      SSL_CTX_set_options(st.tls->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
       st.tls->use_certificate_chain_file(st.opts.tls_cert_file);
       st.tls->use_private_key_file(st.opts.tls_key_file, net::ssl::context::pem);
     }
@@ -274,19 +395,40 @@ struct server::impl {
         if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
         return do_accept();  // e.g. EMFILE: keep serving the others
       }
-      if (st.connections.fetch_add(1) >= st.opts.max_connections) {
-        st.connections.fetch_sub(1);
-        st.refused.inc();
-        beast::error_code ignore;
-        socket.close(ignore);
-      } else {
-        if (st.tls)
-          std::make_shared<http_session<tls_stream>>(std::move(socket), st)->run();
-        else
-          std::make_shared<http_session<plain_stream>>(std::move(socket), st)->run();
-      }
+      admit(std::move(socket));
       do_accept();
     });
+  }
+
+  // Slots (contract §3a): one of --max-connections (or a reserved health slot), and one
+  // of the peer address's --max-connections-per-ip; a trusted proxy's connections count
+  // under the client its PROXY header names instead.
+  void admit(tcp::socket socket) {
+    beast::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) return;
+    std::vector<detail::slot_guard> slots;
+    bool health_only = false;
+    auto conn = st.limits.acquire_connection(health_only);
+    if (!conn) {
+      st.refused.inc();
+      return socket.close(ec);
+    }
+    slots.push_back(std::move(*conn));
+    const bool proxied = st.trusted(peer.address());
+    if (!proxied) {
+      auto ip = st.limits.acquire_ip(address_key(peer.address()));
+      if (!ip) {
+        st.refused_ip.inc();
+        return socket.close(ec);
+      }
+      slots.push_back(std::move(*ip));
+    }
+    if (st.tls)
+      std::make_shared<http_session<tls_stream>>(std::move(socket), st, std::move(slots), health_only, false)->run();
+    else
+      std::make_shared<http_session<plain_stream>>(std::move(socket), st, std::move(slots), health_only, proxied)
+          ->run();
   }
 
   shared_state st;

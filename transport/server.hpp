@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/metrics.hpp"
 #include "transport/api.hpp"
@@ -23,6 +24,11 @@ struct server_options {
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 10000;
+  std::size_t health_slots = 8;           // beyond max_connections: /healthz and /readyz only
+  std::size_t max_connections_per_ip = 256;
+  std::size_t max_sockets_per_sub = 32;   // notification WebSockets per subject
+  std::vector<std::string> trusted_proxies;  // addresses whose PROXY protocol v1 header names the client
+  std::chrono::milliseconds first_byte_timeout{5000};  // a new connection must send its first byte by then
   std::chrono::milliseconds read_timeout{10000};  // a started request must arrive by then
   std::chrono::milliseconds idle_timeout{60000};  // keep-alive connection with no request
   std::string tls_cert_file;  // PEM chain; with tls_key_file: serve HTTPS (TLS 1.2+) only
@@ -36,6 +42,7 @@ struct websocket_options {
   std::size_t max_queue = 1024;                    // frames a socket may fall behind before it is cut off
   std::chrono::milliseconds idle_timeout{30000};  // ping after half of it; closed when no answer
   std::size_t max_incoming_bytes = 4096;           // client messages (ignored) larger than this close it
+  std::int64_t token_leeway_s = 30;                // closed (1008) this long after its access token's exp
 };
 
 // What the notification WebSockets need; all outlive the server.

@@ -51,7 +51,7 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; wait 2>/dev/null; [ -n "${CRASH_KEEP:-}" ]
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_engine() {
   : >"$WORK/engine.out"
-  "$ENGINE" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 >"$WORK/engine.out" 2>>"$WORK/engine.err" &
+  "$ENGINE" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 >"$WORK/engine.out" 2>>"$WORK/engine.err" &
   ENGINE_PID=$!
   for _ in $(seq 1 400); do
     grep -q 'listening on' "$WORK/engine.out" 2>/dev/null && return 0

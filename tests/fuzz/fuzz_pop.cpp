@@ -35,7 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static transport::pop_verifier verifier({});
   const fuzz::split_request req(std::string_view(reinterpret_cast<const char*>(data), size));
 
-  auto s = verifier.verify(req.token, &device_key(), req.view(), now);
+  auto s = verifier.verify(req.token, &device_key(), "fuzz-key", req.view(), now);
   if (s) {
     std::fprintf(stderr, "a fuzzed PoP token verified\n");
     std::abort();
@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   static const jose::public_key ec = jose::private_key::generate_ec_p256().public_part();
   for (const jose::public_key* key : {static_cast<const jose::public_key*>(nullptr), &ec}) {
-    auto no_cnf = verifier.verify(req.token, key, req.view(), now);
+    auto no_cnf = verifier.verify(req.token, key, "fuzz-key", req.view(), now);
     FUZZ_CHECK(!no_cnf.has_value());
     const pop_error e = no_cnf.error();
     FUZZ_CHECK(e == pop_error::missing || e == pop_error::malformed || e == pop_error::unsupported_alg ||

@@ -102,7 +102,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (const auto at = claims.find("@EDTS@"); at != std::string::npos) claims.replace(at, 6, digest(cov.concat));
 
   const std::string token = jose::sign_jwt(device_key(), jose::alg::rs256, header, claims);
-  auto s = verifier.verify(token, &device_pub(), req.view(), now);
+  auto s = verifier.verify(token, &device_pub(), "fuzz-key", req.view(), now);
   if (std::getenv("FUZZ_VERBOSE"))
     std::fprintf(stderr, "verify: %s\n", s ? "accepted" : std::string(transport::describe(s.error())).c_str());
   if (s) {
@@ -118,8 +118,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(signed_claims["iat"].get_double().get(iat) == simdjson::SUCCESS);
     FUZZ_CHECK(signed_claims["exp"].get_double().get(exp) == simdjson::SUCCESS);
     FUZZ_CHECK(std::trunc(exp) + 10 >= now && std::trunc(iat) <= now + 10 && std::trunc(exp) - std::trunc(iat) <= 300);
+    FUZZ_CHECK(std::trunc(exp) >= std::trunc(iat));
     FUZZ_CHECK(verifier.remembered() == 1);
-    auto again = verifier.verify(token, &device_pub(), req.view(), now);
+    auto again = verifier.verify(token, &device_pub(), "fuzz-key", req.view(), now);
     FUZZ_CHECK(!again.has_value() && again.error() == pop_error::replayed);
   } else {
     FUZZ_CHECK(s.error() != pop_error::cache_full);
@@ -135,7 +136,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string sig = parts->signature;
   sig[claims.size() % sig.size()] ^= static_cast<char>(1 << (size % 8));
   const std::string forged = std::string(parts->signing_input) + "." + schemas::base64url_encode(sig);
-  auto f = verifier.verify(forged, &device_pub(), req.view(), now);
+  auto f = verifier.verify(forged, &device_pub(), "fuzz-key", req.view(), now);
   FUZZ_CHECK(!f.has_value());
   FUZZ_CHECK(f.error() == pop_error::bad_signature || f.error() == pop_error::malformed);
   return 0;

@@ -67,7 +67,7 @@ std::string frame_about(ws_client& w, const std::string& id) {
 // Flags of the engine of the small-caps test: timers off, so no call ends by itself.
 const std::vector<std::string> small_caps{"--max-calls-per-number", "5", "--max-ringing-per-number", "3",
                                           "--invite-timeout",       "0", "--answer-timeout",         "0",
-                                          "--rate-limit",           "0", "--snapshot-every",         "4"};
+                                          "--rate-limit", "0", "--rate-limit-sub", "0", "--snapshot-every",         "4"};
 
 }  // namespace
 
@@ -215,7 +215,7 @@ TEST_CASE("call caps: --max-ringing-per-number 3: the 4th call ringing one numbe
 }
 
 TEST_CASE("call caps: 0 turns them off: 120 calls from one number, 40 ringing one number, all invited") {
-  engine_process eng({"--max-calls-per-number", "0", "--max-ringing-per-number", "0", "--rate-limit", "0"});
+  engine_process eng({"--max-calls-per-number", "0", "--max-ringing-per-number", "0", "--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"});
   http_client c(eng.port());
   const party a = new_party(eng, "a-phone");
   const party v = new_party(eng, "v-phone");

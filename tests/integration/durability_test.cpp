@@ -191,7 +191,7 @@ TEST_CASE("durability: every acknowledged transition survives SIGKILL; the hash 
 }
 
 TEST_CASE("durability: concurrent requests share one log write (group commit)") {
-  engine_process eng({"--rate-limit", "0",
+  engine_process eng({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0",
                       "--max-calls-per-number", "0", "--max-ringing-per-number", "0"});  // each client sends far more than a device would, all to one callee
   constexpr int clients = 64;
   std::vector<party> mos;

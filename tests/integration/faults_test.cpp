@@ -129,7 +129,7 @@ TEST_CASE("faults: while the WAL cannot be written every request gets 503, and s
 }
 
 TEST_CASE("faults: sync failures under concurrent load lose no acknowledged transition") {
-  engine_process e({"--fault-injection", "--rate-limit", "0"});
+  engine_process e({"--fault-injection", "--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"});
   std::mutex mu;
   std::vector<std::pair<std::string, int>> acked;  // callId, statuses acknowledged on it
   std::atomic<int> failed{0}, ok{0};
@@ -189,7 +189,7 @@ TEST_CASE("faults: sync failures under concurrent load lose no acknowledged tran
 // A real full disk: the data folder is a 24 MiB tmpfs, filled until writes fail.
 TEST_CASE("faults: a real full disk answers 503, loses nothing, and service returns when space does") {
   REQUIRE_MESSAGE(::geteuid() == 0, "mounting a tmpfs needs root (CI runs as root)");
-  engine_process e({"--rate-limit", "0"}, /*start_now=*/false);
+  engine_process e({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"}, /*start_now=*/false);
   fs::create_directories(e.data_dir());
   REQUIRE(::mount("tmpfs", e.data_dir().c_str(), "tmpfs", 0, "size=24m") == 0);
   struct unmount {

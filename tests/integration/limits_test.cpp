@@ -33,6 +33,7 @@
 
 #include "schemas/pop_token.hpp"
 #include "tests/integration/api_fixture.hpp"
+#include "tests/integration/raw_conn.hpp"
 
 using namespace integration;
 namespace fs = std::filesystem;
@@ -52,141 +53,6 @@ std::string slurp(const fs::path& p) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// ------------------------------------------------------------------ raw connections
-
-template <class Parser>
-response to_response(Parser& p) {
-  response out;
-  auto& m = p.get();
-  out.status = static_cast<int>(m.result_int());
-  for (const auto& f : m) {
-    std::string name(f.name_string());
-    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out.headers.emplace_back(std::move(name), std::string(f.value()));
-  }
-  out.body = m.body();
-  return out;
-}
-
-// One TCP connection driven byte by byte with POSIX calls, for the things a well-behaved
-// client never does (idling, trickling, holding connections open).
-class raw_conn {
- public:
-  enum class outcome { eof, reset, data, timeout };
-
-  explicit raw_conn(std::uint16_t port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      const int e = errno;
-      ::close(fd_);
-      throw std::runtime_error(std::string("connect: ") + std::strerror(e));
-    }
-    const int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~raw_conn() { close(); }
-  raw_conn(const raw_conn&) = delete;
-  raw_conn& operator=(const raw_conn&) = delete;
-
-  bool send(std::string_view bytes) {
-    while (!bytes.empty()) {
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      bytes.remove_prefix(static_cast<std::size_t>(n));
-    }
-    return true;
-  }
-
-  // Waits up to `timeout` for something from the peer and says what it was.
-  outcome wait(std::chrono::milliseconds timeout) {
-    pollfd p{fd_, POLLIN, 0};
-    const int r = ::poll(&p, 1, static_cast<int>(timeout.count()));
-    if (r == 0) return outcome::timeout;
-    char b[4096];
-    const ssize_t n = ::recv(fd_, b, sizeof b, 0);
-    if (n == 0) return outcome::eof;
-    if (n < 0) return errno == ECONNRESET ? outcome::reset : outcome::eof;
-    buf_.append(b, static_cast<std::size_t>(n));
-    return outcome::data;
-  }
-
-  // Waits for the peer to close; data that arrives meanwhile is kept (and returned as data).
-  outcome wait_close(std::chrono::milliseconds timeout) {
-    const auto deadline = clock_type::now() + timeout;
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0) return outcome::timeout;
-      const outcome o = wait(left);
-      if (o != outcome::data) return o;
-    }
-  }
-
-  // One HTTP response; nullopt when the peer closes or nothing comes within `timeout`.
-  std::optional<response> read_response(std::chrono::milliseconds timeout = 20s) {
-    http::response_parser<http::string_body> p;
-    p.eager(true);
-    p.body_limit(64 << 20);
-    const auto deadline = clock_type::now() + timeout;
-    for (;;) {
-      if (!buf_.empty()) {
-        beast::error_code ec;
-        const std::size_t used = p.put(asio::buffer(buf_.data(), buf_.size()), ec);
-        buf_.erase(0, used);
-        if (ec && ec != http::error::need_more) return std::nullopt;
-        if (p.is_done()) return to_response(p);
-        if (used > 0 && !ec) continue;
-      }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock_type::now());
-      if (left.count() <= 0) return std::nullopt;
-      const std::size_t before = buf_.size();
-      const outcome o = wait(left);
-      if (o == outcome::data && buf_.size() > before) continue;
-      if (o == outcome::eof && p.got_some() && p.need_eof()) {
-        beast::error_code ec;
-        p.put_eof(ec);
-        if (!ec && p.is_done()) return to_response(p);
-      }
-      return std::nullopt;
-    }
-  }
-
-  void close() {
-    if (fd_ >= 0) {
-      ::shutdown(fd_, SHUT_RDWR);
-      ::close(fd_);
-      fd_ = -1;
-    }
-  }
-  int fd() const { return fd_; }
-  const std::string& pending() const { return buf_; }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-};
-
-std::string describe(raw_conn::outcome o) {
-  switch (o) {
-    case raw_conn::outcome::eof: return "closed (EOF)";
-    case raw_conn::outcome::reset: return "closed (reset)";
-    case raw_conn::outcome::data: return "data";
-    case raw_conn::outcome::timeout: return "still open (timeout)";
-  }
-  return "?";
-}
-
-bool closed(raw_conn::outcome o) { return o == raw_conn::outcome::eof || o == raw_conn::outcome::reset; }
-
-std::string get_request(std::string_view target, std::string_view extra_headers = "") {
-  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + std::string(extra_headers) + "\r\n";
 }
 
 // ------------------------------------------------------------------ metrics
@@ -209,17 +75,6 @@ double metric_settled(http_client& c, std::string_view name, const std::vector<s
     last = v;
   }
   return last;
-}
-
-// Polls `pred` every 20 ms for up to `limit`.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
-  const auto deadline = clock_type::now() + limit;
-  while (clock_type::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return pred();
 }
 
 // The default of a flag as `yna-engine --help` prints it ("--flag TYPE=VALUE").
@@ -253,6 +108,16 @@ TEST_CASE("limits: the defaults of the limit flags are the documented ones (--he
   CHECK(help_default(help, "--rate-burst") == "100");
   CHECK(help_default(help, "--pop-leeway") == "10");
   CHECK(help_default(help, "--pop-max-lifetime") == "300");
+  // Hostile clients (contract 3a)
+  CHECK(help_default(help, "--max-connections-per-ip") == "256");
+  CHECK(help_default(help, "--max-sockets-per-sub") == "32");
+  CHECK(help_default(help, "--health-slots") == "8");
+  CHECK(help_default(help, "--first-byte-timeout") == "5");
+  CHECK(help_default(help, "--max-token-lifetime") == "86400");
+  CHECK(help_default(help, "--token-leeway") == "30");
+  CHECK(help_default(help, "--rate-limit-sub") == "100");
+  CHECK(help_default(help, "--rate-burst-sub") == "200");
+  CHECK(help_default(help, "--pop-jti-per-key") == "16384");
 }
 
 TEST_CASE("limits: headers over --max-header-bytes → 431 HEADERS_TOO_LARGE; the 16 KiB default takes a 10 KiB header") {
@@ -345,7 +210,7 @@ TEST_CASE("limits: a body over --max-body-bytes → 413 BODY_TOO_LARGE, counted,
 }
 
 TEST_CASE("limits: --max-connections 4: the 5th connection is closed at once and counted; a freed slot serves again") {
-  engine_process eng({"--max-connections", "4"});
+  engine_process eng({"--max-connections", "4", "--health-slots", "0"});
   // Four keep-alive connections, each proven accepted by one answered request.
   std::vector<std::unique_ptr<raw_conn>> held;
   for (int i = 0; i < 4; ++i) {
@@ -836,6 +701,22 @@ TEST_CASE("limits: TLS with --tls-cert/--tls-key: https only, TLS 1.2+, plain HT
   INFO("TLS 1.0-1.1 client: ", old);
   CHECK(!old.empty());
   CHECK(old.find("no protocols available") == std::string::npos);  // the client did offer TLS 1.1
+
+  // Forward-secret suites only (contract 3a), as testssl would probe them with s_client:
+  // static-RSA key exchange (no forward secrecy) is refused, ECDHE is served.
+  auto s_client = [&](const std::string& cipher) {
+    return run_command("echo | timeout 20 openssl s_client -connect 127.0.0.1:" + std::to_string(eng.port()) +
+                       " -tls1_2 -cipher " + shell_quote(cipher) + " 2>&1; echo \"exit=$?\"");
+  };
+  for (const char* weak : {"AES128-SHA", "AES256-GCM-SHA384", "AES128-SHA256"}) {
+    CAPTURE(weak);
+    const auto r = s_client(weak);
+    CHECK(r.out.find("exit=0") == std::string::npos);
+    CHECK(r.out.find("Cipher is " + std::string(weak)) == std::string::npos);
+  }
+  const auto strong = s_client("ECDHE-RSA-AES128-GCM-SHA256");
+  CHECK(strong.out.find("exit=0") != std::string::npos);
+  CHECK(strong.out.find("ECDHE-RSA-AES128-GCM-SHA256") != std::string::npos);
 
   // Plain HTTP on the TLS port: no HTTP response, the connection is closed.
   {

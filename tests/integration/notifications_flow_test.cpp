@@ -456,7 +456,7 @@ TEST_CASE("notification flow: the endings of §4 reach the right devices with th
 // ============================================================================ since= under load
 
 TEST_CASE("notification flow: resuming with since mid-call while events keep coming loses and repeats nothing") {
-  engine_process eng({"--rate-limit", "0"});
+  engine_process eng({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"});
   http_client c(eng.port());
   capture cap;
   rest api{c, cap};
@@ -695,7 +695,7 @@ TEST_CASE("notification flow: two MT devices race /connected; one wins, the lose
 // ============================================================================ since= edges
 
 TEST_CASE("notification flow: since=0 replays everything, since beyond the log replays nothing, too far back is refused") {
-  engine_process eng({"--max-replay-events", "20", "--rate-limit", "0"});
+  engine_process eng({"--max-replay-events", "20", "--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"});
   http_client c(eng.port());
   capture cap;
   rest api{c, cap};

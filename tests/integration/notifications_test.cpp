@@ -128,7 +128,7 @@ TEST_CASE("notifications: upgrade needs a token; access_token query parameter wo
 
 TEST_CASE("notifications: a reader that never reads is cut off while others keep receiving") {
   // 300 calls from one number, 200 ringing one number: past both call caps (off here).
-  engine_process eng({"--ws-max-queue", "16", "--rate-limit", "0", "--max-calls-per-number", "0",
+  engine_process eng({"--ws-max-queue", "16", "--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0", "--max-calls-per-number", "0",
                       "--max-ringing-per-number", "0"});
   http_client c(eng.port());
   const party mo = new_party(eng, "mo");

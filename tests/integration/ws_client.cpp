@@ -28,6 +28,8 @@ struct ws_client::impl {
   std::condition_variable cv;
   std::deque<std::string> frames;
   bool closed = false;
+  int close_code = 0;  // from the server's close frame; 0 without one
+  std::string close_reason;
 
   void read_loop() {
     for (;;) {
@@ -35,6 +37,10 @@ struct ws_client::impl {
       ws.read(buf, ec);
       std::lock_guard lk(mu);
       if (ec) {
+        if (ec == websocket::error::closed) {
+          close_code = static_cast<int>(ws.reason().code);
+          close_reason = std::string(ws.reason().reason.data(), ws.reason().reason.size());
+        }
         closed = true;
         cv.notify_all();
         return;
@@ -115,6 +121,16 @@ std::vector<std::string> ws_client::drain(std::chrono::milliseconds quiet) {
 bool ws_client::closed() const {
   std::lock_guard lk(impl_->mu);
   return impl_->closed && impl_->frames.empty();
+}
+
+int ws_client::close_code() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->close_code;
+}
+
+std::string ws_client::close_reason() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->close_reason;
 }
 
 void ws_client::close() {

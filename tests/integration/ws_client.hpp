@@ -32,6 +32,9 @@ class ws_client {
   std::vector<std::string> drain(std::chrono::milliseconds quiet = std::chrono::milliseconds(300));
   // True once the server closed the socket (seen by a read).
   bool closed() const;
+  // The code and reason of the server's close frame (0 and "" when it sent none).
+  int close_code() const;
+  std::string close_reason() const;
   void close();
 
   struct impl;

@@ -92,7 +92,7 @@ std::string fake_frame(std::string_view status) {
 }  // namespace
 
 TEST_CASE("loadgen: full flows against the engine pass, and the record matches what the engine answered") {
-  engine_process engine({"--rate-limit", "0"});
+  engine_process engine({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"});
   const auto record = engine.root() / "record.jsonl";
   const auto r = run_loadgen(engine.port(), engine.data_dir(),
                              "-c 4 -n 24 --threads 2 --mix full:3,answer:1,cancel:1,busy:1 --engine-pid " +
@@ -134,7 +134,7 @@ TEST_CASE("loadgen: full flows against the engine pass, and the record matches w
 }
 
 TEST_CASE("loadgen: open loop at a rate starts every call and passes") {
-  engine_process engine({"--rate-limit", "0"});
+  engine_process engine({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0"});
   const auto r = run_loadgen(engine.port(), engine.data_dir(), "-c 4 -n 10 -r 40 --mix answer --threads 1");
   INFO(r.cmd << "\n" << r.json);
   CHECK(r.exit_code == 0);
@@ -144,7 +144,7 @@ TEST_CASE("loadgen: open loop at a rate starts every call and passes") {
 }
 
 TEST_CASE("loadgen: the engine's timers ending calls left ringing (start flow) are not unexpected frames") {
-  engine_process engine({"--rate-limit", "0", "--invite-timeout", "0.2"});
+  engine_process engine({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0", "--invite-timeout", "0.2"});
   const auto r = run_loadgen(engine.port(), engine.data_dir(), "-c 2 -n 30 -r 30 --mix start --pop off --threads 1");
   INFO(r.cmd << "\n" << r.json);
   CHECK(r.exit_code == 0);

@@ -51,7 +51,7 @@ TEST_CASE("overload: ten times capacity is refused fast with 503, admitted reque
   // The admission floor (default 256 requests) scaled with it: at a sanitizer's capacity of
   // ~45 requests/s, 256 admitted at once would wait past --request-timeout.
   const int admit_floor = scaled(256);
-  engine_process engine({"--rate-limit", "0", "--fault-injection", "--max-batch", std::to_string(batch),
+  engine_process engine({"--rate-limit", "0", "--rate-limit-sub", "0", "--max-connections-per-ip", "0", "--fault-injection", "--max-batch", std::to_string(batch),
                          "--admit-floor", std::to_string(admit_floor),
                          "--invite-timeout", "0", "--answer-timeout", "0", "--request-timeout", "5"});
   http_client c(engine.port());

@@ -41,7 +41,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$ENGINE" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 >"$WORK/engine.out" 2>"$WORK/engine.err" &
+"$ENGINE" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 >"$WORK/engine.out" 2>"$WORK/engine.err" &
 ENGINE_PID=$!
 for _ in $(seq 1 400); do
   grep -q 'listening on' "$WORK/engine.out" 2>/dev/null && break

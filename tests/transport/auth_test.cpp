@@ -80,12 +80,15 @@ void expect_error(const schemas::result<transport::principal, auth_error>& r, au
 }  // namespace
 
 TEST_CASE("auth: a valid RS256 token gives its principal") {
-  auto p = check(rs256(claims(R"(,"device_id":"phone-1","cnf":{"jwk":{"kty":"RSA", "e":"AQAB","n":"xyz"}})")));
+  const std::string jwk = rsa_key().public_part().to_jwk_json();
+  auto p = check(rs256(claims(R"(,"device_id":"phone-1","cnf":{"jwk":)" + jwk + "}")));
   REQUIRE(p.has_value());
   CHECK(p->sub == "alice");
   CHECK(p->msisdns == std::vector<std::string>{"14254369410"});
   CHECK(p->device_id == "phone-1");
-  CHECK(p->cnf_jwk_json == R"({"kty":"RSA","e":"AQAB","n":"xyz"})");
+  CHECK(p->cnf_jwk_json == jwk);
+  CHECK(p->cnf_key.has_value());
+  CHECK(p->cnf_thumbprint.size() == 32);
   CHECK(p->exp == now + 600);
   CHECK(p->owns("14254369410"));
   CHECK(p->owns("+14254369410"));
@@ -358,4 +361,41 @@ TEST_CASE("auth: load_trusted_key_pem") {
   auto missing = transport::load_trusted_key_pem(path, "x");
   REQUIRE_FALSE(missing.has_value());
   CHECK(missing.error().find(path.string()) != std::string::npos);
+}
+
+TEST_CASE("auth: a cnf.jwk must be RSA of 2048 to 4096 bits with e = 65537 (contract 3a)") {
+  auto with_cnf = [](const std::string& jwk) { return check(rs256(claims(R"(,"cnf":{"jwk":)" + jwk + "}"))); };
+  expect_error(with_cnf(R"({"kty":"RSA","e":"AQAB","n":"xyz"})"), auth_error::bad_device_key);
+  expect_error(with_cnf(ec_key().public_part().to_jwk_json()), auth_error::bad_device_key);
+  // e = 3 on a real modulus
+  std::string jwk = rsa_key().public_part().to_jwk_json();
+  const auto e_at = jwk.find("\"e\":\"AQAB\"");
+  REQUIRE(e_at != std::string::npos);
+  expect_error(with_cnf(jwk.replace(e_at, 10, "\"e\":\"Aw\"")), auth_error::bad_device_key);
+  CHECK(with_cnf(jose::private_key::generate_rsa(4096).public_part().to_jwk_json()).has_value());
+}
+
+TEST_CASE("auth: lifetime and iat bounds (contract 3a)") {
+  transport::issuer_config c = config();
+  c.max_lifetime_s = 3600;
+  const transport::token_verifier v(c);
+  auto at = [&](const std::string& payload) { return v.verify_authorization("Bearer " + rs256(payload), now); };
+  auto body = [](std::string iat, std::string exp) {
+    return R"({"iss":")" + std::string(issuer) + R"(","aud":")" + audience +
+           R"(","sub":"alice","msisdns":["14254369410"],"iat":)" + iat + R"(,"exp":)" + exp + "}";
+  };
+  CHECK(at(body(std::to_string(now), std::to_string(now + 3600))).has_value());
+  expect_error(at(body(std::to_string(now), std::to_string(now + 3601))), auth_error::lifetime_too_long);
+  expect_error(at(body(std::to_string(now), "1e300")), auth_error::lifetime_too_long);
+  expect_error(at(body(std::to_string(now + 31), std::to_string(now + 600))), auth_error::issued_in_future);
+  CHECK(at(body(std::to_string(now + 29), std::to_string(now + 600))).has_value());  // within the leeway
+  // Without iat the lifetime counts from now.
+  auto no_iat = [&](std::int64_t exp) {
+    return v.verify_authorization("Bearer " + rs256(R"({"iss":")" + std::string(issuer) + R"(","aud":")" + audience +
+                                                    R"(","sub":"alice","msisdns":["14254369410"],"exp":)" +
+                                                    std::to_string(exp) + "}"),
+                                  now);
+  };
+  CHECK(no_iat(now + 3000).has_value());
+  expect_error(no_iat(now + 4000), auth_error::lifetime_too_long);
 }

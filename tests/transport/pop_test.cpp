@@ -81,8 +81,8 @@ TEST_CASE("pop: a token over the request verifies once, then is a replay") {
   fake_request r;
   const std::string jwk = device_key().public_part().to_jwk_json();
   const std::string tok = make_pop(standard(r), now, now + 120, "jti-1");
-  CHECK(v.verify(tok, parse(jwk), r.view(), now).has_value());
-  auto again = v.verify(tok, parse(jwk), r.view(), now);
+  CHECK(v.verify(tok, parse(jwk), "key-a", r.view(), now).has_value());
+  auto again = v.verify(tok, parse(jwk), "key-a", r.view(), now);
   REQUIRE(!again.has_value());
   CHECK(again.error() == pop_error::replayed);
   CHECK(transport::pop_reason(pop_error::replayed) == schemas::reason_code::pop_replayed);
@@ -93,7 +93,7 @@ TEST_CASE("pop: each failure has its own error") {
   fake_request r;
   const std::string jwk = device_key().public_part().to_jwk_json();
   auto err = [&](const std::string& tok, const fake_request& req, std::string_view key_jwk) {
-    auto s = v.verify(tok, parse(key_jwk), req.view(), now);
+    auto s = v.verify(tok, parse(key_jwk), "key-a", req.view(), now);
     REQUIRE(!s.has_value());
     return s.error();
   };
@@ -106,7 +106,7 @@ TEST_CASE("pop: each failure has its own error") {
   const auto other = jose::private_key::generate_rsa(2048);
   CHECK(err(make_pop(standard(r), now, now + 60, jti(), other), r, jwk) == pop_error::bad_signature);
   CHECK(err(make_pop(standard(r), now - 200, now - 11, jti()), r, jwk) == pop_error::expired);
-  CHECK(v.verify(make_pop(standard(r), now - 200, now - 9, jti()), parse(jwk), r.view(), now).has_value());  // leeway
+  CHECK(v.verify(make_pop(standard(r), now - 200, now - 9, jti()), parse(jwk), "key-a", r.view(), now).has_value());  // leeway
   CHECK(err(make_pop(standard(r), now + 30, now + 60, jti()), r, jwk) == pop_error::issued_in_future);
   CHECK(err(make_pop(standard(r), now, now + 301, jti()), r, jwk) == pop_error::lifetime_too_long);
   {
@@ -125,7 +125,7 @@ TEST_CASE("pop: each failure has its own error") {
     no_body.body.clear();
     auto vals = standard(no_body);
     vals.pop_back();  // no body and none needed
-    CHECK(v.verify(make_pop(vals, now, now + 60, jti()), parse(jwk), no_body.view(), now).has_value());
+    CHECK(v.verify(make_pop(vals, now, now + 60, jti()), parse(jwk), "key-a", no_body.view(), now).has_value());
   }
   {
     auto vals = standard(r);
@@ -146,21 +146,21 @@ TEST_CASE("pop: each failure has its own error") {
     fake_request h = r;
     h.headers["content-type"] = "text/plain";
     CHECK(err(tok, h, jwk) == pop_error::edts_mismatch);
-    CHECK(v.verify(tok, parse(jwk), r.view(), now).has_value());  // the rejected ones were not remembered
+    CHECK(v.verify(tok, parse(jwk), "key-a", r.view(), now).has_value());  // the rejected ones were not remembered
   }
   SUBCASE("ehts names are case-insensitive") {
     std::vector<std::pair<std::string, std::string>> vals{
         {"AUTHORIZATION", "Bearer tok"}, {"URI", r.target}, {"HTTP-Method", r.method}, {"Body", r.body}};
-    CHECK(v.verify(make_pop(vals, now, now + 60, "ci"), parse(jwk), r.view(), now).has_value());
+    CHECK(v.verify(make_pop(vals, now, now + 60, "ci"), parse(jwk), "key-a", r.view(), now).has_value());
   }
 }
 
 TEST_CASE("pop: the replay cache is bounded and forgets expired entries") {
-  transport::replay_cache c(16);  // one entry per shard
+  transport::replay_cache c(16, 0);  // one entry per shard, no per-key share
   using o = transport::replay_cache::outcome;
   int fresh = 0, full = 0;
   for (int i = 0; i < 64; ++i) {
-    auto r = c.check_and_insert("k" + std::to_string(i), 100, 50);
+    auto r = c.check_and_insert("k" + std::to_string(i), "j", 100, 50);
     fresh += r == o::fresh;
     full += r == o::full;
   }
@@ -168,8 +168,77 @@ TEST_CASE("pop: the replay cache is bounded and forgets expired entries") {
   CHECK(full > 0);
   CHECK(c.size() == static_cast<std::size_t>(fresh));
   // after expiry everything is forgotten and new keys fit again
-  CHECK(c.check_and_insert("k0", 300, 200) == o::fresh);
-  CHECK(c.check_and_insert("k0", 300, 200) == o::replayed);
+  CHECK(c.check_and_insert("k0", "j", 300, 200) == o::fresh);
+  CHECK(c.check_and_insert("k0", "j", 300, 200) == o::replayed);
+  CHECK(c.keys() >= 1);
+}
+
+TEST_CASE("pop: jtis are remembered per key, each key with its own share") {
+  transport::replay_cache c(1000, 3);
+  using o = transport::replay_cache::outcome;
+  for (int i = 0; i < 3; ++i) CHECK(c.check_and_insert("a", "j" + std::to_string(i), 100, 50) == o::fresh);
+  CHECK(c.check_and_insert("a", "j9", 100, 50) == o::key_full);  // key a is at its share...
+  CHECK(c.check_and_insert("b", "j9", 100, 50) == o::fresh);     // ...key b is not
+  CHECK(c.check_and_insert("b", "j0", 100, 50) == o::fresh);     // a's jti is no replay for b
+  CHECK(c.check_and_insert("a", "j0", 100, 50) == o::replayed);
+  CHECK(c.seen("a", "j1", 50));
+  CHECK_FALSE(c.seen("b", "j1", 50));
+  CHECK(c.check_and_insert("a", "j9", 300, 200) == o::fresh);  // a's old jtis expired: room again
+  CHECK(c.size() == 3);
+}
+
+TEST_CASE("pop: bounded work: ehts names each item once, at most 16; a replay is refused before the digest") {
+  transport::pop_verifier v({});
+  fake_request r;
+  const std::string jwk = device_key().public_part().to_jwk_json();
+  auto err = [&](const std::string& tok, const fake_request& req) {
+    auto s = v.verify(tok, parse(jwk), "key-a", req.view(), now);
+    REQUIRE(!s.has_value());
+    return s.error();
+  };
+  {
+    auto vals = standard(r);
+    for (int i = 0; i < 5; ++i) vals.push_back({"body", r.body});
+    CHECK(err(make_pop(vals, now, now + 60, "rep"), r) == pop_error::bad_ehts);
+    auto upper = standard(r);
+    upper.push_back({"URI", r.target});  // names are case-insensitive: a repeat
+    CHECK(err(make_pop(upper, now, now + 60, "rep2"), r) == pop_error::bad_ehts);
+  }
+  {
+    auto vals = standard(r);
+    fake_request many = r;
+    for (int i = 0; vals.size() < 17; ++i) {
+      vals.push_back({"x-h" + std::to_string(i), "v"});
+      many.headers["x-h" + std::to_string(i)] = "v";
+    }
+    CHECK(err(make_pop(vals, now, now + 60, "many"), many) == pop_error::bad_ehts);
+    vals.pop_back();  // 16 names: fine
+    CHECK(v.verify(make_pop(vals, now, now + 60, "sixteen"), parse(jwk), "key-a", many.view(), now).has_value());
+  }
+  CHECK(err(make_pop(standard(r), now, now - 5, "backwards"), r) == pop_error::exp_before_iat);
+  // A verified jti presented again over another request: a replay, not a digest mismatch.
+  const std::string tok = make_pop(standard(r), now, now + 60, "once");
+  CHECK(v.verify(tok, parse(jwk), "key-a", r.view(), now).has_value());
+  fake_request changed = r;
+  changed.body = R"({"sdp":"changed"})";
+  CHECK(err(tok, changed) == pop_error::replayed);
+  // The same jti under another device key is not a replay.
+  CHECK(v.verify(tok, parse(jwk), "key-b", r.view(), now).has_value());
+}
+
+TEST_CASE("pop: a key over its share gets 429, others carry on") {
+  transport::pop_options o;
+  o.replay_per_key = 2;
+  transport::pop_verifier v(o);
+  fake_request r;
+  const std::string jwk = device_key().public_part().to_jwk_json();
+  CHECK(v.verify(make_pop(standard(r), now, now + 60, "1"), parse(jwk), "key-a", r.view(), now).has_value());
+  CHECK(v.verify(make_pop(standard(r), now, now + 60, "2"), parse(jwk), "key-a", r.view(), now).has_value());
+  auto s = v.verify(make_pop(standard(r), now, now + 60, "3"), parse(jwk), "key-a", r.view(), now);
+  REQUIRE(!s.has_value());
+  CHECK(s.error() == pop_error::key_share_full);
+  CHECK(transport::pop_reason(s.error()) == schemas::reason_code::too_many_requests);
+  CHECK(v.verify(make_pop(standard(r), now, now + 60, "3"), parse(jwk), "key-b", r.view(), now).has_value());
 }
 
 TEST_CASE("pop: regression found by fuzzing: huge iat/exp cannot wrap the lifetime check") {
@@ -177,7 +246,7 @@ TEST_CASE("pop: regression found by fuzzing: huge iat/exp cannot wrap the lifeti
   fake_request r;
   const std::string jwk = device_key().public_part().to_jwk_json();
   const auto tok = make_pop(standard(r), -9'000'000'000'000'000'000, 9'000'000'000'000'000'000, "huge");
-  auto s = v.verify(tok, parse(jwk), r.view(), now);
+  auto s = v.verify(tok, parse(jwk), "key-a", r.view(), now);
   REQUIRE(!s.has_value());
   CHECK(s.error() == pop_error::malformed);
   CHECK(v.remembered() == 0);

@@ -16,12 +16,19 @@ TEST_CASE("rate_limiter: burst, then the rate") {
   CHECK(ok <= 11);  // ~10 per second
 }
 
-TEST_CASE("rate_limiter: bounded keys; refilled buckets are dropped when space is needed") {
-  transport::rate_limiter r(10, 2, 16);  // one key per shard
+TEST_CASE("rate_limiter: a full table forgets the least recently used bucket, never refuses a newcomer") {
+  transport::rate_limiter r(10, 2, 32);  // two keys per shard
   CHECK(r.allow(0, 0));
-  CHECK_FALSE(r.allow(16, 0));  // same shard, full, bucket 0 not yet refilled
-  CHECK(r.allow(16, 1000));     // bucket 0 refilled: dropped, room for 16
-  CHECK(r.size() == 1);
+  CHECK(r.allow(16, 0));   // same shard
+  CHECK(r.allow(0, 0));    // key 0: burst used up, most recently used
+  CHECK(r.allow(32, 0));   // a newcomer in a full shard: admitted, key 16 (least recent) forgotten
+  CHECK(r.size() == 2);
+  CHECK(r.evicted() == 1);
+  CHECK_FALSE(r.allow(0, 0));  // key 0 still remembered: its empty bucket holds
+  CHECK(r.allow(16, 0));       // key 16 was forgotten: a fresh bucket (key 32 goes now)
+  CHECK(r.evicted() == 2);
+  CHECK_FALSE(r.would_allow(0, 0));
+  CHECK(r.would_allow(0, 100));  // one token back after 100 ms
 }
 
 TEST_CASE("rate_limiter: rate 0 disables") {

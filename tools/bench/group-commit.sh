@@ -10,7 +10,7 @@ BUILD=${1:-build}; C=${2:-64}; D=${3:-10}
 command -v wrk >/dev/null || { echo "needs wrk (apt-get install wrk)"; exit 2; }
 DATA=$(mktemp -d)
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
-"$BUILD/transport/yna-engine" --listen 127.0.0.1:0 --data-dir "$DATA" --rate-limit 0 --max-calls-per-number 0 --max-ringing-per-number 0 >"$DATA/out" 2>"$DATA/err" &
+"$BUILD/transport/yna-engine" --listen 127.0.0.1:0 --data-dir "$DATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 --max-calls-per-number 0 --max-ringing-per-number 0 >"$DATA/out" 2>"$DATA/err" &
 PID=$!
 for _ in $(seq 100); do grep -q listening "$DATA/out" 2>/dev/null && break; sleep 0.1; done
 PORT=$(grep -o '[0-9]*$' "$DATA/out")

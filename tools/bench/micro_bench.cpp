@@ -74,7 +74,7 @@ int main(int argc, char** argv) {
   cfg.issuer = "yna-dev";
   const transport::token_verifier verifier(cfg);
   const transport::token_verifier cold(cfg, 0);  // no cache: every verify does the RSA work
-  transport::pop_verifier pops({10, 300, 10'000'000});
+  transport::pop_verifier pops({10, 300, 10'000'000, 0});  // one key, no per-key share
 
   const std::string body = std::string(R"({"sdp":")") + "v=0\\r\\no=- 1 1 IN IP4 127.0.0.1\\r\\ns=-\\r\\nt=0 0\\r\\nm=audio 9 RTP/AVP 0\\r\\n\"}";
   const std::string target = "/connected/0AEE1B58BAEEDA3EABA42B32EBB3DFE0";
@@ -129,7 +129,7 @@ int main(int argc, char** argv) {
                                      if (n.size() == 13) return std::string_view(authorization);
                                      return std::nullopt;
                                    }};
-          if (!pops.verify(pop_tokens[static_cast<std::size_t>(i)], &*principal->cnf_key, r, now_s())) std::abort();
+          if (!pops.verify(pop_tokens[static_cast<std::size_t>(i)], &*principal->cnf_key, principal->cnf_thumbprint, r, now_s())) std::abort();
         }));
     row("auth per request (cached + PoP)", measure(iterations, [&](int i) {
           const auto p = verifier.verify_authorization(authorization, now_s());
@@ -137,7 +137,7 @@ int main(int argc, char** argv) {
                                      if (n.size() == 13) return std::string_view(authorization);
                                      return std::nullopt;
                                    }};
-          if (!p || !pops.verify(pop_tokens2[static_cast<std::size_t>(i)], &*p->cnf_key, r, now_s())) std::abort();
+          if (!p || !pops.verify(pop_tokens2[static_cast<std::size_t>(i)], &*p->cnf_key, p->cnf_thumbprint, r, now_s())) std::abort();
         }));
     row("decode CallStartRequest", measure(iterations, [&](int) {
           if (!schemas::decode_start_request(start_body)) std::abort();

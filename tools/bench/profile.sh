@@ -16,7 +16,7 @@ OUT=${OUT:-/tmp/yna-profile-$MODE.data}
 command -v perf >/dev/null || { echo "needs perf (apt-get install linux-perf)"; exit 2; }
 DATA=$(mktemp -d)
 trap 'kill $EPID 2>/dev/null; wait $EPID 2>/dev/null; rm -rf "$DATA"' EXIT
-"$BUILD/transport/yna-engine" --listen 127.0.0.1:0 --data-dir "$DATA" --rate-limit 0 --max-calls-per-number 0 --max-ringing-per-number 0 >"$DATA/out" 2>"$DATA/err" &
+"$BUILD/transport/yna-engine" --listen 127.0.0.1:0 --data-dir "$DATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 --max-calls-per-number 0 --max-ringing-per-number 0 >"$DATA/out" 2>"$DATA/err" &
 EPID=$!
 for _ in $(seq 100); do grep -q listening "$DATA/out" 2>/dev/null && break; sleep 0.1; done
 PORT=$(grep -o '[0-9]*$' "$DATA/out")

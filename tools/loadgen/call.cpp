@@ -18,6 +18,9 @@ namespace loadgen {
 namespace {
 
 constexpr auto tuple_awaitable = net::as_tuple(net::use_awaitable);
+// A PoP is used at once: a short lifetime keeps each device key's live jtis (the
+// engine's --pop-jti-per-key share) small however fast the users send.
+constexpr std::int64_t pop_ttl_s = 10;
 
 constexpr std::string_view sdp_mo = R"(v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=loadgen-mo\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n)";
 constexpr std::string_view sdp_mt = R"(v=0\r\no=- 2 1 IN IP4 127.0.0.1\r\ns=loadgen-mt\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n)";
@@ -93,7 +96,7 @@ net::awaitable<answer> send_step(run_context& ctx, user& u, const step& s, call&
     if (o.pop == pop_mode::per_request && p.id.key) {
       const auto t0 = clk::now();
       req.set("X-Authorization", schemas::build_request_pop(*p.id.key, http::to_string(verb), target, body,
-                                                             p.authorization, now_s()));
+                                                             p.authorization, now_s(), pop_ttl_s));
       ctx.st.pop_signed.fetch_add(1, std::memory_order_relaxed);
       ctx.st.pop_sign_ns.fetch_add(static_cast<std::uint64_t>((clk::now() - t0).count()), std::memory_order_relaxed);
     }

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   std::string data_dir, issuer_key, kid(schemas::dev_issuer_kid), iss(schemas::dev_issuer_name), mix = "full",
       pop = "per-request", record_file, number_prefix;
   double timeout_s = 5, notify_timeout_s = 2, retry_for_s = 30;
-  std::size_t idle_sockets = 0, device_keys = 4;
+  std::size_t idle_sockets = 0, device_keys = 8;
   bool json = false, quiet = false, no_ws = false;
   std::int64_t token_ttl = 3600;
 

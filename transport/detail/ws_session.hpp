@@ -8,12 +8,14 @@
 // while live frames (> C) wait → send replay, then the held live frames, then live.
 // Frames go out in increasing sequenceNumber, each once. A reader that falls more than
 // max_queue frames behind is cut off (it resumes with since); pings keep idle sockets
-// honest. All handlers run on the socket's io_context thread.
+// honest; the socket closes (1008, "token expired") when its access token expires, past
+// the leeway. All handlers run on the socket's io_context thread.
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -21,6 +23,7 @@
 #include "engine/metrics.hpp"
 #include "engine/reactor.hpp"
 #include "transport/api.hpp"
+#include "transport/detail/conn_limits.hpp"
 #include "transport/notifier.hpp"
 #include "transport/replay.hpp"
 #include "transport/server.hpp"
@@ -38,25 +41,26 @@ struct ws_shared {
   engine::counter& frames_sent;
   engine::counter& slow_closed;
   engine::counter& replayed;
+  engine::counter& expired_closed;
 };
 
 template <class Stream>
 class ws_session final : public subscriber, public std::enable_shared_from_this<ws_session<Stream>> {
  public:
-  // `connections` is the server's --max-connections count: this socket holds one slot
-  // until it is destroyed.
-  ws_session(Stream&& stream, ws_shared& sh, socket_grant grant, std::atomic<std::size_t>& connections)
-      : ws_(std::move(stream)), sh_(sh), connections_(connections) {
+  // `slots` are the connection's slots (--max-connections, per address, per subject):
+  // held until this socket is destroyed.
+  ws_session(Stream&& stream, ws_shared& sh, socket_grant grant, std::vector<slot_guard> slots)
+      : ws_(std::move(stream)), sh_(sh), slots_(std::move(slots)), expiry_(ws_.get_executor()) {
     sub = std::move(grant.who.sub);
     device_id = std::move(grant.who.device_id);
     msisdns = std::move(grant.who.msisdns);
     since_ = grant.since;
+    token_exp_ = grant.who.exp;
     sh_.open.add(1);
   }
   ~ws_session() override {
     sh_.services.hub->unsubscribe(this);
     sh_.open.add(-1);
-    connections_.fetch_sub(1);
   }
 
   void run(http::request<http::string_body> req, std::string transaction_id) {
@@ -74,6 +78,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     ws_.text(true);
     ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return;
+      self->arm_expiry();
       self->do_read();
       self->subscribe();
     });
@@ -87,6 +92,20 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
  private:
   enum class phase { starting, replaying, live };
+
+  // The socket lives no longer than its access token (contract §3a).
+  void arm_expiry() {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    // Expired is now > exp + leeway, as for HTTP: the first whole second after it.
+    const std::int64_t left = token_exp_ + sh_.services.opts.token_leeway_s + 1 - now;
+    expiry_.expires_after(std::chrono::seconds(std::clamp<std::int64_t>(left, 0, 400LL * 24 * 3600)));
+    expiry_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || self->closed_) return;
+      self->sh_.expired_closed.inc();
+      self->close_with(websocket::close_code::policy_error, "token expired");
+    });
+  }
 
   void subscribe() {
     auto self = this->shared_from_this();
@@ -159,6 +178,12 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       if (ec) return self->close_now();
       self->sh_.frames_sent.inc();
       self->queue_.pop_front();
+      if (self->close_after_write_) {
+        auto [code, reason] = std::move(*self->close_after_write_);
+        self->close_after_write_.reset();
+        self->closed_ = false;
+        return self->close_with(code, std::move(reason));
+      }
       if (!self->queue_.empty() && !self->closed_) self->do_write();
     });
   }
@@ -182,23 +207,31 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
   void close_with(websocket::close_code code, std::string reason) {
     if (closed_) return;
-    if (writing_) return close_now();  // one write at a time: no room for a close frame
     closed_ = true;
     sh_.services.hub->unsubscribe(this);
+    expiry_.cancel();
     if (reason.size() > 120) reason.resize(120);
+    if (writing_) {  // one write at a time: the close frame follows the frame being written
+      close_after_write_.emplace(code, std::move(reason));
+      return;
+    }
     ws_.async_close(websocket::close_reason(code, reason), [self = this->shared_from_this()](beast::error_code) {});
   }
 
   void close_now() {
     closed_ = true;
     sh_.services.hub->unsubscribe(this);
+    expiry_.cancel();
     beast::error_code ec;
     beast::get_lowest_layer(ws_).socket().close(ec);
   }
 
   websocket::stream<Stream> ws_;
   ws_shared& sh_;
-  std::atomic<std::size_t>& connections_;
+  std::vector<slot_guard> slots_;
+  net::steady_timer expiry_;
+  std::int64_t token_exp_ = 0;
+  std::optional<std::pair<websocket::close_code, std::string>> close_after_write_;
   std::optional<std::uint64_t> since_;
   phase phase_ = phase::starting;
   std::deque<frame_ptr> queue_;

@@ -13,30 +13,19 @@
 #include <unordered_map>
 
 #include "schemas/digest.hpp"
+#include "transport/detail/ascii.hpp"
 
 namespace transport {
 
 namespace jose = schemas::jose;
+using detail::iequals;
+constexpr auto trim = detail::trim_ows;
 using schemas::failure;
 using schemas::result;
 
 namespace {
 
 constexpr std::uintmax_t max_key_file_bytes = 1 << 20;
-
-std::string_view trim(std::string_view s) {
-  const auto ws = [](char c) { return c == ' ' || c == '\t'; };
-  while (!s.empty() && ws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && ws(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
 
 bool key_fits(const jose::public_key& key, jose::alg a) {
   return a == jose::alg::rs256 ? key.is_rsa() : key.is_ec_p256();

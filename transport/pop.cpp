@@ -8,10 +8,12 @@
 #include "schemas/base64url.hpp"
 #include "schemas/digest.hpp"
 #include "schemas/jose.hpp"
+#include "transport/detail/ascii.hpp"
 
 namespace transport {
 
 namespace jose = schemas::jose;
+using detail::iequals;
 using schemas::failure;
 using rc = schemas::reason_code;
 
@@ -135,14 +137,6 @@ simdjson::dom::parser& thread_parser() {
   return p;
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto l = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (l(a[i]) != l(b[i])) return false;
-  }
-  return true;
-}
 
 bool read_seconds(simdjson::dom::object o, std::string_view k, std::int64_t& out) {
   simdjson::dom::element el;

@@ -312,6 +312,14 @@ std::string compact_jwt(std::string_view header_json, std::string_view payload_j
          schemas::base64url_encode(signature);
 }
 
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return 0;
+}
+
 double load_scale() {
   static const double s = [] {
     const char* v = std::getenv("YNA_TEST_LOAD_SCALE");

@@ -185,6 +185,9 @@ std::optional<double> metric_value(std::string_view text, std::string_view serie
 // {"endpoint=\"start\"", "status=\"200\""}); nullopt when none matches.
 std::optional<double> metric_sum(std::string_view text, std::string_view name, const std::vector<std::string>& labels);
 
+// VmRSS of a process, in KiB (0 when unreadable).
+long rss_kib(pid_t pid);
+
 // $YNA_TEST_LOAD_SCALE (default 1): sanitizer runs (.ci/sanitize) scale the request
 // counts of load-heavy tests down by it; what each test checks stays the same.
 double load_scale();

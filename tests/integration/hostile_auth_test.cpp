@@ -106,7 +106,7 @@ TEST_CASE("hostile auth: an ehts that repeats body is refused at once; a replaye
   }
   const double per_request_ms = (cpu_seconds(eng.pid()) - cpu0) * 1000 / n;
   INFO("engine CPU per refused request: ", per_request_ms, " ms");
-  CHECK(per_request_ms < (load_scale() > 1 ? 10.0 : 1.0));  // sanitizer builds run slower
+  CHECK(per_request_ms < (load_scale() < 1 ? 20.0 : 1.0));  // sanitizer builds (scale < 1) run slower
 
   // 17 distinct names, or one name twice in another case: refused too.
   schemas::pop_claims many{{"Authorization", auth}, {"uri", uri}, {"http-method", "POST"}, {"body", body}};

@@ -16,14 +16,6 @@ using namespace integration;
 
 namespace {
 
-// VmRSS of a process, in KiB (0 when unreadable).
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return 0;
-}
 
 double metric_of(std::uint16_t port, std::string_view name, const std::vector<std::string>& labels) {
   http_client c(port);

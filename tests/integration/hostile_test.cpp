@@ -60,14 +60,6 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-// VmRSS of a process, in KiB (0 when unreadable).
-long rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
-  return 0;
-}
 
 // ------------------------------------------------------------------ raw sockets
 

@@ -6,27 +6,14 @@
 #include <algorithm>
 #include <iterator>
 
+#include "transport/detail/ascii.hpp"
+
 namespace transport::detail {
 
 namespace http = boost::beast::http;
 using rc = schemas::reason_code;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto l = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-    if (l(a[i]) != l(b[i])) return false;
-  }
-  return true;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Beast 1.81 asserts (basic_parser.ipp, parse_chunk_header: n >= 5) when it is handed a
 // last chunk again after it asked for more of its trailer section with fewer than 5
@@ -136,7 +123,7 @@ bool request_reader::check_framing() {
     std::string_view list(it->value().data(), it->value().size());
     while (true) {
       const auto comma = list.find(',');
-      const auto item = trim(list.substr(0, comma));
+      const auto item = trim_ows(list.substr(0, comma));
       if (!item.empty()) {
         ++codings;
         only_chunked = only_chunked && iequals(item, "chunked");

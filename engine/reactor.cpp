@@ -63,7 +63,12 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       timers_gauge_(m.get_gauge("yna_timers_armed", "Call timers waiting in the deadline queue")),
       active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
       pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")),
-      admit_gauge_(m.get_gauge("yna_admission_limit", "Requests the reactor admits at once now (admission control)")) {
+      admit_gauge_(m.get_gauge("yna_admission_limit", "Requests the reactor admits at once now (admission control)")),
+      loop_seconds_(m.get_histogram("yna_reactor_loop_seconds",
+                                    "Reactor loop iterations that did work: from waking up to going back to wait "
+                                    "(every pause of the reactor is one)",
+                                    latency_buckets_seconds())),
+      loop_max_us_(m.get_gauge("yna_reactor_loop_max_microseconds", "Longest reactor loop iteration since start")) {
   admit_limit_ = opts_.max_queue_delay_ms > 0 ? std::min(opts_.max_pending, opts_.admit_floor) : opts_.max_pending;
   admit_gauge_.set(static_cast<std::int64_t>(admit_limit_.load()));
   window_answers_.assign(admission_windows, 0);
@@ -139,6 +144,10 @@ void reactor::run() {
       cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return !inbox_.empty(); });
       batch.swap(inbox_);
     }
+    // The loop's own time on a monotonic clock: what every request and timer waits
+    // behind (a wall-clock step must not show up as a pause).
+    const auto woke = std::chrono::steady_clock::now();
+    const bool had_work = !batch.empty() || writing_;
     for (auto& m : batch) {
       std::visit(
           [&](auto&& v) {
@@ -160,6 +169,12 @@ void reactor::run() {
     flush();
     update_admission(now);
     pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
+    if (had_work) {
+      const auto took = std::chrono::steady_clock::now() - woke;
+      loop_seconds_.observe(std::chrono::duration<double>(took).count());
+      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+      if (us > loop_max_us_.value()) loop_max_us_.set(us);
+    }
     if (stop_requested && !writing_) break;
   }
   // Answer what never reached the log: nothing of it is stored.

@@ -220,6 +220,8 @@ class reactor {
   gauge& active_gauge_;
   gauge& pending_gauge_;
   gauge& admit_gauge_;
+  histogram& loop_seconds_;  // each loop iteration that did work (yna_reactor_loop_seconds)
+  gauge& loop_max_us_;
 };
 
 }  // namespace engine

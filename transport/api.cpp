@@ -80,6 +80,7 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
                                         "Requests refused with 429: over --rate-limit for their token, or "
                                         "--rate-limit-sub for their subject, or a device key over its PoP jti "
                                         "share (not stored)")),
+      tokens_cached_(metrics.get_gauge("yna_tokens_cached", "Verified access tokens cached (--token-cache bounds it)")),
       pop_jtis_(metrics.get_gauge("yna_pop_jtis", "PoP jti values remembered for replay detection (live)")),
       pop_keys_(metrics.get_gauge("yna_pop_keys", "Device keys with a live PoP jti remembered")),
       rate_buckets_token_(metrics.get_gauge("yna_rate_limiter_buckets", "Rate-limiter buckets held", "key=\"token\"")),
@@ -90,6 +91,7 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
       rate_sub_(opts_.rate_per_sub, opts_.rate_sub_burst, opts_.rate_max_tokens) {}
 
 void api::refresh_gauges() {
+  tokens_cached_.set(static_cast<std::int64_t>(verifier_.cached()));
   pop_jtis_.set(static_cast<std::int64_t>(pop_.remembered()));
   pop_keys_.set(static_cast<std::int64_t>(pop_.keys_remembered()));
   rate_buckets_token_.set(static_cast<std::int64_t>(rate_.size()));

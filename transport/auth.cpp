@@ -223,6 +223,16 @@ token_verifier::token_verifier(issuer_config config, std::size_t cache_capacity)
 
 token_verifier::~token_verifier() = default;
 
+std::size_t token_verifier::cached() const {
+  if (!cache_) return 0;
+  std::size_t n = 0;
+  for (auto& s : cache_->shards) {
+    std::lock_guard lk(s.mu);
+    n += s.map.size();
+  }
+  return n;
+}
+
 std::optional<std::string_view> bearer_token(std::string_view value) {
   value = trim(value);
   const auto space = value.find_first_of(" \t");

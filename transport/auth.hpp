@@ -104,6 +104,9 @@ class token_verifier {
   [[nodiscard]] schemas::result<principal, auth_error> verify_token(std::string_view token,
                                                                     std::int64_t now_s) const;
 
+  // Verified tokens held in the cache now (at most cache_capacity).
+  [[nodiscard]] std::size_t cached() const;
+
  private:
   struct cache;
   [[nodiscard]] schemas::result<principal, auth_error> verify_uncached(std::string_view token,

@@ -224,3 +224,17 @@ TEST_CASE("reactor: the snapshot interval grows with the table (--snapshot-table
   // Factor 1: every event here adds a call, so the gap never catches up with the table.
   CHECK(snapshot_seqs(10, 1) == "2");
 }
+
+TEST_CASE("reactor: every loop iteration that did work is measured (yna_reactor_loop_seconds, max)") {
+  harness h;
+  h.start();
+  for (int i = 0; i < 5; ++i) CHECK(h.call(start_cmd("L" + std::to_string(i))).code == reason_code::none);
+  const std::string text = h.metrics.render();
+  auto value = [&](std::string_view series) {
+    const auto at = text.find("\n" + std::string(series) + " ");  // the sample, not its # TYPE line
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + series.size() + 2));
+  };
+  CHECK(value("yna_reactor_loop_seconds_count") >= 5);  // at least one iteration per request
+  CHECK(value("yna_reactor_loop_max_microseconds") > 0);
+}

@@ -161,6 +161,7 @@ TEST_CASE("hostile auth: PoP jtis are remembered per device key, each key with i
   const auto m = c.get("/metrics").body;
   CHECK(metric_value(m, "yna_pop_jtis").value_or(0) >= 22);
   CHECK(metric_value(m, "yna_pop_keys").value_or(0) >= 3);
+  CHECK(metric_value(m, "yna_tokens_cached").value_or(0) >= 4);  // the four devices' tokens
 }
 
 TEST_CASE("hostile auth: a cnf.jwk that is not RSA 2048-4096 bits with e = 65537 is 401") {

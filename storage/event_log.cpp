@@ -57,7 +57,7 @@ rocksdb::Status open_writer_db(log_state& s) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   auto opts = db_options(false, s.options.env);
   opts.info_log = forwarding_logger([&s](std::string_view line) { s.warn(line); });
-  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(true), &handles, &s.db);
+  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(true, s.options.compress), &handles, &s.db);
   if (!st.ok()) {
     s.db = nullptr;
     return st;

@@ -39,6 +39,7 @@ struct log_state;
 struct log_options {
   std::filesystem::path dir;      // the RocksDB folder (the engine passes <data-dir>/log)
   bool sync = true;               // fsync the WAL before acknowledging an append (contract §6)
+  bool compress = true;           // LZ4, ZSTD in the bottommost level; false: none (measurements only)
   std::size_t snapshot_keep = 2;  // newest snapshots kept; older ones are deleted (at least 1)
   // After a full disk: once this much space is free the log is reopened, rather than
   // waiting for RocksDB's own recovery, which wants write_buffer_size (64 MiB) free

@@ -141,12 +141,14 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
   return o;
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer) {
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer, bool compress) {
   auto cache = rocksdb::NewLRUCache(64 * mib);
   std::vector<rocksdb::ColumnFamilyDescriptor> d;
   for (int i = 0; i < cf_count; ++i)
     d.emplace_back(i == cf_default ? rocksdb::kDefaultColumnFamilyName : std::string(cf_names[i]),
                    cf_options(static_cast<cf_id>(i), cache, writer));
+  if (!compress)
+    for (auto& cf : d) cf.options.compression = cf.options.bottommost_compression = rocksdb::kNoCompression;
   return d;
 }
 

@@ -35,7 +35,8 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env = nullptr);
 // Debian librocksdb (built with assertions) aborts on the next line written to it.
 std::shared_ptr<rocksdb::Logger> forwarding_logger(std::function<void(std::string_view)> sink);
 // writer: the options of the one writing instance (see cf_options for what differs).
-std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer);
+// compress: false writes every SST uncompressed (measurements only, tools/bench/bytes-per-event.sh).
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer, bool compress = true);
 
 engine::store_error to_store_error(const rocksdb::Status& s);
 open_errc to_open_errc(const rocksdb::Status& s);

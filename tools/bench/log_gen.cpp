@@ -76,18 +76,20 @@ int main(int argc, char** argv) {
   CLI::App app{"yna-log-gen: a large valid event log for benchmarks"};
   std::string data_dir;
   std::uint64_t calls = 250000, snapshot_every = 0, batch_size = 1000, window = 64;
-  bool final_snapshot = false;
+  bool final_snapshot = false, no_compression = false;
   app.add_option("--data-dir", data_dir, "The engine data folder to create (the log goes to DIR/log)")->required();
   app.add_option("--calls", calls, "Calls to write (4 events each)")->capture_default_str();
   app.add_option("--window", window, "Calls in progress at once (their events interleave)")->capture_default_str();
   app.add_option("--batch", batch_size, "Events per append (one WriteBatch)")->capture_default_str();
   app.add_option("--snapshot-every", snapshot_every, "Events between snapshots, as the engine's flag (0: never)");
   app.add_flag("--final-snapshot", final_snapshot, "Write a snapshot after the last event");
+  app.add_flag("--no-compression", no_compression, "Write SST files uncompressed (bytes-per-event measurements)");
   CLI11_PARSE(app, argc, argv);
 
   storage::log_options o;
   o.dir = std::filesystem::path(data_dir) / "log";
   o.sync = false;
+  o.compress = !no_compression;
   auto opened = storage::event_log::open(o);
   if (!opened) {
     std::fprintf(stderr, "yna-log-gen: cannot open %s: %s\n", o.dir.c_str(), opened.error().detail.c_str());

@@ -8,7 +8,9 @@ notification_hub::notification_hub(std::string base_path, engine::registry& metr
     : base_path_(std::move(base_path)),
       published_(metrics.get_counter("yna_notifications_total", "Notifications derived from committed events")),
       delivered_(metrics.get_counter("yna_notification_deliveries_total",
-                                     "Notification frames handed to WebSocket sessions (live)")) {}
+                                     "Notification frames handed to WebSocket sessions (live)")),
+      numbers_(metrics.get_gauge("yna_ws_subscribed_numbers",
+                                 "Numbers with a subscribed notification socket (bounded by the sockets)")) {}
 
 void notification_hub::on_committed(const engine::event& e, const engine::call_state*) {
   auto n = engine::derive_notification(e);
@@ -35,6 +37,7 @@ void notification_hub::on_committed(const engine::event& e, const engine::call_s
       }
       if (subs.empty()) by_msisdn_.erase(it);
     }
+    numbers_.set(static_cast<std::int64_t>(by_msisdn_.size()));
   }
   if (targets.empty()) return;
   frame = std::make_shared<const std::string>(engine::encode_notification(*n, base_path_));
@@ -46,6 +49,7 @@ void notification_hub::subscribe(const std::shared_ptr<subscriber>& s) {
   std::lock_guard lk(mu_);
   for (const auto& m : s->msisdns) by_msisdn_[m].push_back(s);
   count_[s.get()] = s->msisdns.size();
+  numbers_.set(static_cast<std::int64_t>(by_msisdn_.size()));
 }
 
 void notification_hub::unsubscribe(const subscriber* s) {
@@ -63,6 +67,7 @@ void notification_hub::unsubscribe(const subscriber* s) {
             v.end());
     if (v.empty()) by_msisdn_.erase(it);
   }
+  numbers_.set(static_cast<std::int64_t>(by_msisdn_.size()));
 }
 
 std::vector<std::pair<engine::event_seq, frame_ptr>> notification_hub::ringing_invitations(

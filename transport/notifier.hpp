@@ -62,6 +62,7 @@ class notification_hub final : public engine::event_listener {
   std::unordered_map<const subscriber*, std::size_t> count_;  // subscribed sockets
   engine::counter& published_;
   engine::counter& delivered_;
+  engine::gauge& numbers_;
 };
 
 }  // namespace transport

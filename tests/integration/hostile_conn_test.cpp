@@ -172,6 +172,8 @@ TEST_CASE("hostile conn: notification sockets are capped per subject") {
   auto other = ws_client::connect(eng.port(), "/notifications", bearer(eng.token({fresh_msisdn()})));
   CHECK_FALSE(other->closed());
   CHECK(metric_of(eng.port(), "yna_ws_refused_per_sub_total") == 1);
+  // The subject's number and the other's (sockets subscribe on the reactor thread: wait for it).
+  CHECK(eventually([&] { return metric_of(eng.port(), "yna_ws_subscribed_numbers") == 2; }));
   // A closed socket gives its slot back.
   open.front()->close();
   open.erase(open.begin());

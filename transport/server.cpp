@@ -144,7 +144,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     buffer_.consume(used);
     switch (reader_->status()) {
       case detail::request_reader::state::complete:
-        return on_read({});
+        return on_request();
       case detail::request_reader::state::failed: {
         bool present = false;  // the fields parsed so far carry the request's transaction id
         const std::string_view txn = header(reader_->request(), "x-transaction-id", present);
@@ -205,7 +205,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     return close();  // a TLS or socket error: nothing more can be said on this connection
   }
 
-  void on_read(beast::error_code) {
+  void on_request() {
     lowest().expires_never();
     ++requests_;
     const auto& req = reader_->request();

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "tests/integration/harness.hpp"
+#include "tests/integration/ws_client.hpp"
 
 // Failed CHECKs on optional values print them instead of "{?}".
 namespace doctest {
@@ -43,6 +44,18 @@ inline party new_party(const engine_process& e, std::string device = "dev-1") {
   p.number = fresh_msisdn();
   p.tok = e.token({p.number}, std::move(device));
   return p;
+}
+
+// A notification socket for the party's device (its token, no PoP on the upgrade).
+inline std::unique_ptr<ws_client> listen(const engine_process& eng, const party& p, std::string_view query = {}) {
+  return ws_client::connect(eng.port(), "/notifications" + std::string(query),
+                            p.auth({{"X-Authorization", std::string(no_pop)}}));
+}
+
+// The callId a notification frame is about (the last segment of its callObjectRef).
+inline std::string call_id_of(std::string_view frame) {
+  const auto ref = json_str(frame, "/" + frame_type(frame) + "/callObjectRef").value_or("");
+  return ref.substr(ref.rfind('/') + 1);
 }
 
 inline std::string start_body(std::string_view from, std::string_view to, std::string_view offer,

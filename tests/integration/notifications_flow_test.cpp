@@ -65,9 +65,6 @@ struct device {
 
 header_list ws_headers(const party& p) { return p.auth({{"X-Authorization", std::string(no_pop)}}); }
 
-std::unique_ptr<ws_client> listen(const engine_process& eng, const party& p, std::string_view query = {}) {
-  return ws_client::connect(eng.port(), "/notifications" + std::string(query), ws_headers(p));
-}
 
 device make_device(const engine_process& eng, capture& cap, std::string name, const std::string& number,
                    std::string_view query = {}, bool connect = true) {

@@ -6,14 +6,7 @@ using namespace integration;
 
 namespace {
 
-std::unique_ptr<ws_client> listen(const engine_process& eng, const party& p, std::string query = {}) {
-  return ws_client::connect(eng.port(), "/notifications" + query, p.auth({{"X-Authorization", std::string(no_pop)}}));
-}
 
-std::string call_id_of(std::string_view frame) {
-  const auto ref = json_str(frame, "/" + frame_type(frame) + "/callObjectRef").value_or("");
-  return ref.substr(ref.rfind('/') + 1);
-}
 
 }  // namespace
 

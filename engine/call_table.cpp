@@ -81,6 +81,21 @@ void call_table::apply(const event& e) {
   }
   auto it = calls_.find(e.call_id);
   if (it == calls_.end()) return;  // cannot happen for a log the engine wrote
+  if (e.act == action::retire) {
+    ++retired_;
+    if (on_retire_ == on_retire::keep) {
+      engine::apply(it->second, e);
+      return;
+    }
+    // Only ended calls retire: they are in neither the ringing nor the live counts.
+    const call_state& c = it->second;
+    if (c.client_correlator) {
+      auto s = starts_.find(start_key(c.from, *c.client_correlator));
+      if (s != starts_.end() && s->second == c.call_id) starts_.erase(s);
+    }
+    calls_.erase(it);
+    return;
+  }
   const bool was_ended = is_ended(it->second.status);
   const bool was_early = is_early(it->second.status);
   engine::apply(it->second, e);
@@ -94,6 +109,20 @@ void call_table::restore(call_state c, event_seq last_seq) {
   if (is_early(c.status)) track_ringing(c);
   calls_.insert_or_assign(c.call_id, std::move(c));
   if (last_seq > last_seq_) last_seq_ = last_seq;
+}
+
+std::optional<call_state> fold_call(const std::vector<event>& events) {
+  std::optional<call_state> c;
+  for (const auto& e : events) {
+    if (!e.accepted() || e.noop) continue;
+    if (e.act == action::start) {
+      c.emplace();
+    } else if (!c || e.call_id != c->call_id) {
+      continue;
+    }
+    engine::apply(*c, e);
+  }
+  return c;
 }
 
 }  // namespace engine

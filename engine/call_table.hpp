@@ -2,9 +2,11 @@
 // call_table: every call the engine knows, and the fold that builds them from the log.
 // Owned by one thread (the reactor, or a tool replaying the log); not thread-safe.
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -14,6 +16,12 @@ namespace engine {
 
 class call_table {
  public:
+  // What a retire event does (contract §9). drop: the call leaves the table and its
+  // indexes (the engine). keep: the call stays, marked retired (tools that report on
+  // every call of the log: replay, cdr).
+  enum class on_retire : std::uint8_t { drop, keep };
+  explicit call_table(on_retire r = on_retire::drop) : on_retire_(r) {}
+
   // nullptr when unknown.
   const call_state* find(std::string_view call_id) const;
   // The call started by `from` with this clientCorrelator, or nullptr.
@@ -23,7 +31,7 @@ class call_table {
   // table remembers the last seq it folded.
   void apply(const event& e);
 
-  // Puts a call as it is (snapshot loading).
+  // Puts a call as it is (loading the persisted state).
   void restore(call_state c, event_seq last_seq);
   void restore_last_seq(event_seq s) noexcept { if (s > last_seq_) last_seq_ = s; }
 
@@ -36,7 +44,8 @@ class call_table {
 
   event_seq last_seq() const noexcept { return last_seq_; }
   std::size_t size() const noexcept { return calls_.size(); }
-  std::size_t active() const noexcept { return active_; }
+  std::size_t active() const noexcept { return active_; }  // not ended
+  std::size_t retired() const noexcept { return retired_; }  // retire events folded
   const std::unordered_map<std::string, call_state>& calls() const noexcept { return calls_; }
 
  private:
@@ -52,7 +61,14 @@ class call_table {
   // MO -> calls not ended (entries at 0 are erased)
   std::unordered_map<std::string, std::size_t> live_from_;
   std::size_t active_ = 0;
+  std::size_t retired_ = 0;
   event_seq last_seq_ = 0;
+  on_retire on_retire_ = on_retire::drop;
 };
+
+// One call folded from its events in log order (any outcomes; events of other calls are
+// ignored): what call_table::apply makes of it, retired flag included. nullopt when no
+// event in `events` starts a call. A retired call read back from the log (contract §9).
+std::optional<call_state> fold_call(const std::vector<event>& events);
 
 }  // namespace engine

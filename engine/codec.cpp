@@ -134,6 +134,7 @@ void write_call_internal(json_writer& w, const call_state& c) {
   str_field(w, "moDevice", c.mo_device);
   str_field(w, "mtDevice", c.mt_device);
   w.field("startSeq", c.start_seq).field("lastSeq", c.last_seq).field("events", static_cast<std::uint64_t>(c.event_count));
+  if (c.retired) w.field("retired", true);
   w.end_object();
 }
 
@@ -171,6 +172,7 @@ bool read_call_internal(dom::object o, call_state& c) {
   r.num("startSeq", c.start_seq);
   r.num("lastSeq", c.last_seq);
   r.num("events", c.event_count);
+  c.retired = r.has("retired") && r.boolean("retired");
   return r.ok && !c.call_id.empty();
 }
 
@@ -279,6 +281,22 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   r.str("prev", e.prev_hash);
   if (!(r.ok && a.ok && p.ok && o.ok)) return schemas::failure{codec_error::malformed};
   return e;
+}
+
+std::string encode_call(const call_state& c) {
+  json_writer w(256 + c.mo_sdp.size() + c.mt_sdp.size() + (c.offer ? c.offer->prior_sdp.size() : 0));
+  write_call_internal(w, c);
+  return w.take();
+}
+
+schemas::result<call_state, codec_error> decode_call(std::string_view bytes) {
+  dom::element doc;
+  dom::object obj;
+  if (thread_parser().parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
+    return schemas::failure{codec_error::malformed};
+  call_state c;
+  if (!read_call_internal(obj, c)) return schemas::failure{codec_error::malformed};
+  return c;
 }
 
 std::string encode_snapshot(const call_table& table) {

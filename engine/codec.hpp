@@ -29,6 +29,11 @@ std::string_view to_string(codec_error e) noexcept;
 std::string encode_event(const event& e);
 schemas::result<event, codec_error> decode_event(std::string_view bytes);
 
+// One call with every field of call_state, as the log persists it (contract §9: the
+// `calls` column family): {"callId":…,"from":…,…,"startSeq":N,"lastSeq":N,"events":N}.
+std::string encode_call(const call_state& c);
+schemas::result<call_state, codec_error> decode_call(std::string_view bytes);
+
 // Snapshot: {"v":1,"seq":N,"calls":[…]} with every field of call_state.
 std::string encode_snapshot(const call_table& table);
 schemas::result<call_table, codec_error> decode_snapshot(std::string_view bytes);

@@ -102,6 +102,7 @@ reason_code decide_on_call(const call_state& c, action act, role r, const comman
     case action::start:
     case action::end:
     case action::timeout:
+    case action::retire:
       break;
   }
   return reason_code::internal_error;  // unreachable: start and end handled above
@@ -126,6 +127,28 @@ event decide_timeout(const call_state& c, event e, timer_kind kind, epoch_ms now
     case timer_kind::max_duration: return accept(std::move(e), call_status::terminated);
   }
   return reject(std::move(e), reason_code::internal_error);
+}
+
+// Retirement (contract §9): an ended call whose retention deadline has passed leaves
+// memory. Changes no status and notifies nobody; the log keeps the call.
+event decide_retire(const call_state& c, event e, epoch_ms now) {
+  e.actor_role = role::engine;
+  e.msisdn.clear();
+  e.sdp.reset();
+  e.status_before = c.status;
+  const auto& deadline = c.timers[timer_kind::retire];
+  if (!deadline || *deadline > now || !is_ended(c.status)) return reject(std::move(e), reason_code::invalid_state);
+  e.timer = timer_kind::retire;
+  e.timer_deadline = *deadline;
+  return accept(std::move(e), c.status);
+}
+
+// The ending event of a call arms its retirement, retention_ms after it.
+void arm_retire(event& e, const timer_settings& t) {
+  if (!e.accepted() || e.noop || t.retention_ms < 0) return;
+  if (!e.status_after || !is_ended(*e.status_after)) return;
+  if (e.status_before && is_ended(*e.status_before)) return;
+  e.arms[timer_kind::retire] = e.time + t.retention_ms;
 }
 
 std::optional<epoch_ms> after(epoch_ms now, epoch_ms duration) {
@@ -196,6 +219,7 @@ role resolve_role(const call_state& call, const actor& who, action act) {
     case action::hold:
     case action::end:
     case action::timeout:
+    case action::retire:
       return role::mo;
   }
   return role::mo;
@@ -208,7 +232,15 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
     e.from = call->from;
     e.to = call->to;
-    return decide_timeout(*call, std::move(e), *cmd.timer, now);
+    e = decide_timeout(*call, std::move(e), *cmd.timer, now);
+    arm_retire(e, timers);
+    return e;
+  }
+  if (cmd.act == action::retire) {
+    if (!call) return reject(std::move(e), reason_code::call_not_found);
+    e.from = call->from;
+    e.to = call->to;
+    return decide_retire(*call, std::move(e), now);
   }
   if (cmd.input_error != reason_code::none) return reject(std::move(e), cmd.input_error);
 
@@ -230,9 +262,11 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     e.call_id = cmd.new_call_id;
     if (limits.caps.max_ringing_per_number > 0 && limits.ringing_to >= limits.caps.max_ringing_per_number) {
       // The callee is not flooded: the call ends at once, caused by the engine, and only MO
-      // is told (engine/notify.cpp). No timers: nothing is left to expire.
+      // is told (engine/notify.cpp). No call timers, only its retirement.
       e.reason = std::string(too_many_calls_reason);
-      return accept(std::move(e), call_status::busy);
+      e = accept(std::move(e), call_status::busy);
+      arm_retire(e, timers);
+      return e;
     }
     e = accept(std::move(e), call_status::initial);
     arm(e, nullptr, timers);
@@ -255,6 +289,7 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
   if (cmd.act == action::end && is_ended(call->status)) e.noop = true;
   e = accept(std::move(e), after);
   arm(e, call, timers);
+  arm_retire(e, timers);
   return e;
 }
 
@@ -280,7 +315,7 @@ std::string explain_rejection(const event& e, const call_state* c) {
           return "only the called party (MT) may send " + act;
       }
     case reason_code::invalid_state:
-      if (e.act == action::timeout) return "the timer is no longer armed";
+      if (e.act == action::timeout || e.act == action::retire) return "the timer is no longer armed";
       return act + " is not allowed while the call is " + status;
     case reason_code::offer_pending:
       if (c && c->offer)
@@ -349,6 +384,10 @@ void apply(call_state& c, const event& e) {
         c.ended_at = e.time;
         c.end_reason = e.reason;
         c.offer.reset();
+        break;
+      case action::retire:
+        c.retired = true;
+        c.timers[timer_kind::retire].reset();
         break;
       case action::timeout:
         if (e.timer == timer_kind::offer) {  // withdrawn: the offerer's SDP is as before

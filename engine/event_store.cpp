@@ -1,5 +1,6 @@
 #include "engine/event_store.hpp"
 
+#include "engine/call_table.hpp"
 #include "engine/codec.hpp"
 #include "schemas/digest.hpp"
 
@@ -15,7 +16,7 @@ std::string_view to_string(store_error e) noexcept {
   return "?";
 }
 
-void memory_store::write(std::vector<event>& batch) {
+void memory_store::write(std::vector<event>& batch, const std::vector<call_change>* calls) {
   ++appends_;
   std::string prev =
       events_.empty() ? std::string(64, '0') : schemas::to_hex(schemas::sha256(encode_event(events_.back())));
@@ -24,14 +25,23 @@ void memory_store::write(std::vector<event>& batch) {
     events_.push_back(e);
     prev = schemas::to_hex(schemas::sha256(encode_event(e)));
   }
+  if (!calls) return;
+  for (const auto& c : *calls) {
+    if (c.after)
+      persisted_.insert_or_assign(c.call_id, *c.after);
+    else
+      persisted_.erase(c.call_id);
+  }
 }
 
-void memory_store::append_async(std::vector<event>& batch, append_done done) {
+void memory_store::append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
+                                append_done done) {
   std::optional<store_error> err;
   {
     std::lock_guard lk(mu_);
     if (paused_) {
       waiting_batch_ = &batch;
+      waiting_calls_ = calls;
       waiting_done_ = std::move(done);
       return;
     }
@@ -39,7 +49,7 @@ void memory_store::append_async(std::vector<event>& batch, append_done done) {
       fail_next_ = false;
       err = fail_with_;
     } else {
-      write(batch);
+      write(batch, calls);
     }
   }
   if (err)
@@ -59,7 +69,7 @@ void memory_store::resume() {
     std::lock_guard lk(mu_);
     paused_ = false;
     if (!waiting_batch_) return;
-    write(*waiting_batch_);
+    write(*waiting_batch_, waiting_calls_);
     waiting_batch_ = nullptr;
     done = std::move(waiting_done_);
   }
@@ -71,9 +81,25 @@ bool memory_store::has_waiting_append() const {
   return waiting_batch_ != nullptr;
 }
 
-void memory_store::save_snapshot_async(event_seq seq, std::string bytes) {
+std::optional<call_state> memory_store::load_call(std::string_view call_id) const {
+  std::vector<event> mine;
+  {
+    std::lock_guard lk(mu_);
+    ++lookups_;
+    for (const auto& e : events_)
+      if (e.call_id == call_id) mine.push_back(e);
+  }
+  return fold_call(mine);
+}
+
+std::optional<std::string> memory_store::find_start(std::string_view from, std::string_view correlator) const {
   std::lock_guard lk(mu_);
-  snapshots_.emplace_back(seq, std::move(bytes));
+  ++lookups_;
+  for (const auto& e : events_)
+    if (e.act == action::start && e.accepted() && !e.noop && e.from == from && e.client_correlator &&
+        *e.client_correlator == correlator)
+      return e.call_id;
+  return std::nullopt;
 }
 
 void memory_store::fail_next_append(store_error e) {
@@ -90,9 +116,13 @@ std::size_t memory_store::appends() const {
   std::lock_guard lk(mu_);
   return appends_;
 }
-std::vector<std::pair<event_seq, std::string>> memory_store::snapshots() const {
+std::map<std::string, call_state> memory_store::persisted_calls() const {
   std::lock_guard lk(mu_);
-  return snapshots_;
+  return persisted_;
+}
+std::size_t memory_store::lookups() const {
+  std::lock_guard lk(mu_);
+  return lookups_;
 }
 
 }  // namespace engine

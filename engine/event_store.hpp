@@ -4,6 +4,8 @@
 // to fail. The reactor is the only caller.
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -24,23 +26,45 @@ std::string_view to_string(store_error e) noexcept;
 
 using append_done = std::function<void(schemas::status<store_error>)>;
 
+// The state of one call after a batch (contract §9): written in the same atomic write as
+// the batch's events, so the persisted call state is always the fold of the log up to its
+// last event. `after` empty: the call was retired, its state is deleted.
+struct call_change {
+  std::string call_id;
+  std::optional<call_state> after;
+};
+
 class event_store {
  public:
   virtual ~event_store() = default;
 
   // Appends `batch` durably: one atomic write, one WAL sync. The events are numbered
   // already (consecutive, continuing the log) and have no prev_hash: the store owns the
-  // hash chain and fills prev_hash into each event of `batch` before writing.
+  // hash chain and fills prev_hash into each event of `batch` before writing. `calls`
+  // are the states of the calls the batch changed, written in the same atomic write, and
+  // the persisted state is then the fold of the log up to the batch's last event; null:
+  // events only, the persisted state stays where it was (tests, tools).
   // `done` is called exactly once, on any thread, after the batch is durable (success)
   // or has failed; on failure nothing of the batch is in the log and the chain is as it
-  // was. The caller keeps `batch` alive and untouched until `done`, and has at most one
-  // append in flight. Called on the reactor thread.
-  virtual void append_async(std::vector<event>& batch, append_done done) = 0;
+  // was. The caller keeps `batch` and `calls` alive and untouched until `done`, and has
+  // at most one append in flight. Called on the reactor thread.
+  virtual void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) = 0;
+  // Events only: the persisted call state falls behind the log, and the next start-up
+  // folds the difference (storage::load_calls).
+  void append_async(std::vector<event>& batch, append_done done) { append_async(batch, nullptr, std::move(done)); }
+};
 
-  // Stores a snapshot of the call table taken after event `seq`. Off the hot path and
-  // best effort: a failed snapshot is logged by the store, and recovery uses an older
-  // one. Called on the reactor thread.
-  virtual void save_snapshot_async(event_seq seq, std::string bytes) = 0;
+// Calls that are no longer in memory, read back from the log (contract §9: a retired call
+// still answers). Blocking I/O: called from the reactor's lookup thread, never from the
+// reactor or an I/O thread. Thread-safe.
+class call_lookup {
+ public:
+  virtual ~call_lookup() = default;
+  // The call folded from its events (by the call index), retired flag included; nullopt
+  // when no event started a call with this id.
+  virtual std::optional<call_state> load_call(std::string_view call_id) const = 0;
+  // The id of the call started with this `from` and clientCorrelator, nullopt when none.
+  virtual std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const = 0;
 };
 
 // Reading the log back by party, for notification replay (GET /notifications?since=N).
@@ -59,10 +83,12 @@ class event_reader {
 };
 
 // In-memory store for tests: appends complete synchronously, inside append_async.
-class memory_store final : public event_store {
+class memory_store final : public event_store, public call_lookup {
  public:
-  void append_async(std::vector<event>& batch, append_done done) override;
-  void save_snapshot_async(event_seq seq, std::string bytes) override;
+  using event_store::append_async;
+  void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) override;
+  std::optional<call_state> load_call(std::string_view call_id) const override;
+  std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
 
   // The next append fails with `e` (once).
   void fail_next_append(store_error e = store_error::io_error);
@@ -74,20 +100,25 @@ class memory_store final : public event_store {
 
   std::vector<event> events() const;
   std::size_t appends() const;
-  std::vector<std::pair<event_seq, std::string>> snapshots() const;
+  // The persisted call states (what the appends' `calls` left), by call id.
+  std::map<std::string, call_state> persisted_calls() const;
+  // Lookups served so far (load_call and find_start).
+  std::size_t lookups() const;
 
  private:
   mutable std::mutex mu_;
   std::vector<event> events_;
-  std::vector<std::pair<event_seq, std::string>> snapshots_;
+  std::map<std::string, call_state> persisted_;
+  mutable std::size_t lookups_ = 0;
   std::size_t appends_ = 0;
   bool fail_next_ = false;
   store_error fail_with_ = store_error::io_error;
   bool paused_ = false;
   std::vector<event>* waiting_batch_ = nullptr;
+  const std::vector<call_change>* waiting_calls_ = nullptr;
   append_done waiting_done_;
 
-  void write(std::vector<event>& batch);
+  void write(std::vector<event>& batch, const std::vector<call_change>* calls);
 };
 
 }  // namespace engine

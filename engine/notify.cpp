@@ -24,6 +24,7 @@ std::vector<std::string> notification::recipients() const {
 
 std::optional<notification> derive_notification(const event& e) {
   if (!e.accepted() || e.noop || !e.status_after) return std::nullopt;
+  if (e.act == action::retire) return std::nullopt;  // leaves memory, not the call: nobody is told
   notification n;
   n.seq = e.seq;
   n.time = e.time;

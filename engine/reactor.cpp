@@ -24,7 +24,9 @@ std::string fmt_label(timer_kind k) {
   return l;
 }
 
-std::string busy_key(const command& cmd, const call_state* call) {
+// The busy key of a request whose call is not in memory, while the log is read: the
+// start key, or the call id.
+std::string lookup_key(const command& cmd) {
   if (cmd.act == action::start) {
     if (!cmd.client_correlator || cmd.input_error != reason_code::none) return {};
     std::string k = "s:";
@@ -32,6 +34,11 @@ std::string busy_key(const command& cmd, const call_state* call) {
     k.append(*cmd.client_correlator);
     return k;
   }
+  return "c:" + cmd.call_id;
+}
+
+std::string busy_key(const command& cmd, const call_state* call) {
+  if (cmd.act == action::start) return lookup_key(cmd);
   if (!call) return {};
   return "c:" + call->call_id;
 }
@@ -44,7 +51,6 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       opts_(std::move(opts)),
       table_(std::move(recovered)),
       next_seq_(table_.last_seq() + 1),
-      last_snapshot_seq_(table_.last_seq()),
       batch_size_(m.get_histogram("yna_commit_batch_events", "Events per log write (group commit batch size)",
                                   size_buckets())),
       commit_latency_(m.get_histogram("yna_commit_seconds", "Time from decision to durable, per event",
@@ -60,8 +66,14 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
                                   "cap=\"calls_per_number\"")),
       capped_ringing_(m.get_counter("yna_calls_capped_total", "/start requests refused or ended by a call cap",
                                     "cap=\"ringing_per_number\"")),
+      retired_(m.get_counter("yna_calls_retired_total",
+                             "Ended calls retired from memory after --call-retention (retire events written)")),
+      lookups_(m.get_counter("yna_call_lookups_total",
+                             "Requests on calls not in memory, read back from the log (retired calls, new /start keys)")),
       timers_gauge_(m.get_gauge("yna_timers_armed", "Call timers waiting in the deadline queue")),
       active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
+      live_in_memory_(m.get_gauge("yna_calls_in_memory", "Calls held in memory (retired calls are not)", "state=\"live\"")),
+      ended_in_memory_(m.get_gauge("yna_calls_in_memory", "Calls held in memory (retired calls are not)", "state=\"ended\"")),
       pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")),
       admit_gauge_(m.get_gauge("yna_admission_limit", "Requests the reactor admits at once now (admission control)")),
       loop_seconds_(m.get_histogram("yna_reactor_loop_seconds",
@@ -83,11 +95,26 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
   committed_seq_ = table_.last_seq();
   active_calls_ = table_.active();
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));
+  update_memory_gauges();
 }
 
-reactor::~reactor() = default;
+reactor::~reactor() {
+  {
+    std::lock_guard lk(lookup_mu_);
+    lookup_stopping_ = true;
+  }
+  lookup_cv_.notify_all();
+  if (lookup_thread_.joinable()) lookup_thread_.join();
+}
 
 void reactor::set_listener(event_listener* l) { listener_ = l; }
+void reactor::set_lookup(const call_lookup* l) { lookup_ = l; }
+
+void reactor::update_memory_gauges() {
+  calls_in_memory_.store(table_.size(), std::memory_order_relaxed);
+  live_in_memory_.set(static_cast<std::int64_t>(table_.active()));
+  ended_in_memory_.set(static_cast<std::int64_t>(table_.size() - table_.active()));
+}
 
 bool reactor::on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
 
@@ -134,6 +161,7 @@ void reactor::stop() {
 
 void reactor::run() {
   thread_id_ = std::this_thread::get_id();
+  if (lookup_ && !lookup_thread_.joinable()) lookup_thread_ = std::thread([this] { lookup_loop(); });
   std::vector<message> batch;
   bool stop_requested = false;
   for (;;) {
@@ -177,10 +205,18 @@ void reactor::run() {
     }
     if (stop_requested && !writing_) break;
   }
-  // Answer what never reached the log: nothing of it is stored.
-  auto refuse = [&](reply_fn& done) {
-    answer(done, reply{reason_code::service_unavailable, "the engine is shutting down", {}});
-  };
+  // Answer what never reached the log: nothing of it is stored. The lookup thread
+  // finishes its job first (its answer lands in the inbox); the jobs it did not start are
+  // refused here.
+  std::deque<lookup_job> unlooked;
+  {
+    std::lock_guard lk(lookup_mu_);
+    lookup_stopping_ = true;
+    unlooked.swap(lookup_queue_);
+  }
+  lookup_cv_.notify_all();
+  if (lookup_thread_.joinable()) lookup_thread_.join();
+  for (auto& j : unlooked) std::visit([&](auto& v) { refuse(v.done); }, j);
   for (auto& d : pending_) refuse(d.done);
   pending_.clear();
   for (auto& [k, q] : busy_)
@@ -194,20 +230,92 @@ void reactor::run() {
   inbox_.clear();
 }
 
+void reactor::refuse(reply_fn& done) {
+  answer(done, reply{reason_code::service_unavailable, "the engine is shutting down", {}});
+}
+
+bool reactor::send_to_lookup(lookup_job&& job) {
+  {
+    std::lock_guard lk(lookup_mu_);
+    if (lookup_stopping_) return false;  // job untouched: the caller answers it
+    lookup_queue_.push_back(std::move(job));
+  }
+  lookup_cv_.notify_one();
+  lookups_.inc();
+  return true;
+}
+
+// The lookup thread: reads calls that are not in memory back from the log (blocking
+// I/O, so never on the reactor thread) and hands each request back to the reactor with
+// what it found. The reactor then decides it like any other.
+void reactor::lookup_loop() {
+  for (;;) {
+    lookup_job job;
+    {
+      std::unique_lock lk(lookup_mu_);
+      lookup_cv_.wait(lk, [&] { return lookup_stopping_ || !lookup_queue_.empty(); });
+      if (lookup_stopping_) return;  // the reactor refuses what is left
+      job = std::move(lookup_queue_.front());
+      lookup_queue_.pop_front();
+    }
+    if (auto* r = std::get_if<request>(&job)) {
+      if (r->cmd.act == action::start) {
+        if (auto id = lookup_->find_start(r->cmd.from, *r->cmd.client_correlator)) r->found = lookup_->load_call(*id);
+      } else {
+        r->found = lookup_->load_call(r->cmd.call_id);
+      }
+      r->looked_up = true;
+      post(std::move(*r));
+    } else {
+      auto& q = std::get<read_request>(job);
+      q.found = lookup_->load_call(q.call_id);
+      q.looked_up = true;
+      post(std::move(q));
+    }
+  }
+}
+
 void reactor::handle(request&& r) {
   assert(on_reactor_thread());
   const epoch_ms now = clock_.now();
   if (now > r.deadline) {
     timeouts_.inc();
+    if (r.looked_up) release(lookup_key(r.cmd));
     answer(r.done, reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
     return;
   }
+  if (r.looked_up) {  // back from the log, holding its key: decided with what the log holds
+    const call_state* found = r.found ? &*r.found : nullptr;
+    std::string key = lookup_key(r.cmd);
+    decide_request(std::move(r), found, std::move(key), now);
+    return;
+  }
   const call_state* call = nullptr;
+  const bool start_key = r.cmd.act == action::start && r.cmd.client_correlator && r.cmd.input_error == reason_code::none;
   if (r.cmd.act == action::start) {
-    if (r.cmd.client_correlator && r.cmd.input_error == reason_code::none)
-      call = table_.find_start(r.cmd.from, *r.cmd.client_correlator);
+    if (start_key) call = table_.find_start(r.cmd.from, *r.cmd.client_correlator);
   } else {
     call = table_.find(r.cmd.call_id);
+  }
+  // Not in memory: the call may be retired (contract §9), or the /start key may name a
+  // retired call. The log says, on the lookup thread; the request holds its key meanwhile
+  // so nothing else decides on that call or key before it.
+  const bool endpoint = r.cmd.act != action::timeout && r.cmd.act != action::retire;
+  if (!call && lookup_ && endpoint && r.cmd.input_error == reason_code::none &&
+      (r.cmd.act == action::start ? start_key : !r.cmd.call_id.empty())) {
+    std::string key = lookup_key(r.cmd);
+    auto it = busy_.find(key);
+    if (it != busy_.end()) {  // in flight: wait, then look again (memory first)
+      it->second.push_back(std::move(r));
+      return;
+    }
+    lookup_job job{std::move(r)};
+    if (send_to_lookup(std::move(job))) {
+      busy_.emplace(std::move(key), std::deque<request>{});
+      return;
+    }
+    refuse(std::get<request>(job).done);  // stopping
+    return;
   }
   std::string key = busy_key(r.cmd, call);
   if (!key.empty()) {
@@ -225,6 +333,12 @@ void reactor::handle(request&& r) {
     }
     busy_.emplace(key, std::deque<request>{});
   }
+  decide_request(std::move(r), call, std::move(key), now);
+}
+
+// Decides `r` on `call` (memory's, or the log's for a call not in memory) and queues the
+// event for the next write. `key` is held by r (or empty).
+void reactor::decide_request(request&& r, const call_state* call, std::string key, epoch_ms now) {
   event ev = decide(call, r.cmd, now, opts_.timers, limits_for(r.cmd));
   const bool holds_caps = ev.act == action::start && ev.accepted() && !ev.noop && ev.status_after &&
                           !is_ended(*ev.status_after);
@@ -232,7 +346,7 @@ void reactor::handle(request&& r) {
     ++inflight_from_[ev.from];
     ++inflight_to_[ev.to];
   }
-  if (r.cmd.act == action::timeout && !ev.accepted()) {
+  if ((r.cmd.act == action::timeout || r.cmd.act == action::retire) && !ev.accepted()) {
     // Disarmed by an event decided before it: not an event. The log shows the winner.
     timers_superseded_.inc();
     busy_.erase(key);
@@ -244,7 +358,8 @@ void reactor::handle(request&& r) {
     message = r.cmd.input_error != reason_code::none ? std::move(r.cmd.input_error_message)
                                                      : explain_rejection(ev, call);
   pending_.push_back(
-      decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message), holds_caps});
+      decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message), holds_caps, {}});
+  if (r.looked_up && r.found) pending_.back().found = std::move(r.found);
 }
 
 // The counts behind the call caps: the committed table plus the accepted starts decided
@@ -276,7 +391,12 @@ void reactor::release_caps(decided& d, const event& ev) {
 }
 
 void reactor::handle(read_request&& r) {
-  const call_state* call = table_.find(r.call_id);
+  const call_state* call = r.looked_up ? (r.found ? &*r.found : nullptr) : table_.find(r.call_id);
+  if (!call && !r.looked_up && lookup_) {  // retired? the log says (contract §9)
+    lookup_job job{std::move(r)};
+    if (!send_to_lookup(std::move(job))) refuse(std::get<read_request>(job).done);
+    return;
+  }
   reply rep;
   if (!call) {
     rep = reply{reason_code::call_not_found, "no call with this callId", {}};
@@ -323,9 +443,43 @@ void reactor::flush() {
     inflight_events_.push_back(std::move(d.ev));  // the store's batch; finish() reads it back
     inflight_.push_back(std::move(d));
   }
+  inflight_calls_ = changes_of(inflight_events_);
   writing_ = true;
   batch_size_.observe(static_cast<double>(n));
-  store_.append_async(inflight_events_, [this](schemas::status<store_error> s) { post(write_done{s}); });
+  store_.append_async(inflight_events_, &inflight_calls_,
+                      [this](schemas::status<store_error> s) { post(write_done{s}); });
+}
+
+// The state each call of `batch` is left in, for the log to persist with the batch
+// (contract §9). Decisions see durable state, so each event folds onto the committed
+// call (or onto the state an earlier event of the same batch left).
+std::vector<call_change> reactor::changes_of(const std::vector<event>& batch) const {
+  std::vector<call_change> out;
+  std::unordered_map<std::string_view, std::size_t> at;  // call id -> index in out
+  for (const event& e : batch) {
+    if (!e.accepted() || e.noop || e.call_id.empty()) continue;
+    auto it = at.find(e.call_id);
+    if (it == at.end()) {
+      call_change c{e.call_id, std::nullopt};
+      if (e.act != action::start) {
+        const call_state* now = table_.find(e.call_id);
+        if (!now) continue;  // cannot happen: events of unknown calls are rejected
+        c.after = *now;
+      } else {
+        c.after.emplace();
+      }
+      out.push_back(std::move(c));
+      it = at.emplace(out.back().call_id, out.size() - 1).first;
+    }
+    auto& after = out[it->second].after;
+    if (!after) continue;  // retired already in this batch
+    if (e.act == action::retire) {
+      after.reset();
+    } else {
+      engine::apply(*after, e);
+    }
+  }
+  return out;
 }
 
 void reactor::handle(write_done&& d) {
@@ -343,14 +497,10 @@ void reactor::handle(write_done&& d) {
   for (auto& f : inflight_) release(f.key);
   inflight_.clear();
   inflight_events_.clear();
+  inflight_calls_.clear();
   active_calls_ = table_.active();
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));
-  const auto snapshot_interval = std::max<event_seq>(
-      opts_.snapshot_every, static_cast<event_seq>(opts_.snapshot_table_factor * static_cast<double>(table_.size())));
-  if (ok && opts_.snapshot_every > 0 && table_.last_seq() - last_snapshot_seq_ >= snapshot_interval) {
-    last_snapshot_seq_ = table_.last_seq();
-    store_.save_snapshot_async(table_.last_seq(), encode_snapshot(table_));
-  }
+  update_memory_gauges();
 }
 
 // Little's law: a queue drained at rate R holds R × D requests when each waits D. So the
@@ -402,27 +552,34 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err)
   committed_seq_.store(ev.seq, std::memory_order_relaxed);
   active_calls_.store(table_.active(), std::memory_order_relaxed);
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));  // settled before the reply
+  update_memory_gauges();
   (ev.accepted() ? events_accepted_ : events_rejected_).inc();
   const call_state* after = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
-  if (after && after->timers != armed_before) {
+  if (before && !after) {  // retired: nothing of it stays in the deadline queue
+    timers_.update(ev.call_id, armed_before, deadlines{});
+    armed_timers_.store(timers_.size(), std::memory_order_relaxed);
+    timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
+  } else if (after && after->timers != armed_before) {
     timers_.update(after->call_id, armed_before, after->timers);
     armed_timers_.store(timers_.size(), std::memory_order_relaxed);
     timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
   }
   if (ev.act == action::timeout && ev.accepted() && ev.timer)
     timer_expiries_[static_cast<int>(*ev.timer)]->inc();
+  if (ev.act == action::retire && ev.accepted()) retired_.inc();
   if (ev.act == action::start) {
     if (ev.rejected == reason_code::too_many_calls) capped_calls_.inc();
     else if (ev.accepted() && !ev.noop && ev.status_after && is_ended(*ev.status_after)) capped_ringing_.inc();
   }
   if (listener_) listener_->on_committed(ev, after);
-  answer(d.done, ev.accepted() ? success_reply(ev) : reply{ev.rejected, std::move(d.message), {}});
+  answer(d.done, ev.accepted() ? success_reply(ev, d.found ? &*d.found : nullptr)
+                               : reply{ev.rejected, std::move(d.message), {}});
 }
 
-reply reactor::success_reply(const event& e) const {
+reply reactor::success_reply(const event& e, const call_state* found) const {
   reply r;
   if (e.act == action::start) {
-    const call_state* c = table_.find(e.call_id);
+    const call_state* c = found ? found : table_.find(e.call_id);
     if (c) r.body = schemas::encode_start_response(c->to, c->from, c->call_id, c->client_correlator);
   } else {
     r.body = "{}";
@@ -445,7 +602,7 @@ void reactor::fire_due(epoch_ms now) {
 void reactor::fire(const std::string& call_id, timer_kind kind, epoch_ms deadline) {
   timers_.erase(deadline, call_id, kind);  // decided now; a failed write schedules a retry
   command cmd;
-  cmd.act = action::timeout;
+  cmd.act = kind == timer_kind::retire ? action::retire : action::timeout;
   cmd.call_id = call_id;
   cmd.timer = kind;
   outstanding_.fetch_add(1, std::memory_order_relaxed);

@@ -68,11 +68,7 @@ struct reactor_options {
   std::size_t admit_floor = 256;
   std::size_t max_batch = 1024;       // events per write
   epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored
-  event_seq snapshot_every = 10000;   // events between snapshots (0: never)
-  // ... and at least this many times the calls in the table: a snapshot encodes the whole
-  // table, so a fixed interval would cost O(table) per event once the table is large.
-  double snapshot_table_factor = 1.0;
-  timer_settings timers;              // durations of the call timers (contract §7)
+  timer_settings timers;              // durations of the call timers (contract §7) and the retention (§9)
   call_caps caps;                     // calls per number, ringing per number (contract §3a; 0: off)
   epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
   std::string base_path;              // for callObjectRef
@@ -92,6 +88,9 @@ class reactor {
   [[nodiscard]] bool query(std::string call_id, actor who, reply_fn done);
 
   void set_listener(event_listener* l);  // before run()
+  // Where calls that are not in memory (retired, contract §9) are read back from; before
+  // run(). Without one, a call not in memory is unknown (404) and a /start is new.
+  void set_lookup(const call_lookup* l);
 
   // Runs `task` on the reactor thread, between batches, with the committed call table
   // and the seq of the last event it holds (every event up to it has been published to
@@ -118,18 +117,27 @@ class reactor {
   event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
   std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
   std::size_t armed_timers() const noexcept { return armed_timers_.load(std::memory_order_relaxed); }
+  std::size_t calls_in_memory() const noexcept { return calls_in_memory_.load(std::memory_order_relaxed); }
 
  private:
   struct request {
     command cmd;
     reply_fn done;
     epoch_ms deadline;
+    // Set once the lookup thread has read the call from the log (it was not in memory):
+    // `found` is that call, or empty when the log has none. The request then holds its
+    // busy key already.
+    bool looked_up = false;
+    std::optional<call_state> found;
   };
   struct read_request {
     std::string call_id;
     actor who;
     reply_fn done;
+    bool looked_up = false;
+    std::optional<call_state> found;
   };
+  using lookup_job = std::variant<request, read_request>;
   struct write_done {
     schemas::status<store_error> result;
   };
@@ -142,6 +150,7 @@ class reactor {
     epoch_ms deadline;
     std::string message;  // systemMessage when rejected
     bool holds_caps = false;  // an accepted start counted in inflight_from_/inflight_to_
+    std::optional<call_state> found;  // the call read back from the log (not in memory), for the reply
   };
 
   void post(message m);
@@ -149,6 +158,12 @@ class reactor {
   void handle(read_request&& r);
   void handle(write_done&& d);
   void handle(task_fn&& t);
+  void decide_request(request&& r, const call_state* call, std::string key, epoch_ms now);
+  bool send_to_lookup(lookup_job&& job);
+  void lookup_loop();
+  void refuse(reply_fn& done);
+  void update_memory_gauges();
+  std::vector<call_change> changes_of(const std::vector<event>& batch) const;
   void release(const std::string& key);
   start_limits limits_for(const command& cmd) const;
   void release_caps(decided& d, const event& ev);
@@ -161,7 +176,7 @@ class reactor {
   // ev: d's event as the store wrote it (moved out of d at flush, prev_hash filled in).
   void finish(decided& d, const event& ev, bool durable, store_error err);
   void answer(reply_fn& done, reply r);
-  reply success_reply(const event& e) const;
+  reply success_reply(const event& e, const call_state* found) const;
   bool on_reactor_thread() const;
 
   event_store& store_;
@@ -180,6 +195,15 @@ class reactor {
   std::atomic<event_seq> committed_seq_{0};
   std::atomic<std::size_t> active_calls_{0};
   std::atomic<std::size_t> armed_timers_{0};
+  std::atomic<std::size_t> calls_in_memory_{0};
+
+  // The lookup thread (calls not in memory, read back from the log), under lookup_mu_.
+  const call_lookup* lookup_ = nullptr;
+  std::mutex lookup_mu_;
+  std::condition_variable lookup_cv_;
+  std::deque<lookup_job> lookup_queue_;
+  bool lookup_stopping_ = false;
+  std::thread lookup_thread_;
 
   // reactor thread only
   std::thread::id thread_id_;
@@ -187,6 +211,7 @@ class reactor {
   std::deque<decided> pending_;     // decided, waiting for the next write
   std::vector<decided> inflight_;   // being written
   std::vector<event> inflight_events_;
+  std::vector<call_change> inflight_calls_;  // the states the batch leaves, written with it
   // Accepted starts decided but not yet applied to table_ (pending_ or being written), by
   // MO and by MT: the call caps count them with the table's calls, so a burst decided
   // within one batch cannot pass them. Released when the start is applied or dropped.
@@ -194,7 +219,6 @@ class reactor {
   std::unordered_map<std::string, std::size_t> inflight_to_;
   bool writing_ = false;
   event_seq next_seq_;
-  event_seq last_snapshot_seq_;
   epoch_ms last_sweep_ = 0;
   // admission: answers per window over the last admission_windows windows
   std::uint64_t answered_ = 0;
@@ -216,8 +240,12 @@ class reactor {
   counter& timers_superseded_;
   counter& capped_calls_;    // 429 TOO_MANY_CALLS written
   counter& capped_ringing_;  // starts ended Busy by the ringing cap written
+  counter& retired_;          // retire events written
+  counter& lookups_;          // requests that read a call back from the log
   gauge& timers_gauge_;
   gauge& active_gauge_;
+  gauge& live_in_memory_;     // yna_calls_in_memory{state="live"}
+  gauge& ended_in_memory_;    // yna_calls_in_memory{state="ended"}
   gauge& pending_gauge_;
   gauge& admit_gauge_;
   histogram& loop_seconds_;  // each loop iteration that did work (yna_reactor_loop_seconds)

@@ -25,13 +25,14 @@ constexpr std::array<std::string_view, 13> status_names{
 
 constexpr std::array<std::string_view, action_count> action_names{
     "start", "inProgress", "proceeding", "ringing", "connected", "hold",
-    "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout"};
+    "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout", "retire"};
 
 constexpr std::array<std::string_view, 4> role_names{"MO", "MT", "stranger", "engine"};
 constexpr std::array<std::string_view, 3> offer_names{"hold", "resume", "renegotiate"};
-constexpr std::array<std::string_view, timer_kind_count> timer_names{"invite", "answer", "offer", "maxDuration"};
+constexpr std::array<std::string_view, timer_kind_count> timer_names{"invite", "answer", "offer", "maxDuration",
+                                                                     "retire"};
 constexpr std::array<std::string_view, timer_kind_count> expiry_reasons{"invite-timeout", "answer-timeout",
-                                                                        "offer-timeout", "max-duration"};
+                                                                        "offer-timeout", "max-duration", "retention"};
 
 }  // namespace
 

@@ -56,9 +56,10 @@ enum class action : std::uint8_t {
   renegotiate,
   end,
   timeout,  // a timer expired (engine-caused; never a request)
+  retire,   // an ended call leaves memory after --call-retention (engine-caused; contract §9)
 };
 inline constexpr int endpoint_count = 11;  // start .. end: the reference's endpoints
-inline constexpr int action_count = 12;
+inline constexpr int action_count = 13;
 // Stable name used in events and metrics, e.g. "acceptHold" (the reference's path word).
 std::string_view to_string(action a) noexcept;
 std::optional<action> parse_action(std::string_view s) noexcept;
@@ -79,12 +80,14 @@ enum class timer_kind : std::uint8_t {
   answer,        // not Connected after /start: NoAnswer
   offer,         // hold, resume or renegotiate not answered: offer withdrawn
   max_duration,  // Connected for too long: Terminated
+  retire,        // ended long enough ago (--call-retention): the call leaves memory (action::retire)
 };
-inline constexpr int timer_kind_count = 4;
-std::string_view to_string(timer_kind k) noexcept;  // "invite", "answer", "offer", "maxDuration"
+inline constexpr int timer_kind_count = 5;
+// "invite", "answer", "offer", "maxDuration", "retire"
+std::string_view to_string(timer_kind k) noexcept;
 std::optional<timer_kind> parse_timer_kind(std::string_view s) noexcept;
 // The `reason` an expiry carries: "invite-timeout", "answer-timeout", "offer-timeout",
-// "max-duration".
+// "max-duration" ("retention" for retire, which notifies nobody).
 std::string_view expiry_reason(timer_kind k) noexcept;
 
 // Absolute deadlines in ms since the epoch, one slot per timer_kind; empty = not armed.
@@ -103,6 +106,9 @@ struct timer_settings {
   epoch_ms answer_ms = 90'000;
   epoch_ms offer_ms = 15'000;
   epoch_ms max_duration_ms = 4 * 3'600'000;
+  // How long an ended call stays in memory before it is retired (contract §9); 0: retired
+  // at once after its ending event, negative: never (tests of the fold alone).
+  epoch_ms retention_ms = 3'600'000;
 };
 
 // The call caps of contract §3a; 0 = off.
@@ -214,6 +220,9 @@ struct call_state {
   event_seq start_seq = 0;      // the start event: the invitation's sequenceNumber
   event_seq last_seq = 0;
   std::uint32_t event_count = 0;
+  // The retire event has been folded (contract §9). The engine's call table drops a call
+  // then; a fold that keeps every call (yna-tool, a retired call read from the log) marks it.
+  bool retired = false;
 };
 
 }  // namespace engine

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <system_error>
 
+#include <rocksdb/write_batch.h>
+
+#include "engine/call_table.hpp"
 #include "engine/codec.hpp"
 #include "schemas/digest.hpp"
 #include "storage/detail/keys.hpp"
@@ -116,8 +119,7 @@ schemas::status<open_error> check_format(log_state& s) {
   return {};
 }
 
-// The writer continues the chain from the last stored record, and prunes snapshots
-// knowing the newest ones.
+// The writer continues the chain from the last stored record.
 schemas::status<open_error> load_heads(log_state& s) {
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[detail::cf_events]));
   it->SeekToLast();
@@ -131,12 +133,6 @@ schemas::status<open_error> load_heads(log_state& s) {
     s.head_hash = detail::zero_hash();
   }
   if (!it->status().ok()) return open_failure(it->status());
-
-  const std::size_t keep = std::max<std::size_t>(1, s.options.snapshot_keep);
-  std::unique_ptr<rocksdb::Iterator> sn(s.db->NewIterator({}, s.cf[detail::cf_snapshots]));
-  for (sn->SeekToLast(); sn->Valid() && s.snapshot_seqs.size() < keep; sn->Prev())
-    if (auto seq = detail::parse_seq_key(view(sn->key()))) s.snapshot_seqs.insert(s.snapshot_seqs.begin(), *seq);
-  if (!sn->status().ok()) return open_failure(sn->status());
   return {};
 }
 
@@ -220,14 +216,67 @@ engine::event_seq event_log::last_seq() const {
   return detail::parse_seq_key(view(it->key())).value_or(0);
 }
 
-std::optional<std::pair<engine::event_seq, std::string>> event_log::latest_snapshot() const {
+schemas::result<persisted_state, read_error> event_log::load_persisted() const {
+  detail::read_guard g(*s_);
+  if (!g.ready) return schemas::failure{g.ready.error()};
+  persisted_state out;
+  // One iterator: the state seq (key "", first) and the calls are one point in time.
+  std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator({}, s_->cf[detail::cf_calls]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string_view key = view(it->key());
+    if (key == detail::state_seq_key) {
+      auto seq = detail::parse_seq_key(view(it->value()));
+      if (!seq) return schemas::failure{read_error{read_errc::bad_key, 0, "calls: the state seq is not 8 bytes"}};
+      out.seq = *seq;
+      continue;
+    }
+    auto c = engine::decode_call(view(it->value()));
+    if (!c || c->call_id != key)
+      return schemas::failure{read_error{read_errc::undecodable, 0,
+                                         "calls: the state of call " + std::string(key) + " does not decode"}};
+    out.calls.push_back(std::move(*c));
+  }
+  if (!it->status().ok()) return schemas::failure{read_error{read_errc::io_error, 0, it->status().ToString()}};
+  return out;
+}
+
+schemas::status<read_error> event_log::persist_calls(const std::vector<engine::call_change>& calls,
+                                                     engine::event_seq seq) {
+  if (s_->is_reader()) return schemas::failure{read_error{read_errc::io_error, 0, "a reader cannot write"}};
+  detail::read_guard g(*s_);
+  if (!g.ready) return g.ready;
+  rocksdb::WriteBatch wb;
+  for (const auto& c : calls) {
+    if (c.after)
+      wb.Put(s_->cf[detail::cf_calls], slice(c.call_id), slice(engine::encode_call(*c.after)));
+    else
+      wb.Delete(s_->cf[detail::cf_calls], slice(c.call_id));
+  }
+  wb.Put(s_->cf[detail::cf_calls], slice(detail::state_seq_key), slice(detail::seq_key(seq)));
+  rocksdb::WriteOptions wo;
+  wo.sync = s_->options.sync;
+  if (auto st = s_->db->Write(wo, &wb); !st.ok())
+    return schemas::failure{read_error{read_errc::io_error, 0, "writing call states: " + st.ToString()}};
+  return {};
+}
+
+std::optional<engine::call_state> event_log::load_call(std::string_view call_id) const {
+  std::vector<engine::event> events;
+  for (engine::event_seq seq : seqs_by_call(call_id))
+    if (auto e = get(seq)) events.push_back(std::move(*e));
+  return engine::fold_call(events);
+}
+
+std::optional<std::string> event_log::find_start(std::string_view from, std::string_view client_correlator) const {
   detail::read_guard g(*s_);
   if (!g.ready) return std::nullopt;
-  std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator({}, s_->cf[detail::cf_snapshots]));
-  for (it->SeekToLast(); it->Valid(); it->Prev())
-    if (auto seq = detail::parse_seq_key(view(it->key()))) return std::pair{*seq, it->value().ToString()};
-  if (!it->status().ok()) s_->warn("reading snapshots: " + it->status().ToString());
-  return std::nullopt;
+  std::string id;
+  auto st = s_->db->Get({}, s_->cf[detail::cf_by_start], slice(detail::start_key(from, client_correlator)), &id);
+  if (!st.ok()) {
+    if (!st.IsNotFound()) s_->warn("by_start read: " + st.ToString());
+    return std::nullopt;
+  }
+  return id;
 }
 
 schemas::status<read_error> event_log::scan(engine::event_seq from, engine::event_seq to, const scan_fn& fn) const {

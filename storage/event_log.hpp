@@ -3,8 +3,8 @@
 // storage/README.md for the key layout, the hash chain and the durability rule).
 //
 // Owns one RocksDB instance in `log_options::dir` and, when opened for writing,
-// one writer thread that performs every write (appends and snapshots, in the
-// order they were handed over). Two kinds of instance:
+// one writer thread that performs every write (appends, in the order they were
+// handed over). Two kinds of instance:
 //   - open():        the one writer (RocksDB's LOCK keeps a second process out);
 //   - open_reader(): a RocksDB secondary that follows a live writer (yna-tool),
 //                    falling back to read-only when no secondary can be made.
@@ -40,13 +40,12 @@ struct log_options {
   std::filesystem::path dir;      // the RocksDB folder (the engine passes <data-dir>/log)
   bool sync = true;               // fsync the WAL before acknowledging an append (contract §6)
   bool compress = true;           // LZ4, ZSTD in the bottommost level; false: none (measurements only)
-  std::size_t snapshot_keep = 2;  // newest snapshots kept; older ones are deleted (at least 1)
   // After a full disk: once this much space is free the log is reopened, rather than
   // waiting for RocksDB's own recovery, which wants write_buffer_size (64 MiB) free
   // and so may never come on a small or nearly full disk.
   std::uint64_t resume_free_bytes = 4 << 20;
-  // Where the store reports what it cannot return as a value (a failed snapshot, a
-  // failed write's cause). Called on the writer thread. Empty: one line to stderr.
+  // Where the store reports what it cannot return as a value (a failed write's cause,
+  // a failed recovery). Called on the writer thread. Empty: one line to stderr.
   std::function<void(std::string_view)> on_warning;
   // Test seam (style §9): run RocksDB on this Env, e.g. one whose files fail on demand.
   // Not owned; must outlive the log. Null: the default Env.
@@ -92,7 +91,14 @@ struct verify_report {
 // write and sync took, ok). For metrics; must be quick.
 using sync_observer = std::function<void(std::size_t, double, bool)>;
 
-class event_log final : public engine::event_store, public engine::event_reader {
+// The calls the log persists (contract §9): every call in memory when `seq` was the
+// last event (live, and ended but not yet retired).
+struct persisted_state {
+  engine::event_seq seq = 0;  // the persisted calls are the fold of events 1..seq
+  std::vector<engine::call_state> calls;
+};
+
+class event_log final : public engine::event_store, public engine::event_reader, public engine::call_lookup {
  public:
   // Opens `options.dir` for writing, creating it (and missing parents) if absent, and
   // starts the writer thread. On success the chain head and last seq are loaded from
@@ -108,26 +114,24 @@ class event_log final : public engine::event_store, public engine::event_reader 
   [[nodiscard]] static schemas::result<std::unique_ptr<event_log>, open_error> open_reader(
       const std::filesystem::path& dir, const std::filesystem::path& scratch_dir);
 
-  // Finishes every append and snapshot already handed over, stops the writer thread,
+  // Finishes every append already handed over, stops the writer thread,
   // closes RocksDB. Appends handed over during destruction fail with closed.
   ~event_log() override;
   event_log(const event_log&) = delete;
   event_log& operator=(const event_log&) = delete;
 
   // engine::event_store. Never blocks on I/O: hands the batch to the writer thread,
-  // which fills prev_hash, writes events and index entries in one WriteBatch (WAL
-  // fsync when options.sync) and then calls `done` on the writer thread. Failures:
-  // corruption when the batch's seqs do not continue the log (nothing written),
-  // no_space when the disk is full, io_error for other write errors, closed on a
-  // reader or while closing. After a failure nothing of the batch is readable, the
-  // chain head is unchanged, and the next append first recovers (RocksDB's Resume, or
-  // a reopen when RocksDB cannot resume), so service returns by itself once the cause
-  // is gone. An empty batch succeeds.
-  void append_async(std::vector<engine::event>& batch, engine::append_done done) override;
-  // Queued behind the appends handed over before it; written without fsync (a lost
-  // snapshot only makes recovery fold more events). Keeps the newest snapshot_keep.
-  // A snapshot of a seq beyond the log, or one that fails, is dropped with a warning.
-  void save_snapshot_async(engine::event_seq seq, std::string bytes) override;
+  // which fills prev_hash, writes events, index entries, the /start keys (by_start) and
+  // the `calls` states in one WriteBatch (WAL fsync when options.sync) and then calls
+  // `done` on the writer thread. Failures: corruption when the batch's seqs do not
+  // continue the log (nothing written), no_space when the disk is full, io_error for
+  // other write errors, closed on a reader or while closing. After a failure nothing of
+  // the batch is readable, the chain head is unchanged, and the next append first
+  // recovers (RocksDB's Resume, or a reopen when RocksDB cannot resume), so service
+  // returns by itself once the cause is gone. An empty batch succeeds.
+  using engine::event_store::append_async;
+  void append_async(std::vector<engine::event>& batch, const std::vector<engine::call_change>* calls,
+                    engine::append_done done) override;
 
   // Reader instances only (no-op success on a writer): applies what the writer wrote
   // since the last catch-up. The read functions below call it themselves.
@@ -136,8 +140,19 @@ class event_log final : public engine::event_store, public engine::event_reader 
 
   // Seq of the last stored event; 0 for an empty log.
   engine::event_seq last_seq() const;
-  // The newest snapshot as (seq, bytes), or nullopt when there is none.
-  std::optional<std::pair<engine::event_seq, std::string>> latest_snapshot() const;
+  // The persisted call states (the `calls` family), read as of one point in time. Start-up
+  // and tools; O(calls in memory), not O(history).
+  [[nodiscard]] schemas::result<persisted_state, read_error> load_persisted() const;
+  // Writes call states outside an append (start-up, when the persisted state was behind
+  // the log and the difference was folded): `calls` and the state seq `seq`, synced. Only
+  // with no append in flight. Writer instances only.
+  [[nodiscard]] schemas::status<read_error> persist_calls(const std::vector<engine::call_change>& calls,
+                                                         engine::event_seq seq);
+
+  // engine::call_lookup (a retired call, contract §9): the call folded from its events
+  // through by_call; the call of a /start key through by_start.
+  std::optional<engine::call_state> load_call(std::string_view call_id) const override;
+  std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
 
   // Calls fn for each stored event with seq in [from, to], in seq order, with the
   // decoded event and its raw record; stops early (ok) when fn returns false. Fails

@@ -8,13 +8,17 @@
 // Reopening replays the WAL, and a batch
 // whose fsync failed may be complete in it: that batch was reported failed to the
 // reactor, so it must not come back. After any recovery we therefore delete every
-// event past the last acknowledged seq, with its index entries.
+// event past the last acknowledged seq, with its index entries, and put back the
+// persisted state of every call those events had changed (contract §9).
 #include <filesystem>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include <rocksdb/write_batch.h>
 
+#include "engine/call_table.hpp"
 #include "engine/codec.hpp"
 #include "storage/detail/keys.hpp"
 #include "storage/detail/log_state.hpp"
@@ -28,10 +32,26 @@ rocksdb::Status reopen(log_state& s) {
   return open_writer_db(s);
 }
 
+// The call folded from its events up to `last` (by_call), as the reactor had it.
+std::optional<engine::call_state> fold_up_to(log_state& s, const std::string& call_id, engine::event_seq last) {
+  std::vector<engine::event> events;
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_by_call]));
+  const std::string prefix = index_prefix(call_id);
+  for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
+    auto entry = parse_index_key(view(it->key()));
+    if (!entry || entry->id != call_id || entry->seq > last) continue;
+    std::string raw;
+    if (!s.db->Get({}, s.cf[cf_events], slice(seq_key(entry->seq)), &raw).ok()) continue;
+    if (auto ev = engine::decode_event(raw)) events.push_back(std::move(*ev));
+  }
+  return engine::fold_call(events);
+}
+
 rocksdb::Status scrub_unacknowledged(log_state& s) {
   const engine::event_seq last = s.last_seq.load();
   rocksdb::WriteBatch wb;
   std::size_t removed = 0;
+  std::set<std::string> changed;  // calls whose persisted state the removed events wrote
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_events]));
   for (it->Seek(slice(seq_key(last + 1))); it->Valid(); it->Next()) {
     wb.Delete(s.cf[cf_events], it->key());
@@ -42,6 +62,8 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
     for (int k = 0; k < index_kind_count; ++k)
       for (std::string_view id : ids.of[k])
         wb.Delete(s.cf[index_cf(static_cast<index_kind>(k))], slice(index_key(id, ev->seq)));
+    if (auto sk = start_key_of(*ev)) wb.Delete(s.cf[cf_by_start], slice(*sk));
+    if (ev->accepted() && !ev->noop && !ev->call_id.empty()) changed.insert(ev->call_id);
   }
   if (!it->status().ok()) return it->status();
   if (removed == 0) return rocksdb::Status::OK();
@@ -49,7 +71,23 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
          " left by a failed write");
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return s.db->Write(wo, &wb);
+  if (auto st = s.db->Write(wo, &wb); !st.ok()) return st;
+
+  // The persisted state those events wrote goes back to the fold of what was acknowledged.
+  rocksdb::WriteBatch states;
+  for (const auto& id : changed) {
+    auto c = fold_up_to(s, id, last);
+    if (c && !c->retired)
+      states.Put(s.cf[cf_calls], slice(id), slice(engine::encode_call(*c)));
+    else
+      states.Delete(s.cf[cf_calls], slice(id));
+  }
+  std::string state_seq;
+  if (s.db->Get({}, s.cf[cf_calls], slice(state_seq_key), &state_seq).ok()) {
+    if (auto seq = parse_seq_key(state_seq); seq && *seq > last)
+      states.Put(s.cf[cf_calls], slice(state_seq_key), slice(seq_key(last)));
+  }
+  return s.db->Write(wo, &states);
 }
 
 // Whether the disk of the log has room for it to go on (see log_options::resume_free_bytes).

@@ -1,5 +1,5 @@
-// The writer thread: the only code that writes to a writer instance. Appends and
-// snapshots run one at a time, in the order they were handed over, so the chain
+// The writer thread: the only code that writes to a writer instance. Appends run
+// one at a time, in the order they were handed over, so the chain
 // head and the expected next seq need no lock.
 #include <algorithm>
 #include <chrono>
@@ -60,6 +60,17 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     for (int k = 0; k < index_kind_count; ++k)
       for (std::string_view id : ids.of[k])
         wb.Put(s.cf[index_cf(static_cast<index_kind>(k))], slice(index_key(id, e.seq)), rocksdb::Slice());
+    if (auto sk = start_key_of(e)) wb.Put(s.cf[cf_by_start], slice(*sk), slice(e.call_id));
+  }
+  // The state of the calls the batch changed, in the same atomic write (contract §9).
+  if (j.calls) {
+    for (const auto& c : *j.calls) {
+      if (c.after)
+        wb.Put(s.cf[cf_calls], slice(c.call_id), slice(engine::encode_call(*c.after)));
+      else
+        wb.Delete(s.cf[cf_calls], slice(c.call_id));
+    }
+    wb.Put(s.cf[cf_calls], slice(state_seq_key), slice(seq_key(batch.back().seq)));
   }
 
   rocksdb::WriteOptions wo;
@@ -77,43 +88,9 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
   finish(schemas::failure{to_store_error(st)});
 }
 
-// Put the new snapshot and drop everything older than the newest `keep` in one
-// batch, so a crash leaves either the old set or the new one.
-void run_snapshot(log_state& s, snapshot_job& j) {
-  const engine::event_seq last = s.last_seq.load();
-  if (j.seq > last) {
-    s.warn("snapshot at seq " + std::to_string(j.seq) + " dropped: the log ends at " + std::to_string(last));
-    return;
-  }
-  if (s.recovery_needed) recover(s);
-  if (s.recovery_needed || !s.db)
-    return s.warn("snapshot at seq " + std::to_string(j.seq) + " dropped: the log has not recovered from a failed write");
-  auto seqs = s.snapshot_seqs;
-  if (std::find(seqs.begin(), seqs.end(), j.seq) == seqs.end())
-    seqs.insert(std::upper_bound(seqs.begin(), seqs.end(), j.seq), j.seq);
-  const std::size_t keep = std::max<std::size_t>(1, s.options.snapshot_keep);
-
-  rocksdb::WriteBatch wb;
-  wb.Put(s.cf[cf_snapshots], slice(seq_key(j.seq)), slice(j.bytes));
-  if (seqs.size() > keep) {
-    seqs.erase(seqs.begin(), seqs.end() - static_cast<std::ptrdiff_t>(keep));
-    // Range, not keys: older snapshots may predate this process (their seqs unknown).
-    wb.DeleteRange(s.cf[cf_snapshots], slice(seq_key(0)), slice(seq_key(seqs.front())));
-  }
-  rocksdb::WriteOptions wo;
-  wo.sync = false;
-  if (auto st = s.db->Write(wo, &wb); !st.ok()) {
-    s.recovery_needed = true;
-    s.failed_with = to_store_error(st);
-    s.warn("snapshot at seq " + std::to_string(j.seq) + " failed: " + st.ToString());
-    return;
-  }
-  s.snapshot_seqs = std::move(seqs);
-}
-
 void writer_loop(log_state& s) {
   for (;;) {
-    job next;
+    std::optional<job> next;
     sync_observer observer;
     std::optional<engine::store_error> injected;
     {
@@ -122,15 +99,10 @@ void writer_loop(log_state& s) {
       if (s.queue.empty()) return;  // stopping, and everything handed over is done
       next = std::move(s.queue.front());
       s.queue.pop_front();
-      if (std::holds_alternative<append_job>(next)) {
-        observer = s.observer;
-        injected = std::exchange(s.fail_next, std::nullopt);
-      }
+      observer = s.observer;
+      injected = std::exchange(s.fail_next, std::nullopt);
     }
-    if (auto* a = std::get_if<append_job>(&next))
-      run_append(s, *a, injected, observer);
-    else
-      run_snapshot(s, std::get<snapshot_job>(next));
+    run_append(s, *next, injected, observer);
   }
 }
 
@@ -156,23 +128,17 @@ void stop_writer(log_state& s) {
 
 }  // namespace detail
 
-void event_log::append_async(std::vector<engine::event>& batch, engine::append_done done) {
+void event_log::append_async(std::vector<engine::event>& batch, const std::vector<engine::call_change>* calls,
+                             engine::append_done done) {
   {
     std::lock_guard lk(s_->mu);
     if (!s_->is_reader() && !s_->stopping) {
-      s_->queue.emplace_back(detail::append_job{&batch, std::move(done)});
+      s_->queue.emplace_back(detail::append_job{&batch, calls, std::move(done)});
       s_->cv.notify_one();
       return;
     }
   }
   done(schemas::failure{engine::store_error::closed});
-}
-
-void event_log::save_snapshot_async(engine::event_seq seq, std::string bytes) {
-  std::lock_guard lk(s_->mu);
-  if (s_->is_reader() || s_->stopping) return;
-  s_->queue.emplace_back(detail::snapshot_job{seq, std::move(bytes)});
-  s_->cv.notify_one();
 }
 
 void event_log::fail_next_append(engine::store_error e) {

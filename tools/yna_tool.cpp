@@ -39,11 +39,11 @@ int main(int argc, char** argv) {
   pop->add_option("--body-file", pa.body_file, "Read the body from this file instead");
   pop->add_option("--ttl", pa.ttl, "Lifetime in seconds (at most 300)")->capture_default_str();
 
-  auto* verify = app.add_subcommand("verify", "Check seqs, the hash chain, the indexes and the newest snapshot");
+  auto* verify = app.add_subcommand("verify", "Check seqs, the hash chain, the indexes and the persisted call state");
   verify_args va;
-  verify->add_flag("--no-snapshot", va.no_snapshot, "Skip folding the log to compare with the newest snapshot");
+  verify->add_flag("--no-state", va.no_state, "Skip folding the log to compare with the persisted call state");
 
-  auto* replay = app.add_subcommand("replay", "Fold the whole log with the engine's apply; compare with the newest snapshot");
+  auto* replay = app.add_subcommand("replay", "Fold the whole log with the engine's apply; compare with the persisted call state");
   replay_args ra;
   replay->add_option("--until", ra.until, "Stop after this seq, or before the first event later than this time; "
                                           "then print the calls not ended at that moment");

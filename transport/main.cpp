@@ -1,5 +1,6 @@
 // yna-engine: composes the parts (contract §8). Opens the log, recovers the call table
-// (newest snapshot plus the events after it), starts the reactor thread, then listens.
+// (the persisted calls plus any events after them, contract §9), starts the reactor
+// thread, then listens.
 #include <cmath>
 #include <CLI/CLI.hpp>
 
@@ -18,6 +19,7 @@
 #include "schemas/dev_issuer.hpp"
 #include "transport/dev_token_route.hpp"
 #include "storage/event_log.hpp"
+#include "storage/state.hpp"
 #include "transport/api.hpp"
 #include "transport/fault_route.hpp"
 #include "transport/auth.hpp"
@@ -53,8 +55,7 @@ struct flags {
   std::size_t max_batch = 1024;
   double request_timeout = 5;
   double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
-  std::uint64_t snapshot_every = 10000;
-  double snapshot_table_factor = 1.0;
+  double call_retention = 3600;
   bool no_fsync = false;
   bool fault_injection = false;
   double rate_limit = 50, rate_burst = 100;
@@ -133,29 +134,12 @@ transport::issuer_config issuers(const flags& f, std::optional<schemas::dev_issu
 
 engine::call_table recover(storage::event_log& log) {
   const auto t0 = steady_clock::now();
-  engine::call_table table;
-  if (auto snap = log.latest_snapshot()) {
-    auto t = engine::decode_snapshot(snap->second);
-    if (t)
-      table = std::move(*t);
-    else
-      engine::log::warn("snapshot at seq {} unreadable ({}): folding the whole log", snap->first,
-                        engine::to_string(t.error()));
-  }
-  const engine::event_seq from = table.last_seq() + 1;
-  std::uint64_t folded = 0;
-  auto st = log.scan(from, std::numeric_limits<engine::event_seq>::max(), [&](const engine::event& e, std::string_view) {
-    table.apply(e);
-    ++folded;
-    return true;
-  });
-  if (!st) die(fmt::format("recovery: event {} unreadable: {}", st.error().seq, st.error().detail));
-  if (table.last_seq() != log.last_seq())
-    die(fmt::format("recovery: folded up to seq {} but the log ends at {}", table.last_seq(), log.last_seq()));
-  engine::log::info("recovered {} calls ({} active) at seq {}: snapshot + {} events in {} ms", table.size(),
-                    table.active(), table.last_seq(), folded,
-                    duration_cast<milliseconds>(steady_clock::now() - t0).count());
-  return table;
+  auto st = storage::load_state(log);
+  if (!st) die("recovery: " + st.error());
+  engine::log::info("recovered {} calls in memory ({} live) at seq {}: {} persisted at seq {} + {} events folded in {} ms",
+                    st->table.size(), st->table.active(), st->table.last_seq(), st->persisted_calls,
+                    st->persisted_seq, st->folded_events, duration_cast<milliseconds>(steady_clock::now() - t0).count());
+  return std::move(st->table);
 }
 
 transport::server* g_server = nullptr;
@@ -244,11 +228,10 @@ int main(int argc, char** argv) {
                  "Calls ringing one number; a further /start to it ends at once Busy, reason too-many-calls, "
                  "told to the caller only (0: no limit)")
       ->check(CLI::Range(0.0, 1e9));
-  app.add_option("--snapshot-every", f.snapshot_every, "Events between snapshots of the call table (0: never)");
-  app.add_option("--snapshot-table-factor", f.snapshot_table_factor,
-                 "...and at least this many times the calls in the table, so that snapshots cost O(1) per event "
-                 "(0: --snapshot-every alone)")
-      ->check(CLI::Range(0.0, 1000.0));
+  app.add_option("--call-retention", f.call_retention,
+                 "Seconds an ended call stays in memory; then it is retired (a retire event) and answered from "
+                 "the log (0: retired at once)")
+      ->check(CLI::Range(0.0, 1e9));
   app.add_option("--rate-limit", f.rate_limit, "Requests per second per access token; more get 429 (0: no limit)");
   app.add_option("--rate-burst", f.rate_burst, "Requests an access token may send at once before --rate-limit applies");
   app.add_option("--rate-limit-sub", f.rate_limit_sub,
@@ -274,7 +257,7 @@ int main(int argc, char** argv) {
   // usage error like any other malformed value.
   for (const char* count : {"--max-body-bytes", "--max-header-bytes", "--max-connections", "--health-slots",
                             "--max-connections-per-ip", "--max-sockets-per-sub", "--threads", "--max-pending",
-                            "--admit-floor", "--max-batch", "--snapshot-every", "--rate-max-tokens",
+                            "--admit-floor", "--max-batch", "--rate-max-tokens",
                             "--pop-replay-capacity", "--pop-jti-per-key", "--token-cache", "--ws-max-queue",
                             "--max-replay-events"})
     app.get_option(count)->check(CLI::NonNegativeNumber);
@@ -353,11 +336,9 @@ int main(int argc, char** argv) {
   ro.admit_floor = f.admit_floor;
   ro.max_batch = f.max_batch;
   ro.request_timeout_ms = static_cast<engine::epoch_ms>(f.request_timeout * 1000);
-  ro.snapshot_every = f.snapshot_every;
-  ro.snapshot_table_factor = f.snapshot_table_factor;
   auto ms = [](double secs) { return static_cast<engine::epoch_ms>(std::llround(secs * 1000)); };
   ro.timers = engine::timer_settings{ms(f.invite_timeout), ms(f.answer_timeout), ms(f.offer_timeout),
-                                     ms(f.max_call_duration)};
+                                     ms(f.max_call_duration), ms(f.call_retention)};
   ro.caps = caps;
   ro.base_path = f.base_path;
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
@@ -365,6 +346,7 @@ int main(int argc, char** argv) {
     engine::log::info("{} call timers armed; those whose deadline passed while stopped fire now", reactor.armed_timers());
   transport::notification_hub hub(f.base_path, metrics);
   reactor.set_listener(&hub);
+  reactor.set_lookup(log.get());  // retired calls answer from the log (contract §9)
   auto replay = std::make_unique<transport::replay_worker>(log.get(), f.base_path, f.max_replay_events);
   std::thread reactor_thread([&] {
     engine::log::name_this_thread("yna-reactor");

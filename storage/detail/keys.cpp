@@ -39,6 +39,19 @@ std::optional<index_entry> parse_index_key(std::string_view key) noexcept {
   return index_entry{key.substr(0, sep), *parse_seq_key(key.substr(sep + 1))};
 }
 
+std::string start_key(std::string_view from, std::string_view client_correlator) {
+  std::string k;
+  k.reserve(from.size() + 1 + client_correlator.size());
+  k.append(from).push_back('\0');
+  k.append(client_correlator);
+  return k;
+}
+
+std::optional<std::string> start_key_of(const engine::event& e) {
+  if (e.act != engine::action::start || !e.accepted() || e.noop || !e.client_correlator) return std::nullopt;
+  return start_key(e.from, *e.client_correlator);
+}
+
 std::string_view to_string(index_kind k) noexcept {
   switch (k) {
     case index_kind::by_call: return "by_call";

@@ -30,6 +30,16 @@ struct index_entry {
 // nullopt for a key that is not id + '\0' + 8 bytes.
 std::optional<index_entry> parse_index_key(std::string_view key) noexcept;
 
+// by_start key: from + '\0' + clientCorrelator (value: the call id). MSISDNs hold no
+// '\0' (normalized by transport), so the first '\0' ends `from`.
+std::string start_key(std::string_view from, std::string_view client_correlator);
+// The start key an event writes: accepted, not a repeat, /start with a clientCorrelator.
+std::optional<std::string> start_key_of(const engine::event& e);
+
+// The key in `calls` that holds the seq the persisted call state is the fold of (no
+// call id is empty).
+inline constexpr std::string_view state_seq_key = "";
+
 // The index families, in the order of index_ids::of.
 enum class index_kind : std::uint8_t { by_call, by_msisdn, by_txn };
 inline constexpr int index_kind_count = 3;

@@ -27,13 +27,10 @@ namespace storage::detail {
 
 struct append_job {
   std::vector<engine::event>* batch;  // owned by the caller until done
+  const std::vector<engine::call_change>* calls;  // ditto; null: events only (state not advanced)
   engine::append_done done;
 };
-struct snapshot_job {
-  engine::event_seq seq;
-  std::string bytes;
-};
-using job = std::variant<append_job, snapshot_job>;
+using job = append_job;
 
 enum class instance_kind : std::uint8_t { writer, secondary, read_only };
 
@@ -68,7 +65,6 @@ struct log_state {
 
   // Writer thread only (and open(), before the thread starts).
   std::string head_hash;                             // hex sha256 of the last stored record
-  std::vector<engine::event_seq> snapshot_seqs;      // newest snapshot_keep snapshots, ascending
   bool recovery_needed = false;                      // a write failed: recover before the next one
   engine::store_error failed_with = engine::store_error::io_error;  // how, while recovery_needed
 

@@ -4,6 +4,7 @@
 #include <cstdarg>
 #include <cstdio>
 
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/memtablerep.h>
@@ -53,8 +54,9 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
   set_compression(o);
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
-  // No filters anywhere: events are read by range, indexes by seek (a whole-key
-  // bloom cannot help a seek, and see README for why there is no prefix bloom).
+  // No filters but on the point-lookup families (calls, by_start): events are read by
+  // range, indexes by seek (a whole-key bloom cannot help a seek, and see README for
+  // why there is no prefix bloom).
   t.filter_policy = nullptr;
   switch (which) {
     case cf_events:
@@ -77,7 +79,9 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
       //    memtable sorts a copy of it, so readers (yna-tool's secondary or read-only
       //    instance, which replays the WAL into memtables of its own) keep the skiplist:
       //    the memtable kind is chosen at each open, not stored.
-      if (which == cf_by_msisdn)
+      //  - by_call is read by the engine too since calls retire (contract §9: a retired
+      //    call is folded from its events), so it keeps the skiplist with the hint.
+      if (which == cf_by_msisdn || which == cf_by_call)
         o.memtable_insert_with_hint_prefix_extractor = index_id_prefix();
       else if (writer)
         o.memtable_factory = std::make_shared<rocksdb::VectorRepFactory>();
@@ -86,9 +90,17 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
       o.max_bytes_for_level_base = 128 * mib;
       break;
     case cf_snapshots:
-      // Few, large values, rarely written.
+      o.write_buffer_size = 1 * mib;  // no longer written
+      break;
+    case cf_calls:
+    case cf_by_start:
+      // Point lookups by whole key (a call's state, the call of a /start key), mostly of
+      // keys that are not there (a new /start key): a whole-key bloom answers those
+      // without reading a block. `calls` is rewritten on every batch and shrinks as calls
+      // retire; `by_start` grows with history like the other indexes.
+      t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+      t.whole_key_filtering = true;
       o.write_buffer_size = 16 * mib;
-      t.block_size = 64 * 1024;
       break;
     default:
       o.write_buffer_size = 1 * mib;

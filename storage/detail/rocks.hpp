@@ -18,9 +18,13 @@
 namespace storage::detail {
 
 // Column families, in the order they are opened (handles are indexed by this).
-enum cf_id : int { cf_default, cf_events, cf_by_call, cf_by_msisdn, cf_by_txn, cf_snapshots, cf_meta, cf_count };
+// `snapshots` is no longer written (whole-table snapshots gave way to `calls`); it is
+// still opened, since RocksDB opens a folder only with all of its families.
+enum cf_id : int {
+  cf_default, cf_events, cf_by_call, cf_by_msisdn, cf_by_txn, cf_snapshots, cf_meta, cf_calls, cf_by_start, cf_count
+};
 inline constexpr std::array<const char*, cf_count> cf_names = {
-    "default", "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta"};
+    "default", "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta", "calls", "by_start"};
 inline cf_id index_cf(index_kind k) noexcept { return static_cast<cf_id>(cf_by_call + static_cast<int>(k)); }
 
 inline constexpr std::string_view format_version_key = "format_version";

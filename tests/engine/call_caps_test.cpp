@@ -139,7 +139,7 @@ TEST_CASE("caps decide: the call after max-calls-per-number from one number is 4
   CHECK(decide(nullptr, s, 1, {}, limits(100, 32)).rejected == reason_code::too_many_calls);
 }
 
-TEST_CASE("caps decide: the start after max-ringing-per-number ringing calls ends at once Busy, reason too-many-calls, no timers") {
+TEST_CASE("caps decide: the start after max-ringing-per-number ringing calls ends at once Busy, reason too-many-calls, no call timers") {
   const command s = start_from("NEW", mo_num, mt_num);
   const event ok = decide(nullptr, s, 1000, {}, limits(0, 31));
   CHECK(ok.status_after == call_status::initial);
@@ -150,14 +150,16 @@ TEST_CASE("caps decide: the start after max-ringing-per-number ringing calls end
   CHECK(e.call_id == "NEW");
   CHECK(e.status_after == call_status::busy);
   CHECK(e.reason == std::optional<std::string>("too-many-calls"));
-  CHECK(!e.arms.any());
+  deadlines only_retire;  // an ended call: only its retirement (contract §9)
+  only_retire[timer_kind::retire] = 1000 + timer_settings{}.retention_ms;
+  CHECK(e.arms == only_retire);
   CHECK(e.actor_role == role::mo);
   call_state c;
   apply(c, e);
   CHECK(c.status == call_status::busy);
   CHECK(c.ended_at == std::optional<epoch_ms>(1000));
   CHECK(c.end_reason == std::optional<std::string>("too-many-calls"));
-  CHECK(!c.timers.any());
+  CHECK(c.timers == only_retire);
   CHECK(encode_call_view(c, "").find(R"("status":"Busy")") != std::string::npos);
   CHECK(encode_call_view(c, "").find(R"("endReason":"too-many-calls")") != std::string::npos);
   // Anything but /end on it is CALL_ENDED; /end is a no-op.
@@ -297,8 +299,10 @@ TEST_CASE("caps reactor: the 33rd call ringing one number ends Busy at once; the
   const event last = h.store.events().back();
   CHECK(last.status_after == call_status::busy);
   CHECK(last.reason == std::optional<std::string>("too-many-calls"));
-  CHECK(!last.arms.any());
-  CHECK(h.r.armed_timers() == 64);  // the 32 ringing calls' invite and answer timers only
+  CHECK_FALSE(last.arms[timer_kind::invite]);
+  CHECK_FALSE(last.arms[timer_kind::answer]);
+  CHECK(last.arms[timer_kind::retire]);
+  CHECK(h.r.armed_timers() == 65);  // the 32 ringing calls' invite and answer timers, R32's retirement
   CHECK(seen.invitations_to(mt_num) == 32);
   CHECK(seen.frames_for(mt_num) == 32);        // nothing else reached the callee either
   CHECK(seen.frames_for(number(32)) == 1);     // the caller: one Busy frame

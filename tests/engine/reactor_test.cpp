@@ -121,22 +121,31 @@ TEST_CASE("reactor: requests older than the timeout get 408 and are not stored")
   CHECK(h.store.events().empty());
 }
 
-TEST_CASE("reactor: snapshots every N events and recovery from snapshot gives the same table") {
-  reactor_options o;
-  o.snapshot_every = 4;
-  harness h(o);
+TEST_CASE("reactor: each batch persists the states of the calls it changed: the fold of the log, call by call") {
+  harness h;
   h.start();
   for (int i = 0; i < 5; ++i) REQUIRE(h.call(start_cmd("C" + std::to_string(i))).code == reason_code::none);
-  auto snaps = h.store.snapshots();
-  REQUIRE(!snaps.empty());
-  auto t = decode_snapshot(snaps.back().second);
-  REQUIRE(t.has_value());
-  CHECK(t->last_seq() == snaps.back().first);
-  // fold the tail after the snapshot
-  for (const auto& e : h.store.events())
-    if (e.seq > t->last_seq()) t->apply(e);
-  CHECK(t->size() == 5);
-  CHECK(t->last_seq() == 5);
+  REQUIRE(h.call(mt_cmd(action::ringing, "C1")).code == reason_code::none);
+  REQUIRE(h.call(mt_cmd(action::connected, "C1")).code == reason_code::none);
+  REQUIRE(h.call(mo_cmd(action::end, "C2")).code == reason_code::none);
+  CHECK(h.call(mo_cmd(action::hold, "C3")).code == reason_code::invalid_state);  // rejected: no state written
+  call_table folded;
+  for (const auto& e : h.store.events()) folded.apply(e);
+  const auto persisted = h.store.persisted_calls();
+  REQUIRE(persisted.size() == folded.size());
+  for (const auto& [id, c] : folded.calls()) {
+    auto it = persisted.find(id);
+    REQUIRE(it != persisted.end());
+    CHECK(encode_call(it->second) == encode_call(c));
+  }
+  // A table restored from those states decides as the original does.
+  call_table restored;
+  for (const auto& [id, c] : persisted) restored.restore(c, folded.last_seq());
+  harness again(harness::uncapped(), std::move(restored));
+  again.start();
+  CHECK(again.call(mt_cmd(action::connected, "C1")).code == reason_code::invalid_state);
+  CHECK(again.call(mt_cmd(action::ringing, "C2")).code == reason_code::call_ended);
+  CHECK(again.call(mt_cmd(action::ringing, "C4")).code == reason_code::none);
 }
 
 namespace {
@@ -201,28 +210,6 @@ TEST_CASE("reactor: --max-queue-delay 0 turns admission control off; --max-pendi
   CHECK_FALSE(h.r.submit(start_cmd("H9"), [](reply) {}));
   h.start();
   for (auto& f : fs) CHECK(f.get().code == reason_code::none);
-}
-
-TEST_CASE("reactor: the snapshot interval grows with the table (--snapshot-table-factor), so snapshots cost O(1) per event") {
-  auto snapshot_seqs = [](std::size_t calls, double factor) {
-    reactor_options o;
-    o.snapshot_every = 2;
-    o.snapshot_table_factor = factor;
-    harness h(o);
-    h.start();
-    for (std::size_t i = 0; i < calls; ++i) REQUIRE(h.call(start_cmd("T" + std::to_string(i))).code == reason_code::none);
-    sync_reactor(h);  // the reply comes before the snapshot is handed over
-    std::string seqs;
-    for (const auto& s : h.store.snapshots()) seqs += (seqs.empty() ? "" : ",") + std::to_string(s.first);
-    return seqs;
-  };
-  // Factor 0: every 2 events whatever the table holds.
-  CHECK(snapshot_seqs(10, 0) == "2,4,6,8,10");
-  // Factor 0.5: at least max(2, calls / 2) events since the last one: 2, then 4 (2 ≥ 2),
-  // then 7 (3 ≥ 3.5 truncated), then nothing before 10 (3 < 5).
-  CHECK(snapshot_seqs(10, 0.5) == "2,4,7");
-  // Factor 1: every event here adds a call, so the gap never catches up with the table.
-  CHECK(snapshot_seqs(10, 1) == "2");
 }
 
 TEST_CASE("reactor: every loop iteration that did work is measured (yna_reactor_loop_seconds, max)") {

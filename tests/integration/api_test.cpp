@@ -496,8 +496,8 @@ void survives_restart(std::vector<std::string> flags) {
 
 TEST_CASE("api: calls survive SIGTERM and a restart on the same data folder") { survives_restart({}); }
 
-TEST_CASE("api: restart from a snapshot plus the events after it (--snapshot-every 3)") {
-  survives_restart({"--snapshot-every", "3"});
+TEST_CASE("api: restart with ended calls retired from memory (--call-retention 0): they still answer") {
+  survives_restart({"--call-retention", "0"});
 }
 
 // Regression: SIGTERM used to kill the process (status

@@ -60,7 +60,7 @@ std::string frame_about(ws_client& w, const std::string& id) {
 // Flags of the engine of the small-caps test: timers off, so no call ends by itself.
 const std::vector<std::string> small_caps{"--max-calls-per-number", "5", "--max-ringing-per-number", "3",
                                           "--invite-timeout",       "0", "--answer-timeout",         "0",
-                                          "--rate-limit", "0", "--rate-limit-sub", "0", "--snapshot-every",         "4"};
+                                          "--rate-limit", "0", "--rate-limit-sub", "0"};
 
 }  // namespace
 
@@ -95,7 +95,7 @@ TEST_CASE("call caps: --max-calls-per-number 5: the 6th call not ended from one 
   CHECK_ERROR(start(c, a, sixth), 429, "TOO_MANY_CALLS");
   CHECK(capped(c, "calls_per_number") == 3);
 
-  // After a restart the table is recovered from the log (snapshot and tail): still 5.
+  // After a restart the table is recovered from the log's persisted calls: still 5.
   eng.restart();
   c.set_port(eng.port());
   CHECK_ERROR(start(c, a, new_party(eng, "callee")), 429, "TOO_MANY_CALLS");

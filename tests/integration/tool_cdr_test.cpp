@@ -78,11 +78,12 @@ void check_row(const std::string& row, const expect_row& w) {
 }
 
 // The engine's flags with every timer long but the ones given (seconds).
-// A snapshot after every write, so replay compares the timers' effects with the engine's.
+// (Every write persists the calls it changed, so replay compares the timers' effects with
+// the engine's.)
 std::vector<std::string> timers(std::string invite = "300", std::string answer = "300",
                                 std::string max_duration = "3000", std::string offer = "300") {
   return {"--invite-timeout", invite, "--answer-timeout", answer, "--offer-timeout", offer,
-          "--max-call-duration", max_duration, "--snapshot-every", "1"};
+          "--max-call-duration", max_duration};
 }
 
 // Polls `cdr --json` until the call has a row (an engine timer ended it), 20 s at most.
@@ -97,14 +98,14 @@ std::string await_row(const engine_process& eng, const std::string& id) {
   return {};
 }
 
-// The fold of the log agrees with the engine's snapshot taken after the expiry.
+// The fold of the log agrees with the engine's persisted state after the expiry.
 void check_replay(const engine_process& eng) {
   const auto r = run(eng, "--json replay");
   INFO(r.out, r.err);
   CHECK(r.code == 0);
-  CHECK(json_bool(r.out, "/snapshot/compared") == true);
-  CHECK(json_bool(r.out, "/snapshot/ok") == true);
-  CHECK(json_int(r.out, "/snapshot/seq") == json_int(r.out, "/lastSeq"));
+  CHECK(json_bool(r.out, "/state/compared") == true);
+  CHECK(json_bool(r.out, "/state/ok") == true);
+  CHECK(json_int(r.out, "/state/seq") == json_int(r.out, "/lastSeq"));
 }
 
 }  // namespace

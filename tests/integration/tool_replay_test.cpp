@@ -1,6 +1,6 @@
 // yna-tool replay and verify over logs the real engine wrote (contract §6, §8): the fold
-// of the whole log matches what the test did and the engine's own snapshot; --until
-// stops at a seq or a time and shows the calls as they were then; a snapshot that
+// of the whole log matches what the test did and the engine's persisted call state;
+// --until stops at a seq or a time and shows the calls as they were then; a state that
 // disagrees with the log is found and named.
 #include "tests/integration/tool_support.hpp"
 
@@ -71,17 +71,19 @@ void check_whole_replay(const engine_process& eng) {
   CHECK(json_int(r.out, "/rejected") == 2);
   CHECK(json_int(r.out, "/noop") == 1);
   CHECK(json_bool(r.out, "/ok") == true);
-  CHECK(json_bool(r.out, "/snapshot/compared") == true);
-  CHECK(json_bool(r.out, "/snapshot/ok") == true);
-  CHECK(json_int(r.out, "/snapshot/seq") == 15);  // --snapshot-every 5, one event per batch
+  CHECK(json_bool(r.out, "/state/compared") == true);
+  CHECK(json_bool(r.out, "/state/ok") == true);
+  CHECK(json_int(r.out, "/state/seq") == 17);  // written with every batch
+  CHECK(json_int(r.out, "/state/calls") == 4);  // all in memory: ended ones retire after an hour
+  CHECK(json_int(r.out, "/retired") == 0);
   CHECK_FALSE(json_has(r.out, "/broken"));
   CHECK_FALSE(json_has(r.out, "/callStates"));
 }
 
 }  // namespace
 
-TEST_CASE("tool replay: the fold of the engine's log is what the test did and agrees with the snapshot") {
-  engine_process eng({"--snapshot-every", "5"});
+TEST_CASE("tool replay: the fold of the engine's log is what the test did and agrees with the persisted state") {
+  engine_process eng;
   caller k(eng);
   const scripted_log s = write_scripted_log(eng, k);
 
@@ -96,8 +98,8 @@ TEST_CASE("tool replay: the fold of the engine's log is what the test did and ag
     INFO(r.out, r.err);
     CHECK(r.code == 0);
     CHECK(r.out.find("replayed 17 events (seq 1..17 of 17)") != std::string::npos);
-    CHECK(r.out.find("calls: 4 (2 not ended); events: 2 rejected, 1 noop") != std::string::npos);
-    CHECK(r.out.find("snapshot: seq 15 agrees with the log (4 calls, compared in ") != std::string::npos);
+    CHECK(r.out.find("calls: 4 (2 not ended, 0 retired from memory); events: 2 rejected, 1 noop") != std::string::npos);
+    CHECK(r.out.find("persisted state: seq 17 agrees with the log (4 calls, compared in ") != std::string::npos);
     CHECK(r.err.empty());  // no progress when stderr is not a terminal
   }
 
@@ -117,7 +119,7 @@ TEST_CASE("tool replay: the fold of the engine's log is what the test did and ag
     CHECK(json_int(r.out, "/callStates/0/connectedAt") <= k.steps[2].after_ms);
     CHECK_FALSE(json_has(r.out, "/callStates/0/endedAt"));
     CHECK_FALSE(json_has(r.out, "/callStates/1"));
-    CHECK(json_bool(r.out, "/snapshot/compared") == false);  // seq 15 not reached
+    CHECK(json_bool(r.out, "/state/compared") == false);  // seq 17 not reached
   }
 
   SUBCASE("--until SEQ in the human table") {
@@ -128,7 +130,7 @@ TEST_CASE("tool replay: the fold of the engine's log is what the test did and ag
     CHECK(r.out.find(s.id3) != std::string::npos);  // Connected
     CHECK(r.out.find(s.id1) == std::string::npos);  // ended at 8
     CHECK(r.out.find(s.id2) == std::string::npos);  // ended at 12
-    CHECK(r.out.find("snapshot: seq 15 not reached") != std::string::npos);
+    CHECK(r.out.find("persisted state: seq 17 not reached") != std::string::npos);
   }
 
   SUBCASE("--until TIME stops before the first later event") {
@@ -180,13 +182,13 @@ TEST_CASE("tool replay: the fold of the engine's log is what the test did and ag
     INFO(r.out, r.err);
     CHECK(r.code == 0);
     CHECK(json_int(r.out, "/checked") == 17);
-    CHECK(json_int(r.out, "/snapshot/seq") == 15);
-    CHECK(json_int(r.out, "/snapshot/calls") == 4);
+    CHECK(json_int(r.out, "/state/seq") == 17);
+    CHECK(json_int(r.out, "/state/calls") == 4);
   }
 }
 
-TEST_CASE("tool replay/verify: a snapshot that disagrees with the log is named") {
-  engine_process eng({"--snapshot-every", "1"});
+TEST_CASE("tool replay/verify: a persisted state that disagrees with the log is named") {
+  engine_process eng;
   caller k(eng);
   const party a = new_party(eng, "a-phone"), b = new_party(eng, "b-phone");
   const std::string id = k.start(a, b, sdp("a"));
@@ -195,40 +197,42 @@ TEST_CASE("tool replay/verify: a snapshot that disagrees with the log is named")
   for (const auto& st : k.steps) REQUIRE(st.status == 200);
   REQUIRE(eng.stop().clean());
 
-  std::uint64_t snap_seq = 0;
   {
     raw_db db(eng.data_dir());
-    snap_seq = db.last("snapshots");
-    REQUIRE(snap_seq == 3);
-    std::string bytes = db.get("snapshots", snap_seq).value();
+    std::string bytes = db.get_key("calls", id).value();
     const std::string from = "\"status\":\"Terminated\"";
     const auto at = bytes.find(from);
     REQUIRE(at != std::string::npos);
-    SUBCASE("a changed status") { bytes.replace(at, from.size(), "\"status\":\"Connected\""); }
-    SUBCASE("a missing call") { bytes = "{\"v\":1,\"seq\":3,\"calls\":[]}"; }
-    db.put("snapshots", snap_seq, bytes);
+    SUBCASE("a changed status") {
+      bytes.replace(at, from.size(), "\"status\":\"Connected\"");
+      db.put_key("calls", id, bytes);
+    }
+    SUBCASE("a call the log does not have") {
+      std::string stranger = bytes;
+      stranger.replace(stranger.find(id), id.size(), "FEEDFACEFEEDFACEFEEDFACEFEEDFACE");
+      db.put_key("calls", "FEEDFACEFEEDFACEFEEDFACEFEEDFACE", stranger);
+    }
   }
 
   const auto r = run(eng, "--json replay");
   INFO(r.out, r.err);
   CHECK(r.code == 1);
-  CHECK(json_int(r.out, "/snapshot/seq") == 3);
+  CHECK(json_int(r.out, "/state/seq") == 3);
   CHECK(json_bool(r.out, "/ok") == false);
-  CHECK(json_bool(r.out, "/snapshot/ok") == false);
-  CHECK(json_int(r.out, "/snapshot/differingCalls") == 1);
-  const std::string problem = json_str(r.out, "/snapshot/problem").value_or("");
-  CHECK(problem.find(id) != std::string::npos);
-  CHECK((problem.find("status: snapshot \"Connected\", log \"Terminated\"") != std::string::npos ||
-         problem.find("not in the snapshot") != std::string::npos));
+  CHECK(json_bool(r.out, "/state/ok") == false);
+  CHECK(json_int(r.out, "/state/differingCalls") == 1);
+  const std::string problem = json_str(r.out, "/state/problem").value_or("");
+  CHECK((problem.find("call " + id + " differs: status: persisted \"Connected\", log \"Terminated\"") !=
+             std::string::npos ||
+         problem == "call FEEDFACEFEEDFACEFEEDFACEFEEDFACE is in the persisted state but not in the log"));
 
   const auto human = run(eng, "replay");
   CHECK(human.code == 1);
-  CHECK(human.out.find("MISMATCH: the snapshot at seq 3") != std::string::npos);
+  CHECK(human.out.find("MISMATCH: the persisted state at seq 3") != std::string::npos);
 
   const auto v = run(eng, "verify");
   INFO(v.out, v.err);
   CHECK(v.code == 1);
-  CHECK(v.out.find("BROKEN: the snapshot at seq 3 disagrees with the log") != std::string::npos);
-  CHECK(v.out.find(id) != std::string::npos);
-  CHECK(run(eng, "verify --no-snapshot").code == 0);  // the events themselves are intact
+  CHECK(v.out.find("BROKEN: the persisted state at seq 3 disagrees with the log") != std::string::npos);
+  CHECK(run(eng, "verify --no-state").code == 0);  // the events themselves are intact
 }

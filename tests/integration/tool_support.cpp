@@ -154,6 +154,22 @@ void raw_db::put(std::string_view family, std::uint64_t seq, std::string_view va
   check(impl_->db->Put(w, impl_->family(family), seq_key(seq), rocksdb::Slice(value.data(), value.size())), "put");
 }
 
+std::optional<std::string> raw_db::get_key(std::string_view family, std::string_view key) {
+  std::string v;
+  auto s = impl_->db->Get({}, impl_->family(family), rocksdb::Slice(key.data(), key.size()), &v);
+  if (s.IsNotFound()) return std::nullopt;
+  check(s, "get");
+  return v;
+}
+
+void raw_db::put_key(std::string_view family, std::string_view key, std::string_view value) {
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  check(impl_->db->Put(w, impl_->family(family), rocksdb::Slice(key.data(), key.size()),
+                       rocksdb::Slice(value.data(), value.size())),
+        "put");
+}
+
 void raw_db::remove(std::string_view family, std::uint64_t seq) {
   rocksdb::WriteOptions w;
   w.sync = true;

@@ -66,8 +66,8 @@ class caller {
 };
 
 // The stopped engine's RocksDB, opened directly with every column family (families:
-// "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta"; event and snapshot
-// keys are 8-byte big-endian seqs, storage/README.md).
+// "events", "by_call", "by_msisdn", "by_txn", "meta", "calls", "by_start"; event keys are
+// 8-byte big-endian seqs, `calls` keys are call ids, storage/README.md).
 class raw_db {
  public:
   explicit raw_db(const std::filesystem::path& data_dir);
@@ -77,6 +77,9 @@ class raw_db {
   std::optional<std::string> get(std::string_view family, std::uint64_t seq);
   void put(std::string_view family, std::uint64_t seq, std::string_view value);
   void remove(std::string_view family, std::uint64_t seq);
+  // By a key of bytes (the `calls` family: a call id).
+  std::optional<std::string> get_key(std::string_view family, std::string_view key);
+  void put_key(std::string_view family, std::string_view key, std::string_view value);
   // An index entry: key [id][0x00][seq:8].
   void remove_index(std::string_view family, std::string_view id, std::uint64_t seq);
   // The highest seq key in the family, 0 when empty.

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include "engine/codec.hpp"
+#include "engine/decide.hpp"
+
+#include "engine/codec.hpp"
 #include "schemas/digest.hpp"
 #include "log_fixture.hpp"
 
@@ -171,38 +174,76 @@ TEST_CASE("event_log: indexes by call, msisdn and transaction") {
   CHECK_MESSAGE(report.ok, report.problem);
 }
 
-TEST_CASE("event_log: snapshots are saved, the latest is found, older ones are pruned") {
+TEST_CASE("event_log: call states are written with their batch; retired ones are deleted; the state seq follows") {
   temp_dir tmp;
+  auto state_of = [](const engine::event& start) {
+    engine::call_state c;
+    engine::apply(c, start);
+    return c;
+  };
   {
     auto log = open_log(tmp.log());
-    CHECK(!log->latest_snapshot().has_value());
-    auto b = make_batch(1, 3);
-    REQUIRE(append_wait(*log, b).has_value());
-    log->save_snapshot_async(1, "snap-1");
-    log->save_snapshot_async(2, "snap-2");
-    log->save_snapshot_async(3, "snap-3");
-    log->save_snapshot_async(9, "beyond the log: dropped");
-    auto after = make_batch(4, 1);  // queued behind the snapshots: they are done when it is
-    REQUIRE(append_wait(*log, after).has_value());
-    auto latest = log->latest_snapshot();
-    REQUIRE(latest.has_value());
-    CHECK(latest->first == 3);
-    CHECK(latest->second == "snap-3");
+    auto p = log->load_persisted();
+    REQUIRE(p.has_value());
+    CHECK(p->seq == 0);
+    CHECK(p->calls.empty());
+    std::vector<engine::event> b{make_start(1, "CA", "121212", "343434", "t1"), make_start(2, "CB", "121212", "565656", "t2")};
+    const std::vector<engine::call_change> changes{{"CA", state_of(b[0])}, {"CB", state_of(b[1])}};
+    REQUIRE(append_wait(*log, b, &changes).has_value());
+    p = log->load_persisted();
+    REQUIRE(p.has_value());
+    CHECK(p->seq == 2);
+    REQUIRE(p->calls.size() == 2);
+    CHECK(engine::encode_call(p->calls[0]) == engine::encode_call(changes[0].after.value()));
+    // Events only: the state seq stays where it was.
+    auto more = make_batch(3, 2);
+    REQUIRE(append_wait(*log, more).has_value());
+    CHECK(log->load_persisted()->seq == 2);
+    // A retired call is deleted.
+    std::vector<engine::event> retire{make_event(5, "CA", "", "t5", engine::action::retire)};
+    const std::vector<engine::call_change> gone{{"CA", std::nullopt}};
+    REQUIRE(append_wait(*log, retire, &gone).has_value());
   }
-  {
-    raw_db raw(tmp.log());
-    CHECK(raw.seq_keys(storage::detail::cf_snapshots) == std::vector<event_seq>{2, 3});
-  }
-  {
-    // The kept window is reloaded at open, so pruning goes on across restarts.
-    auto log = open_log(tmp.log());
-    log->save_snapshot_async(4, "snap-4");
-    auto b = make_batch(5, 1);
-    REQUIRE(append_wait(*log, b).has_value());
-    CHECK(log->latest_snapshot()->second == "snap-4");
-  }
-  raw_db raw(tmp.log());
-  CHECK(raw.seq_keys(storage::detail::cf_snapshots) == std::vector<event_seq>{3, 4});
+  auto log = open_log(tmp.log());
+  auto p = log->load_persisted();
+  REQUIRE(p.has_value());
+  CHECK(p->seq == 5);
+  REQUIRE(p->calls.size() == 1);
+  CHECK(p->calls[0].call_id == "CB");
+  // The /start keys stay in the log's index after the call is gone (contract §9).
+  CHECK(log->find_start("121212", "corr-1") == std::optional<std::string>("CA"));
+  CHECK(log->find_start("121212", "corr-2") == std::optional<std::string>("CB"));
+  CHECK_FALSE(log->find_start("121212", "corr-3").has_value());
+  CHECK_FALSE(log->find_start("343434", "corr-1").has_value());
+}
+
+TEST_CASE("event_log: load_call folds a call from its events; persist_calls writes states outside an append") {
+  temp_dir tmp;
+  auto log = open_log(tmp.log());
+  engine::event start = make_start(1, "CF", "121212", "343434", "t1");
+  engine::event ring = make_event(2, "CF", "343434", "t2");
+  ring.from = "121212";
+  ring.to = "343434";
+  engine::event stranger = make_event(3, "CF", "999999", "t3");
+  stranger.rejected = schemas::reason_code::forbidden;
+  stranger.status_after.reset();
+  std::vector<engine::event> b{start, ring, stranger, make_start(4, "OTHER", "121212", "343434", "t4")};
+  REQUIRE(append_wait(*log, b).has_value());
+  auto c = log->load_call("CF");
+  REQUIRE(c.has_value());
+  CHECK(c->status == engine::call_status::ringing);
+  CHECK(c->event_count == 2);  // the rejected event changes nothing
+  CHECK(c->last_seq == 2);
+  CHECK_FALSE(c->retired);
+  CHECK_FALSE(log->load_call("NOPE").has_value());
+  CHECK_FALSE(log->load_call("C").has_value());  // a prefix of nothing
+
+  REQUIRE(log->persist_calls({{"CF", *c}}, 4).has_value());
+  auto p = log->load_persisted();
+  REQUIRE(p.has_value());
+  CHECK(p->seq == 4);
+  REQUIRE(p->calls.size() == 1);
+  CHECK(engine::encode_call(p->calls[0]) == engine::encode_call(*c));
 }
 
 TEST_CASE("event_log: fail_next_append fails exactly one append and writes nothing") {
@@ -334,9 +375,12 @@ TEST_CASE("event_log: open_reader follows a live writer") {
 
   std::vector<engine::event> more{make_event(3, "CALLR", "121212", "tr3"), make_event(4, "CALLR", "343434", "tr4")};
   REQUIRE(append_wait(*writer, more).has_value());
-  writer->save_snapshot_async(4, "snap-4");
+  engine::call_state kept;
+  kept.call_id = "CALLR";
+  kept.from = "121212";
+  const std::vector<engine::call_change> state{{"CALLR", kept}};
   auto last = make_batch(5, 1);
-  REQUIRE(append_wait(*writer, last).has_value());
+  REQUIRE(append_wait(*writer, last, &state).has_value());
 
   REQUIRE(reader->catch_up().has_value());
   CHECK(reader->last_seq() == 5);
@@ -345,8 +389,11 @@ TEST_CASE("event_log: open_reader follows a live writer") {
   CHECK(reader->get(4)->txn_id == "tr4");
   CHECK(reader->seqs_by_call("CALLR") == std::vector<event_seq>{1, 2, 3, 4});
   CHECK(reader->seqs_by_msisdn("121212") == std::vector<event_seq>{1, 3});
-  REQUIRE(reader->latest_snapshot().has_value());
-  CHECK(reader->latest_snapshot()->first == 4);
+  auto persisted = reader->load_persisted();
+  REQUIRE(persisted.has_value());
+  CHECK(persisted->seq == 5);
+  REQUIRE(persisted->calls.size() == 1);
+  CHECK(persisted->calls[0].from == "121212");
   const auto report = reader->verify();
   CHECK_MESSAGE(report.ok, report.problem);
   CHECK(report.checked == 5);

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "engine/codec.hpp"
+#include "engine/decide.hpp"
 #include "storage/fault_env.hpp"
 #include "log_fixture.hpp"
 #include "schemas/digest.hpp"
@@ -87,32 +88,53 @@ TEST_CASE("recovery: after a WAL sync error the log is reopened and the failed b
     auto b = make_batch(1, 2);
     REQUIRE(append_wait(*log, b).has_value());
 
+    // Call states persisted with an acknowledged batch, then changed by the lost one.
+    std::vector<engine::event> acked{make_start(3, "ACKED", "121212", "343434", "txn-acked")};
+    engine::call_state acked_state;
+    engine::apply(acked_state, acked[0]);
+    const std::vector<engine::call_change> acked_changes{{"ACKED", acked_state}};
+    REQUIRE(append_wait(*log, acked, &acked_changes).has_value());
+
     fe.arm(storage::wal_fault::sync_io_error);
-    std::vector<engine::event> lost{make_start(3, "LOST", "777777", "888888", "txn-lost")};
-    auto failed = append_wait(*log, lost);
+    std::vector<engine::event> lost{make_start(4, "LOST", "777777", "888888", "txn-lost"),
+                                    make_event(5, "ACKED", "343434", "txn-lost-ring")};
+    engine::call_state lost_state;
+    engine::apply(lost_state, lost[0]);
+    engine::call_state rung = acked_state;
+    engine::apply(rung, lost[1]);
+    const std::vector<engine::call_change> lost_changes{{"LOST", lost_state}, {"ACKED", rung}};
+    auto failed = append_wait(*log, lost, &lost_changes);
     REQUIRE(!failed.has_value());
     CHECK(failed.error() == store_error::io_error);
-    CHECK(log->last_seq() == 2);
-    CHECK(!log->get(3).has_value());
+    CHECK(log->last_seq() == 3);
+    CHECK(!log->get(4).has_value());
 
     fe.arm(storage::wal_fault::none);
-    std::vector<engine::event> kept{make_start(3, "KEPT", "121212", "343434", "txn-kept")};
+    std::vector<engine::event> kept{make_start(4, "KEPT", "121212", "343434", "txn-kept")};
     REQUIRE(append_wait(*log, kept).has_value());
     // The lost batch was complete in the WAL: the reopen replayed it and the scrub
     // removed it again (this is what proves the scenario really happened).
     CHECK(any_contains(*warnings, "reopening"));
-    CHECK(any_contains(*warnings, "removing 1 unacknowledged events after seq 2"));
-    REQUIRE(log->get(3).has_value());
-    CHECK(log->get(3)->call_id == "KEPT");
+    CHECK(any_contains(*warnings, "removing 2 unacknowledged events after seq 3"));
+    REQUIRE(log->get(4).has_value());
+    CHECK(log->get(4)->call_id == "KEPT");
     CHECK(log->seqs_by_call("LOST").empty());
     CHECK(log->seqs_by_msisdn("777777").empty());
     CHECK(log->seqs_by_txn("txn-lost").empty());
-    check_consistent(*log, 3);
+    check_consistent(*log, 4);
   }
   auto reopened = open_log(tmp.log());
-  check_consistent(*reopened, 3);
-  CHECK(reopened->get(3)->call_id == "KEPT");
+  check_consistent(*reopened, 4);
+  CHECK(reopened->get(4)->call_id == "KEPT");
   CHECK(reopened->seqs_by_call("LOST").empty());
+  // The call states the lost batch wrote are back to the acknowledged fold (contract §9).
+  CHECK_FALSE(reopened->find_start("777777", "corr-4").has_value());
+  auto p = reopened->load_persisted();
+  REQUIRE(p.has_value());
+  CHECK(p->seq == 3);
+  REQUIRE(p->calls.size() == 1);
+  CHECK(p->calls[0].call_id == "ACKED");
+  CHECK(p->calls[0].status == engine::call_status::initial);
 }
 
 TEST_CASE("recovery: after a WAL write error the next append succeeds") {
@@ -120,10 +142,10 @@ TEST_CASE("recovery: after a WAL write error the next append succeeds") {
   storage::fault_env fe;
   auto log = open_log(tmp.log(), true, fe.env());
   auto b = make_batch(1, 3);
-  REQUIRE(append_wait(*log, b).has_value());
-  log->save_snapshot_async(3, "snap-3");
-  std::vector<engine::event> barrier;  // queued behind the snapshot: done after it
-  REQUIRE(append_wait(*log, barrier).has_value());
+  engine::call_state state;
+  state.call_id = "CALLODD";
+  const std::vector<engine::call_change> changes{{"CALLODD", state}};
+  REQUIRE(append_wait(*log, b, &changes).has_value());
 
   fe.arm(storage::wal_fault::append_io_error);
   auto doomed = make_batch(4, 2);
@@ -132,6 +154,8 @@ TEST_CASE("recovery: after a WAL write error the next append succeeds") {
   auto next = make_batch(4, 2);
   REQUIRE(append_wait(*log, next).has_value());
   check_consistent(*log, 5);
-  REQUIRE(log->latest_snapshot().has_value());
-  CHECK(log->latest_snapshot()->second == "snap-3");
+  auto p = log->load_persisted();
+  REQUIRE(p.has_value());
+  CHECK(p->seq == 3);  // the appends after carried no state
+  CHECK(p->calls.size() == 1);
 }

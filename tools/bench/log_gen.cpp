@@ -1,13 +1,18 @@
 // yna-log-gen: writes a large, valid event log for the replay and recovery benchmarks
 // (tools/bench/replay-bench.sh). Every event is decided by engine::decide against the
 // fold so far and appended through storage::event_log, exactly as the reactor does:
-// the chain, the indexes and the records are the engine's own. Calls go start,
-// ringing, connected, end (4 events each), `--window` of them interleaved.
+// the chain, the indexes, the records and the persisted call states (contract §9) are
+// the engine's own. Calls go start, ringing, connected, end, retire (5 events each, with
+// --call-retention 0 as the retention), `--window` of them interleaved; the last
+// `--live-calls` stop after connected and stay live (no timers armed: the generator
+// runs with no max call duration, so they do not expire when the engine starts).
 // Not a test tool: --unsafe-no-fsync speed, a manual clock, fixed device tokens.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <cstdio>
 #include <future>
 
@@ -43,8 +48,11 @@ std::string guid(std::uint64_t n) {
 struct live_call {
   std::uint64_t n = 0;
   std::string id, from, to;
-  int step = 0;  // next: 0 start, 1 ringing, 2 connected, 3 end
+  int step = 0;  // next: 0 start, 1 ringing, 2 connected, 3 end, 4 retire
+  bool stays_live = false;
 };
+
+constexpr int steps_per_call = 5;
 
 engine::command command_for(const live_call& c, std::uint64_t txn) {
   engine::command cmd;
@@ -53,8 +61,14 @@ engine::command command_for(const live_call& c, std::uint64_t txn) {
   cmd.who = engine::actor{"dev-" + number, mo ? "phone-a" : "phone-b", {number}};
   cmd.txn_id = guid(txn);
   static constexpr engine::action acts[] = {engine::action::start, engine::action::ringing, engine::action::connected,
-                                            engine::action::end};
+                                            engine::action::end, engine::action::retire};
   cmd.act = acts[c.step];
+  if (cmd.act == engine::action::retire) {
+    cmd.call_id = c.id;
+    cmd.timer = engine::timer_kind::retire;
+    cmd.who = {};
+    return cmd;
+  }
   if (c.step == 0) {
     cmd.new_call_id = c.id;
     cmd.from = c.from;
@@ -65,7 +79,7 @@ engine::command command_for(const live_call& c, std::uint64_t txn) {
   }
   if (c.step == 2) cmd.sdp = offer_sdp(c.n, "b");
   cmd.method = c.step == 3 ? "DELETE" : "POST";
-  static constexpr const char* words[] = {"start", "ringing", "connected", "end"};
+  static constexpr const char* words[] = {"start", "ringing", "connected", "end", "retire"};
   cmd.path = c.step == 0 ? "/start" : fmt::format("/{}/{}", words[c.step], c.id);
   return cmd;
 }
@@ -75,14 +89,15 @@ engine::command command_for(const live_call& c, std::uint64_t txn) {
 int main(int argc, char** argv) {
   CLI::App app{"yna-log-gen: a large valid event log for benchmarks"};
   std::string data_dir;
-  std::uint64_t calls = 250000, snapshot_every = 0, batch_size = 1000, window = 64;
-  bool final_snapshot = false, no_compression = false;
+  std::uint64_t calls = 250000, live_calls = 0, batch_size = 1000, window = 64;
+  bool no_compression = false, no_state = false;
   app.add_option("--data-dir", data_dir, "The engine data folder to create (the log goes to DIR/log)")->required();
-  app.add_option("--calls", calls, "Calls to write (4 events each)")->capture_default_str();
+  app.add_option("--calls", calls, "Calls to write (5 events each; a live call 3)")->capture_default_str();
+  app.add_option("--live-calls", live_calls, "Of those, the last N stay live (answered, not ended)")->capture_default_str();
   app.add_option("--window", window, "Calls in progress at once (their events interleave)")->capture_default_str();
   app.add_option("--batch", batch_size, "Events per append (one WriteBatch)")->capture_default_str();
-  app.add_option("--snapshot-every", snapshot_every, "Events between snapshots, as the engine's flag (0: never)");
-  app.add_flag("--final-snapshot", final_snapshot, "Write a snapshot after the last event");
+  app.add_flag("--no-state", no_state,
+               "Write events only, no persisted call states: the engine then folds the whole log at start-up");
   app.add_flag("--no-compression", no_compression, "Write SST files uncompressed (bytes-per-event measurements)");
   CLI11_PARSE(app, argc, argv);
 
@@ -103,36 +118,48 @@ int main(int argc, char** argv) {
 
   const auto t0 = std::chrono::steady_clock::now();
   engine::call_table table;
+  // The engine's defaults, but no max call duration (the live calls must not expire when
+  // an engine opens the log later) and retirement right after the end.
+  engine::timer_settings timers;
+  timers.max_duration_ms = 0;
+  timers.retention_ms = 0;
   engine::epoch_ms now = 1'764'000'000'000;  // 2025-11-24, a millisecond per event
-  engine::event_seq seq = 0, last_snapshot = 0;
-  std::uint64_t started = 0, txn = 0;
+  engine::event_seq seq = 0;
+  std::uint64_t started = 0, txn = 0, left_live = 0;
   std::vector<live_call> live;
   std::vector<engine::event> batch;
+  std::vector<std::string> changed;  // calls the batch changed (their state is written with it)
   auto flush = [&] {
+    std::vector<engine::call_change> changes;
+    std::sort(changed.begin(), changed.end());
+    changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+    for (const auto& id : changed) {
+      const engine::call_state* c = table.find(id);
+      changes.push_back({id, c ? std::optional<engine::call_state>(*c) : std::nullopt});
+    }
     std::promise<schemas::status<engine::store_error>> p;
     auto f = p.get_future();
-    log.append_async(batch, [&](schemas::status<engine::store_error> st) { p.set_value(st); });
+    log.append_async(batch, no_state ? nullptr : &changes,
+                     [&](schemas::status<engine::store_error> st) { p.set_value(st); });
     if (auto st = f.get(); !st) {
       std::fprintf(stderr, "yna-log-gen: append failed: %s\n", std::string(engine::to_string(st.error())).c_str());
       std::exit(1);
     }
     batch.clear();
-    if (snapshot_every > 0 && seq - last_snapshot >= snapshot_every) {
-      last_snapshot = seq;
-      log.save_snapshot_async(seq, engine::encode_snapshot(table));
-    }
+    changed.clear();
   };
+  auto last_progress = t0;
   while (started < calls || !live.empty()) {
     while (live.size() < window && started < calls) {
       const std::uint64_t n = started++;
       live.push_back({n, hex_id(n, 0x1234567), fmt::format("1425{:07}", n % 50000),
-                      fmt::format("1206{:07}", (n * 7919) % 50000), 0});
+                      fmt::format("1206{:07}", (n * 7919) % 50000), 0, n + live_calls >= calls});
     }
     for (std::size_t i = 0; i < live.size();) {
       live_call& c = live[i];
       const engine::command cmd = command_for(c, ++txn);
       const engine::call_state* state = c.step == 0 ? nullptr : table.find(c.id);
-      engine::event e = engine::decide(state, cmd, ++now);
+      engine::event e = engine::decide(state, cmd, ++now, timers);
       if (!e.accepted()) {
         std::fprintf(stderr, "yna-log-gen: call %s step %d rejected: %s\n", c.id.c_str(), c.step,
                      std::string(schemas::to_string(e.rejected)).c_str());
@@ -140,9 +167,24 @@ int main(int argc, char** argv) {
       }
       e.seq = ++seq;
       table.apply(e);
+      changed.push_back(e.call_id);
       batch.push_back(std::move(e));
-      if (batch.size() >= batch_size) flush();
-      if (++c.step == 4) {
+      if (batch.size() >= batch_size) {
+        flush();
+        const auto t = std::chrono::steady_clock::now();
+        if (t - last_progress > std::chrono::seconds(2)) {
+          last_progress = t;
+          std::fprintf(stderr, "yna-log-gen: %llu events, %llu of %llu calls started\n",
+                       static_cast<unsigned long long>(seq), static_cast<unsigned long long>(started),
+                       static_cast<unsigned long long>(calls));
+        }
+      }
+      ++c.step;
+      if (c.stays_live && c.step == 3) {
+        ++left_live;
+        c = std::move(live.back());
+        live.pop_back();
+      } else if (c.step == steps_per_call) {
         c = std::move(live.back());
         live.pop_back();
       } else {
@@ -151,16 +193,9 @@ int main(int argc, char** argv) {
     }
   }
   if (!batch.empty()) flush();
-  if (final_snapshot && last_snapshot != seq) {
-    const auto e0 = std::chrono::steady_clock::now();
-    std::string snap = engine::encode_snapshot(table);
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - e0).count();
-    std::printf("final snapshot at seq %llu: %zu calls, %zu bytes, encoded in %.0f ms\n",
-                static_cast<unsigned long long>(seq), table.size(), snap.size(), ms);
-    log.save_snapshot_async(seq, std::move(snap));
-  }
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("wrote %llu events (%llu calls) to %s in %.1f s\n", static_cast<unsigned long long>(seq),
-              static_cast<unsigned long long>(calls), o.dir.c_str(), s);
-  return 0;  // the destructor finishes the queued snapshot
+  std::printf("wrote %llu events (%llu calls, %llu left live, %zu calls in memory) to %s in %.1f s\n",
+              static_cast<unsigned long long>(seq), static_cast<unsigned long long>(calls),
+              static_cast<unsigned long long>(left_live), table.size(), o.dir.c_str(), s);
+  return 0;
 }

@@ -49,7 +49,7 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
 
   std::unordered_map<std::string, ending> endings;
   fold_options o;
-  o.compare_snapshot = false;  // replay and verify do that
+  o.compare_state = false;  // replay and verify do that
   o.observe = [&](const engine::event& e, const engine::call_table&) {
     if (!e.accepted() || e.noop || !e.status_after || !engine::is_ended(*e.status_after)) return;
     if (e.status_before && engine::is_ended(*e.status_before)) return;

@@ -25,7 +25,7 @@ struct pop_args {
 int cmd_pop(const pop_args& a);
 
 struct verify_args {
-  bool no_snapshot = false;
+  bool no_state = false;
 };
 int cmd_verify(const global_options& g, const verify_args& a);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <unordered_map>
 
 #include <simdjson.h>
 
@@ -14,29 +15,21 @@ namespace {
 
 const std::string zero_hash(64, '0');
 
-// One call through the snapshot codec: whatever the codec stores is compared, so a
-// field added to call_state and its snapshot is compared without a change here.
-std::string encode_one(const engine::call_state& c) {
-  engine::call_table t;
-  t.restore(c, 0);
-  return engine::encode_snapshot(t);
-}
-
 std::string shorten(std::string s) {
   if (s.size() > 60) s = s.substr(0, 57) + "...";
   return s;
 }
 
-// "status: snapshot \"Connected\", log \"Terminated\"; endedAt: …" for two encode_one outputs.
-std::string field_diff(const std::string& snap_json, const std::string& log_json) {
+// "status: persisted \"Connected\", log \"Terminated\"; endedAt: …" for two encode_call outputs.
+std::string field_diff(const std::string& state_json, const std::string& log_json) {
   simdjson::dom::parser pa, pb;
   simdjson::dom::object a, b;
-  if (pa.parse(snap_json)["calls"].at(0).get_object().get(a) || pb.parse(log_json)["calls"].at(0).get_object().get(b))
+  if (pa.parse(state_json).get_object().get(a) || pb.parse(log_json).get_object().get(b))
     return "the encodings differ";
   std::string out;
   auto note = [&](std::string_view key, const std::string& sv, const std::string& lv) {
     if (!out.empty()) out += "; ";
-    out += fmt::format("{}: snapshot {}, log {}", key, shorten(sv), shorten(lv));
+    out += fmt::format("{}: persisted {}, log {}", key, shorten(sv), shorten(lv));
   };
   for (auto [key, va] : a) {
     simdjson::dom::element vb;
@@ -53,50 +46,53 @@ std::string field_diff(const std::string& snap_json, const std::string& log_json
   return out.empty() ? "the encodings differ" : out;
 }
 
-snapshot_check compare_calls(const engine::call_table& folded, engine::event_seq seq, std::string_view bytes) {
-  snapshot_check c;
+state_check compare_calls(const engine::call_table& folded, const storage::persisted_state& p) {
+  state_check c;
   c.present = c.compared = true;
-  c.seq = seq;
-  auto snap = engine::decode_snapshot(bytes);
-  if (!snap) {
-    c.ok = false;
-    c.problem = fmt::format("the snapshot at seq {} does not decode: {}", seq, engine::to_string(snap.error()));
-    return c;
-  }
-  c.calls = snap->size();
+  c.seq = p.seq;
+  c.calls = p.calls.size();
   auto differ = [&](std::string problem) {
     if (c.ok) c.problem = std::move(problem);
     c.ok = false;
     ++c.differing;
   };
+  std::unordered_map<std::string_view, const engine::call_state*> persisted;
+  for (const auto& call : p.calls) persisted.emplace(call.call_id, &call);
   std::vector<const engine::call_state*> mine;
   mine.reserve(folded.size());
   for (const auto& [id, call] : folded.calls()) mine.push_back(&call);
   std::sort(mine.begin(), mine.end(), [](auto* x, auto* y) { return x->start_seq < y->start_seq; });
   for (const engine::call_state* f : mine) {
-    const engine::call_state* s = snap->find(f->call_id);
-    if (!s) {
-      differ(fmt::format("call {} (started at seq {}) is in the log but not in the snapshot", f->call_id, f->start_seq));
+    auto it = persisted.find(f->call_id);
+    if (f->retired) {
+      if (it != persisted.end())
+        differ(fmt::format("call {} is retired in the log but still in the persisted state", f->call_id));
       continue;
     }
-    const std::string a = encode_one(*s), b = encode_one(*f);
+    if (it == persisted.end()) {
+      differ(fmt::format("call {} (started at seq {}) is in the log but not in the persisted state", f->call_id,
+                         f->start_seq));
+      continue;
+    }
+    const std::string a = engine::encode_call(*it->second), b = engine::encode_call(*f);
     if (a != b) differ(fmt::format("call {} differs: {}", f->call_id, field_diff(a, b)));
   }
-  for (const auto& [id, call] : snap->calls())
-    if (!folded.find(id)) differ(fmt::format("call {} is in the snapshot but not in the log", id));
+  for (const auto& call : p.calls)
+    if (!folded.find(call.call_id))
+      differ(fmt::format("call {} is in the persisted state but not in the log", call.call_id));
   return c;
 }
 
 }  // namespace
 
 double fold_result::events_per_second() const {
-  const double fold_only = seconds - snapshot.seconds;
+  const double fold_only = seconds - state.seconds;
   return fold_only > 0 ? static_cast<double>(events) / fold_only : 0;
 }
 
-snapshot_check compare_snapshot(const engine::call_table& folded, engine::event_seq seq, std::string_view bytes) {
+state_check compare_state(const engine::call_table& folded, const storage::persisted_state& persisted) {
   const auto t0 = std::chrono::steady_clock::now();
-  snapshot_check c = compare_calls(folded, seq, bytes);
+  state_check c = compare_calls(folded, persisted);
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return c;
 }
@@ -104,13 +100,23 @@ snapshot_check compare_snapshot(const engine::call_table& folded, engine::event_
 fold_result fold_log(const storage::event_log& log, const fold_options& o) {
   const auto t0 = std::chrono::steady_clock::now();
   fold_result r;
-  r.log_last_seq = log.last_seq();
-  std::optional<std::pair<engine::event_seq, std::string>> snap;
-  if (o.compare_snapshot) snap = log.latest_snapshot();
-  if (snap) {
-    r.snapshot.present = true;
-    r.snapshot.seq = snap->first;
+  r.table = engine::call_table(engine::call_table::on_retire::keep);
+  // The persisted state first: the events up to its seq are in the log by then.
+  std::optional<storage::persisted_state> snap;
+  if (o.compare_state) {
+    auto p = log.load_persisted();
+    if (!p) {
+      r.state.present = r.state.compared = true;
+      r.state.ok = false;
+      r.state.differing = 1;
+      r.state.problem = "the persisted state does not read: " + p.error().detail;
+    } else if (p->seq > 0) {
+      snap = std::move(*p);
+      r.state.present = true;
+      r.state.seq = snap->seq;
+    }
   }
+  r.log_last_seq = log.last_seq();
 
   engine::event_seq expected = 1;
   std::string prev = zero_hash;
@@ -153,21 +159,21 @@ fold_result fold_log(const storage::event_log& log, const fold_options& o) {
     if (auto st = log.scan(from, to, step); !st) r.broken = log_break{st.error().seq, st.error().detail};
   };
 
-  const bool snapshot_in_range = snap && snap->first <= o.until_seq;
-  if (snapshot_in_range) {
-    scan(1, snap->first);
+  const bool state_in_range = snap && snap->seq <= o.until_seq;
+  if (state_in_range) {
+    scan(1, snap->seq);
     if (!r.broken && !limit_reached) {
-      if (r.last_seq == snap->first) {
-        r.snapshot = compare_snapshot(r.table, snap->first, snap->second);
+      if (r.last_seq == snap->seq) {
+        r.state = compare_state(r.table, *snap);
       } else {
-        r.snapshot.compared = true;
-        r.snapshot.ok = false;
-        r.snapshot.differing = 1;
-        r.snapshot.problem = fmt::format("the snapshot is at seq {} but the log ends at {}", snap->first, r.last_seq);
+        r.state.compared = true;
+        r.state.ok = false;
+        r.state.differing = 1;
+        r.state.problem = fmt::format("the persisted state is at seq {} but the log ends at {}", snap->seq, r.last_seq);
       }
     }
-    if (!o.stop_at_snapshot) scan(snap->first + 1, o.until_seq);
-  } else if (!(o.stop_at_snapshot && o.compare_snapshot)) {
+    if (!o.stop_at_state) scan(snap->seq + 1, o.until_seq);
+  } else if (!(o.stop_at_state && o.compare_state)) {
     scan(1, o.until_seq);
   }
   if (o.prog) o.prog->update(r.events);

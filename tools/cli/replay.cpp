@@ -1,5 +1,5 @@
 // `replay`: folds the log with the engine's own apply, checks seqs and the hash chain
-// on the way, and compares the fold with the newest snapshot; `--until SEQ|TIME`
+// on the way, and compares the fold with the persisted call state; `--until SEQ|TIME`
 // stops early and shows the calls as they were then.
 #include <algorithm>
 #include <map>
@@ -25,8 +25,8 @@ std::vector<const engine::call_state*> pick_calls(const engine::call_table& t, c
   return out;
 }
 
-void write_snapshot_json(schemas::json_writer& w, const snapshot_check& s) {
-  w.key("snapshot");
+void write_state_json(schemas::json_writer& w, const state_check& s) {
+  w.key("state");
   if (!s.present) {
     w.null();
     return;
@@ -68,7 +68,7 @@ int cmd_replay(const global_options& g, const replay_args& a) {
   const bool stopped_early = !a.until.empty();
   const bool show_calls = stopped_early || a.all || !a.call_id.empty();
   const auto calls = show_calls ? pick_calls(f.table, a) : std::vector<const engine::call_state*>{};
-  const bool ok = !f.broken && f.snapshot.ok;
+  const bool ok = !f.broken && f.state.ok;
   const double rate = f.events_per_second();
 
   if (g.json) {
@@ -83,16 +83,17 @@ int cmd_replay(const global_options& g, const replay_args& a) {
     }
     w.field("calls", static_cast<std::uint64_t>(f.table.size()));
     w.field("active", static_cast<std::uint64_t>(f.table.active()));
+    w.field("retired", static_cast<std::uint64_t>(f.table.retired()));
     w.key("statuses").begin_object();
     for (const auto& [s, n] : statuses) w.field(s, n);
     w.end_object();
     w.field("rejected", f.rejected).field("noop", f.noops);
-    write_snapshot_json(w, f.snapshot);
+    write_state_json(w, f.state);
     if (f.broken)
       w.key("broken").begin_object().field("seq", f.broken->seq).field("problem", std::string_view(f.broken->problem)).end_object();
     if (f.stopped) w.field("interrupted", true);
     w.field("elapsedMs", static_cast<std::int64_t>(f.seconds * 1000));
-    w.field("snapshotCompareMs", static_cast<std::int64_t>(f.snapshot.seconds * 1000));
+    w.field("stateCompareMs", static_cast<std::int64_t>(f.state.seconds * 1000));
     w.field("eventsPerSecond", static_cast<std::int64_t>(rate));
     if (show_calls) {
       w.key("callStates");
@@ -103,26 +104,27 @@ int cmd_replay(const global_options& g, const replay_args& a) {
   } else {
     std::printf("replayed %llu events (seq 1..%llu of %llu) in %.3f s: %.0f events/s\n",
                 static_cast<unsigned long long>(f.events), static_cast<unsigned long long>(f.last_seq),
-                static_cast<unsigned long long>(f.log_last_seq), f.seconds - f.snapshot.seconds, rate);
+                static_cast<unsigned long long>(f.log_last_seq), f.seconds - f.state.seconds, rate);
     if (stopped_early) {
       if (o.until_time) std::printf("until %s: the calls as they were after seq %llu\n", format_time(*o.until_time).c_str(),
                                     static_cast<unsigned long long>(f.last_seq));
       else std::printf("until seq %llu: the calls as they were after seq %llu\n",
                        static_cast<unsigned long long>(o.until_seq), static_cast<unsigned long long>(f.last_seq));
     }
-    std::printf("calls: %zu (%zu not ended); events: %llu rejected, %llu noop\n", f.table.size(), f.table.active(),
+    std::printf("calls: %zu (%zu not ended, %zu retired from memory); events: %llu rejected, %llu noop\n",
+                f.table.size(), f.table.active(), f.table.retired(),
                 static_cast<unsigned long long>(f.rejected), static_cast<unsigned long long>(f.noops));
     if (!statuses.empty()) {
       std::string line = "statuses:";
       for (const auto& [s, n] : statuses) line += fmt::format(" {} {}", s, n);
       std::printf("%s\n", line.c_str());
     }
-    const auto& s = f.snapshot;
-    if (!s.present) std::printf("snapshot: none\n");
-    else if (!s.compared) std::printf("snapshot: seq %llu not reached, not compared\n", static_cast<unsigned long long>(s.seq));
-    else if (s.ok) std::printf("snapshot: seq %llu agrees with the log (%s, compared in %.3f s)\n",
+    const auto& s = f.state;
+    if (!s.present) std::printf("persisted state: none\n");
+    else if (!s.compared) std::printf("persisted state: seq %llu not reached, not compared\n", static_cast<unsigned long long>(s.seq));
+    else if (s.ok) std::printf("persisted state: seq %llu agrees with the log (%s, compared in %.3f s)\n",
                                static_cast<unsigned long long>(s.seq), counted(s.calls, "call").c_str(), s.seconds);
-    else std::printf("MISMATCH: the snapshot at seq %llu disagrees with the log (%s differ): %s\n",
+    else std::printf("MISMATCH: the persisted state at seq %llu disagrees with the log (%s differ): %s\n",
                      static_cast<unsigned long long>(s.seq), counted(s.differing, "call").c_str(), s.problem.c_str());
     if (f.stopped)
       std::printf("INTERRUPTED after seq %llu: the figures above cover the log up to there\n",

@@ -1,5 +1,5 @@
 // `verify`: the storage walk (seqs without gap, records decode, hash chain, indexes
-// both ways), then the newest snapshot against a fold of the log up to its seq.
+// both ways), then the persisted call state against a fold of the log up to its seq.
 #include <cstdio>
 
 #include "schemas/json_writer.hpp"
@@ -18,15 +18,15 @@ int cmd_verify(const global_options& g, const verify_args& a) {
     progress prog(g, "verifying", log.last_seq());
     report = log.verify([&](std::uint64_t n) { prog.update(n); });
   }
-  snapshot_check snap;
-  if (report.ok && !a.no_snapshot) {
-    progress prog(g, "folding up to the snapshot", 0);
+  state_check snap;
+  if (report.ok && !a.no_state) {
+    progress prog(g, "folding up to the persisted state", 0);
     fold_options o;
     o.check_chain = false;  // just checked
-    o.stop_at_snapshot = true;
+    o.stop_at_state = true;
     o.prog = &prog;
     fold_result f = fold_log(log, o);
-    snap = f.snapshot;
+    snap = f.state;
     if (f.broken) {  // the log changed under us, or a record went bad since the walk
       report.ok = false;
       report.first_bad = f.broken->seq;
@@ -39,7 +39,7 @@ int cmd_verify(const global_options& g, const verify_args& a) {
     schemas::json_writer w;
     w.begin_object().field("ok", ok).field("checked", report.checked).field("lastSeq", report.last_seq);
     if (!report.ok) w.field("firstBad", report.first_bad).field("problem", std::string_view(report.problem));
-    w.key("snapshot");
+    w.key("state");
     if (!snap.compared) {
       w.null();
     } else {
@@ -59,14 +59,14 @@ int cmd_verify(const global_options& g, const verify_args& a) {
       std::printf("OK: %llu events, seq 1..%llu, hash chain and indexes intact\n",
                   static_cast<unsigned long long>(report.checked), static_cast<unsigned long long>(report.last_seq));
     else
-      std::printf("BROKEN: the snapshot at seq %llu disagrees with the log (%s differ): %s\n",
+      std::printf("BROKEN: the persisted state at seq %llu disagrees with the log (%s differ): %s\n",
                   static_cast<unsigned long long>(snap.seq), counted(snap.differing, "call").c_str(), snap.problem.c_str());
-    if (a.no_snapshot)
-      std::printf("snapshot: not checked (--no-snapshot)\n");
+    if (a.no_state)
+      std::printf("persisted state: not checked (--no-state)\n");
     else if (!snap.compared)
-      std::printf("snapshot: none\n");
+      std::printf("persisted state: none\n");
     else if (snap.ok)
-      std::printf("snapshot: seq %llu agrees with the log (%s)\n", static_cast<unsigned long long>(snap.seq),
+      std::printf("persisted state: seq %llu agrees with the log (%s)\n", static_cast<unsigned long long>(snap.seq),
                   counted(snap.calls, "call").c_str());
   }
   return ok ? exit_ok : exit_check_failed;

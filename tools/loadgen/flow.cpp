@@ -10,7 +10,7 @@ namespace {
 constexpr std::array<std::string_view, endpoint_count> endpoint_names{
     "start", "inProgress", "proceeding", "ringing", "connected", "hold",
     "acceptHold", "resume", "acceptResume", "renegotiate", "end"};
-constexpr std::array<std::string_view, flow_kind_count> flow_names{"full", "answer", "cancel", "busy", "start"};
+constexpr std::array<std::string_view, flow_kind_count> flow_names{"full", "answer", "cancel", "busy", "decline", "start"};
 
 using e = endpoint;
 const std::vector<step> full_flow{
@@ -41,6 +41,11 @@ const std::vector<step> busy_flow{
     {e::start, side::mo, false, {}, 200, "invitation"},
     {e::end, side::mt, false, "busy", 200, "Busy"},
 };
+const std::vector<step> decline_flow{
+    {e::start, side::mo, false, {}, 200, "invitation"},
+    {e::ringing, side::mt, false, {}, 200, "Ringing"},
+    {e::end, side::mt, false, "declined", 200, "Declined"},
+};
 const std::vector<step> start_flow{
     {e::start, side::mo, false, {}, 200, "invitation"},
 };
@@ -62,6 +67,7 @@ const std::vector<step>& steps_of(flow_kind k) {
     case flow_kind::answer: return answer_flow;
     case flow_kind::cancel: return cancel_flow;
     case flow_kind::busy: return busy_flow;
+    case flow_kind::decline: return decline_flow;
     case flow_kind::start_only: break;
   }
   return start_flow;
@@ -86,7 +92,7 @@ std::optional<flow_mix> flow_mix::parse(std::string_view text, std::string& erro
     }
     const auto k = parse_flow_kind(name);
     if (!k) {
-      error = "unknown flow '" + std::string(name) + "' (full, answer, cancel, busy, start)";
+      error = "unknown flow '" + std::string(name) + "' (full, answer, cancel, busy, decline, start)";
       return std::nullopt;
     }
     m.entries_.emplace_back(*k, weight);

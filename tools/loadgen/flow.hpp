@@ -30,8 +30,8 @@ struct step {
   std::string_view notify;
 };
 
-enum class flow_kind : std::uint8_t { full, answer, cancel, busy, start_only };
-inline constexpr std::size_t flow_kind_count = 5;
+enum class flow_kind : std::uint8_t { full, answer, cancel, busy, decline, start_only };
+inline constexpr std::size_t flow_kind_count = 6;
 std::string_view to_string(flow_kind k) noexcept;
 std::optional<flow_kind> parse_flow_kind(std::string_view s) noexcept;
 
@@ -40,6 +40,7 @@ std::optional<flow_kind> parse_flow_kind(std::string_view s) noexcept;
 // answer: start, ringing, connected, end by MT → Terminated
 // cancel: start, ringing, end by MO before the answer → SessionCancelled
 // busy:   start, end by MT with `reason: busy` → Busy
+// decline: start, ringing, end by MT with `reason: declined` → Declined
 // start:  start only (the call stays ringing): the /start benchmark
 const std::vector<step>& steps_of(flow_kind k);
 

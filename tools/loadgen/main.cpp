@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   app.add_option("-d,--duration", o.duration_s, "Seconds measured (after --warmup)");
   app.add_option("-n,--calls", o.calls, "Stop after this many calls instead of after --duration");
   app.add_option("--warmup", o.warmup_s, "Seconds run before measuring");
-  app.add_option("--mix", mix, "Flows and weights: full, answer, cancel, busy, start (e.g. full:6,answer:2,cancel:1,busy:1)");
+  app.add_option("--mix", mix, "Flows and weights: full, answer, cancel, busy, decline, start (e.g. full:6,answer:2,cancel:1,busy:1)");
   app.add_option("--pop", pop, "PoP token (X-Authorization): per-request signs every request, off sends none (start only)")
       ->check(CLI::IsMember({"off", "per-request"}));
   app.add_option("--threads", o.threads, "Client threads")->check(CLI::Range(1u, 256u));

@@ -81,6 +81,8 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
                                         "--rate-limit-sub for their subject, or a device key over its PoP jti "
                                         "share (not stored)")),
       tokens_cached_(metrics.get_gauge("yna_tokens_cached", "Verified access tokens cached (--token-cache bounds it)")),
+      tokens_evicted_(metrics.get_gauge("yna_tokens_evicted",
+                                        "Verified access tokens evicted from a full cache (LRU; costs a re-verify)")),
       pop_jtis_(metrics.get_gauge("yna_pop_jtis", "PoP jti values remembered for replay detection (live)")),
       pop_keys_(metrics.get_gauge("yna_pop_keys", "Device keys with a live PoP jti remembered")),
       rate_buckets_token_(metrics.get_gauge("yna_rate_limiter_buckets", "Rate-limiter buckets held", "key=\"token\"")),
@@ -91,7 +93,15 @@ api::api(engine::reactor& reactor, const token_verifier& verifier, engine::regis
       rate_sub_(opts_.rate_per_sub, opts_.rate_sub_burst, opts_.rate_max_tokens) {}
 
 void api::refresh_gauges() {
+  // What has expired or refilled is forgotten first, so each gauge says what is held
+  // for a reason (and falls back to 0 when traffic stops).
+  const std::int64_t now = now_s();
+  verifier_.forget_expired(now);
+  pop_.forget_expired(now);
+  rate_.forget_idle(mono_ns() / 1'000'000);
+  rate_sub_.forget_idle(mono_ns() / 1'000'000);
   tokens_cached_.set(static_cast<std::int64_t>(verifier_.cached()));
+  tokens_evicted_.set(static_cast<std::int64_t>(verifier_.evicted()));
   pop_jtis_.set(static_cast<std::int64_t>(pop_.remembered()));
   pop_keys_.set(static_cast<std::int64_t>(pop_.keys_remembered()));
   rate_buckets_token_.set(static_cast<std::int64_t>(rate_.size()));

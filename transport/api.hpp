@@ -129,6 +129,7 @@ class api {
   engine::log::limiter log_limit_{10};
   engine::counter& rate_limited_;
   engine::gauge& tokens_cached_;
+  engine::gauge& tokens_evicted_;
   engine::gauge& pop_jtis_;
   engine::gauge& pop_keys_;
   engine::gauge& rate_buckets_token_;

@@ -5,9 +5,12 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <list>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
@@ -177,41 +180,72 @@ result<trusted_key, std::string> load_trusted_key_pem(const std::filesystem::pat
   return trusted_key{std::move(kid), std::move(*key)};
 }
 
+// Per shard: the tokens by key, in use order (LRU: the least recently used is evicted
+// when the shard is full) and by expiry (expired ones are forgotten whenever the shard is
+// touched, at the cost of the number forgotten). The lists point at the map's keys, which
+// stay put while their entries live.
 struct token_verifier::cache {
   struct entry {
     principal who;
-    std::int64_t exp;
+    std::list<const std::string*>::iterator lru;
+    std::multimap<std::int64_t, const std::string*>::iterator by_exp;
   };
   struct shard {
     std::mutex mu;
     std::unordered_map<std::string, entry> map;
+    std::list<const std::string*> lru;  // front: most recently used
+    std::multimap<std::int64_t, const std::string*> by_exp;
+    std::uint64_t evicted = 0;
   };
   static constexpr std::size_t shard_count = 16;
   explicit cache(std::size_t capacity) : per_shard(std::max<std::size_t>(1, capacity / shard_count)) {}
 
   shard& for_key(const std::string& k) { return shards[static_cast<unsigned char>(k[0]) % shard_count]; }
 
+  static void erase(shard& s, std::unordered_map<std::string, entry>::iterator it) {
+    s.lru.erase(it->second.lru);
+    s.by_exp.erase(it->second.by_exp);
+    s.map.erase(it);
+  }
+  // Forgets the tokens expired at `now` (past the leeway: they would fail as expired).
+  static void expire(shard& s, std::int64_t now, std::int64_t leeway) {
+    while (!s.by_exp.empty() && now - leeway > s.by_exp.begin()->first) {
+      auto it = s.map.find(*s.by_exp.begin()->second);
+      assert(it != s.map.end());  // the three indexes hold the same tokens
+      erase(s, it);
+    }
+  }
+
   std::optional<principal> find(const std::string& key, std::int64_t now, std::int64_t leeway) {
     shard& s = for_key(key);
     std::lock_guard lk(s.mu);
+    expire(s, now, leeway);  // an expired token is verified again (and fails as expired)
     auto it = s.map.find(key);
     if (it == s.map.end()) return std::nullopt;
-    if (now - leeway > it->second.exp) {  // expired: verify again (and fail as expired)
-      s.map.erase(it);
-      return std::nullopt;
-    }
+    s.lru.splice(s.lru.begin(), s.lru, it->second.lru);
     return it->second.who;
   }
 
   void put(const std::string& key, const principal& who, std::int64_t now, std::int64_t leeway) {
     shard& s = for_key(key);
     std::lock_guard lk(s.mu);
-    if (s.map.size() >= per_shard) {
-      for (auto it = s.map.begin(); it != s.map.end();)
-        it = now - leeway > it->second.exp ? s.map.erase(it) : std::next(it);
-      if (s.map.size() >= per_shard) s.map.erase(s.map.begin());  // costs only a re-verify
+    expire(s, now, leeway);
+    if (auto it = s.map.find(key); it != s.map.end()) erase(s, it);  // another thread verified it too
+    if (s.map.size() >= per_shard) {  // evict the least recently used: costs only a re-verify
+      erase(s, s.map.find(*s.lru.back()));
+      ++s.evicted;
     }
-    s.map.insert_or_assign(key, entry{who, who.exp});
+    auto it = s.map.emplace(key, entry{who, {}, {}}).first;
+    s.lru.push_front(&it->first);
+    it->second.lru = s.lru.begin();
+    it->second.by_exp = s.by_exp.emplace(who.exp, &it->first);
+  }
+
+  void forget_expired(std::int64_t now, std::int64_t leeway) {
+    for (auto& s : shards) {
+      std::lock_guard lk(s.mu);
+      expire(s, now, leeway);
+    }
   }
 
   std::size_t per_shard;
@@ -231,6 +265,20 @@ std::size_t token_verifier::cached() const {
     n += s.map.size();
   }
   return n;
+}
+
+std::uint64_t token_verifier::evicted() const {
+  if (!cache_) return 0;
+  std::uint64_t n = 0;
+  for (auto& s : cache_->shards) {
+    std::lock_guard lk(s.mu);
+    n += s.evicted;
+  }
+  return n;
+}
+
+void token_verifier::forget_expired(std::int64_t now_s) const {
+  if (cache_) cache_->forget_expired(now_s, config_.leeway_s);
 }
 
 std::optional<std::string_view> bearer_token(std::string_view value) {

@@ -80,7 +80,7 @@ struct issuer_config {
 // Verifies access tokens against a fixed configuration. Immutable after
 // construction; verify_authorization may be called from any number of threads.
 // Verified tokens are cached by their SHA-256 until they expire (at most
-// `cache_capacity` of them), so a device's repeated requests cost a hash and a lookup
+// `cache_capacity` of them; when full, the least recently used is evicted), so a device's repeated requests cost a hash and a lookup
 // instead of an RSA verify and a key parse; 0 disables the cache.
 // The token of an `Authorization: Bearer <token>` value (scheme case-insensitive,
 // surrounding blanks ignored); nullopt when the value is not a Bearer credential.
@@ -106,6 +106,10 @@ class token_verifier {
 
   // Verified tokens held in the cache now (at most cache_capacity).
   [[nodiscard]] std::size_t cached() const;
+  // Tokens evicted (least recently used) to make room, all time.
+  [[nodiscard]] std::uint64_t evicted() const;
+  // Forgets the cached tokens expired at `now_s` (before the gauges are read). Any thread.
+  void forget_expired(std::int64_t now_s) const;
 
  private:
   struct cache;

@@ -68,6 +68,7 @@ struct flags {
   std::size_t ws_max_queue = 1024;
   double ws_idle_timeout = 30;
   std::size_t max_replay_events = 10000;
+  std::size_t max_replay_jobs = 1024, max_replay_bytes = 256u * 1024 * 1024;
   std::string log_format = "text";
 };
 
@@ -249,6 +250,11 @@ int main(int argc, char** argv) {
   app.add_option("--ws-max-queue", f.ws_max_queue, "Frames a notification socket may fall behind before it is closed");
   app.add_option("--ws-idle-timeout", f.ws_idle_timeout, "Seconds without traffic on a notification socket: ping at half, close at full");
   app.add_option("--max-replay-events", f.max_replay_events, "Most events one ?since= replay may read; further back is refused");
+  app.add_option("--max-replay-jobs", f.max_replay_jobs,
+                 "?since= replays waiting to be read from the log; more close at once (1013) (0: no limit)");
+  app.add_option("--max-replay-bytes", f.max_replay_bytes,
+                 "Bytes of replayed frames not yet written, all notification sockets together; a replay that would "
+                 "exceed it closes (1013) (0: no limit)");
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
   app.add_flag("--fault-injection", f.fault_injection,
                "Serve POST /_faults, which makes the log's writes fail on demand (tests only)");
@@ -259,7 +265,7 @@ int main(int argc, char** argv) {
                             "--max-connections-per-ip", "--max-sockets-per-sub", "--threads", "--max-pending",
                             "--admit-floor", "--max-batch", "--rate-max-tokens",
                             "--pop-replay-capacity", "--pop-jti-per-key", "--token-cache", "--ws-max-queue",
-                            "--max-replay-events"})
+                            "--max-replay-events", "--max-replay-jobs", "--max-replay-bytes"})
     app.get_option(count)->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
@@ -347,7 +353,9 @@ int main(int argc, char** argv) {
   transport::notification_hub hub(f.base_path, metrics);
   reactor.set_listener(&hub);
   reactor.set_lookup(log.get());  // retired calls answer from the log (contract §9)
-  auto replay = std::make_unique<transport::replay_worker>(log.get(), f.base_path, f.max_replay_events);
+  auto replay = std::make_unique<transport::replay_worker>(
+      log.get(), f.base_path, transport::replay_limits{f.max_replay_events, f.max_replay_jobs, f.max_replay_bytes},
+      &metrics);
   std::thread reactor_thread([&] {
     engine::log::name_this_thread("yna-reactor");
     reactor.run();

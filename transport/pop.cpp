@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cassert>
 #include <cmath>
 #include <limits>
 
@@ -63,50 +64,47 @@ replay_cache::shard& replay_cache::shard_for(std::string_view key) {
   return shards_[std::hash<std::string_view>{}(key) % shard_count];
 }
 
-// Forgets what can no longer be replayed (its token has expired).
-void replay_cache::expire(shard& s, per_key_jtis& k, std::int64_t now) {
-  while (!k.by_expiry.empty() && k.by_expiry.begin()->first < now) {
-    k.live.erase(k.by_expiry.begin()->second);
-    k.by_expiry.erase(k.by_expiry.begin());
-    --s.live;
+// Forgets what can no longer be replayed (its token has expired), and keys left empty.
+void replay_cache::expire(shard& s, std::int64_t now) {
+  while (!s.by_expiry.empty() && s.by_expiry.begin()->first < now) {
+    const auto [key, jti] = s.by_expiry.begin()->second;
+    auto k = s.keys.find(*key);
+    assert(k != s.keys.end() && k->second.count(*jti) == 1);  // both indexes hold every jti
+    s.by_expiry.erase(s.by_expiry.begin());
+    k->second.erase(k->second.find(*jti));  // `jti` dangles from here
+    if (k->second.empty()) s.keys.erase(k);
   }
 }
 
-void replay_cache::sweep(shard& s, std::int64_t now) {
-  for (auto it = s.keys.begin(); it != s.keys.end();) {
-    expire(s, it->second, now);
-    it = it->second.live.empty() ? s.keys.erase(it) : std::next(it);
+void replay_cache::forget_expired(std::int64_t now) {
+  for (std::size_t i = 0; i < shard_count; ++i) {
+    std::lock_guard lk(shards_[i].mu);
+    expire(shards_[i], now);
   }
 }
 
 bool replay_cache::seen(std::string_view key, std::string_view jti, std::int64_t now) {
   shard& s = shard_for(key);
   std::lock_guard lk(s.mu);
+  expire(s, now);
   auto k = s.keys.find(std::string(key));
-  if (k == s.keys.end()) return false;
-  expire(s, k->second, now);
-  return k->second.live.count(std::string(jti)) > 0;
+  return k != s.keys.end() && k->second.count(std::string(jti)) > 0;
 }
 
 replay_cache::outcome replay_cache::check_and_insert(std::string_view key, std::string_view jti,
                                                      std::int64_t expires_at, std::int64_t now) {
   shard& s = shard_for(key);
   std::lock_guard lk(s.mu);
+  expire(s, now);
   auto k = s.keys.find(std::string(key));
   if (k != s.keys.end()) {
-    expire(s, k->second, now);
-    if (k->second.live.count(std::string(jti))) return outcome::replayed;
-    if (k->second.live.size() >= per_key_) return outcome::key_full;
+    if (k->second.count(std::string(jti))) return outcome::replayed;
+    if (k->second.size() >= per_key_) return outcome::key_full;
   }
-  if (s.live >= per_shard_) {
-    sweep(s, now);  // invalidates k
-    if (s.live >= per_shard_) return outcome::full;
-    k = s.keys.find(std::string(key));
-  }
-  if (k == s.keys.end()) k = s.keys.emplace(std::string(key), per_key_jtis{}).first;
-  k->second.live.emplace(std::string(jti), expires_at);
-  k->second.by_expiry.emplace(expires_at, std::string(jti));
-  ++s.live;
+  if (s.by_expiry.size() >= per_shard_) return outcome::full;
+  if (k == s.keys.end()) k = s.keys.emplace(std::string(key), std::unordered_set<std::string>{}).first;
+  auto j = k->second.emplace(jti).first;
+  s.by_expiry.emplace(expires_at, std::pair{&k->first, &*j});
   return outcome::fresh;
 }
 
@@ -114,7 +112,7 @@ std::size_t replay_cache::size() const {
   std::size_t n = 0;
   for (std::size_t i = 0; i < shard_count; ++i) {
     std::lock_guard lk(shards_[i].mu);
-    n += shards_[i].live;
+    n += shards_[i].by_expiry.size();
   }
   return n;
 }

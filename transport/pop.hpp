@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "schemas/jose.hpp"
@@ -64,6 +65,9 @@ struct pop_request {
 // space nor replay into it. Bounded twice: each key holds at most `per_key` live jtis
 // (beyond: key_full, that key alone is refused) and the whole cache at most `capacity`
 // (beyond: full; the caller refuses rather than forget a jti that could be replayed).
+// Expired jtis are forgotten as soon as their shard is next touched (an expiry queue per
+// shard: the cost is the number forgotten), and a key is forgotten with its last jti, so
+// size() and keys() fall back to 0 when traffic stops (after forget_expired()).
 // Thread-safe: sharded by key, one lock per shard.
 class replay_cache {
  public:
@@ -73,23 +77,23 @@ class replay_cache {
   bool seen(std::string_view key, std::string_view jti, std::int64_t now);
   // Records `jti` for `key` until `expires_at` (seconds) unless it is already there.
   outcome check_and_insert(std::string_view key, std::string_view jti, std::int64_t expires_at, std::int64_t now);
-  std::size_t size() const;  // live jtis
-  std::size_t keys() const;  // device keys with a live jti
+  // Forgets every jti expired at `now` in every shard (and keys left with none).
+  void forget_expired(std::int64_t now);
+  std::size_t size() const;  // jtis remembered (live, or expired in a shard not touched since)
+  std::size_t keys() const;  // device keys with a remembered jti
 
  private:
-  struct per_key_jtis {
-    std::unordered_map<std::string, std::int64_t> live;
-    std::multimap<std::int64_t, std::string> by_expiry;
-  };
   struct shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, per_key_jtis> keys;
-    std::size_t live = 0;
+    // key -> its live jtis; a key is erased with its last jti.
+    std::unordered_map<std::string, std::unordered_set<std::string>> keys;
+    // Every jti of the shard by expiry, pointing at its key's and its own map keys
+    // (node-based maps: the strings stay put while the entries live).
+    std::multimap<std::int64_t, std::pair<const std::string*, const std::string*>> by_expiry;
   };
   static constexpr std::size_t shard_count = 16;
   shard& shard_for(std::string_view key);
-  static void expire(shard& s, per_key_jtis& k, std::int64_t now);
-  void sweep(shard& s, std::int64_t now);  // every key of the shard: drop what expired
+  static void expire(shard& s, std::int64_t now);  // drops what expired before `now`
   std::size_t per_shard_, per_key_;
   std::unique_ptr<shard[]> shards_;
 };
@@ -118,6 +122,8 @@ class pop_verifier {
                                                   std::string_view key_id, const pop_request& req, std::int64_t now_s);
 
   std::size_t remembered() const { return replay_.size(); }
+  // Forgets the jtis expired at `now_s` (before the gauges are read).
+  void forget_expired(std::int64_t now_s) { replay_.forget_expired(now_s); }
   std::size_t keys_remembered() const { return replay_.keys(); }
 
  private:

@@ -4,7 +4,9 @@
 // from the others (contract §3a).
 // Bounded: at most max_keys buckets. A full table never refuses a newcomer: it forgets
 // the least recently used bucket instead (one that has refilled is the same as none;
-// an active one forgotten only gives its key a fresh burst). Thread-safe (sharded
+// an active one forgotten only gives its key a fresh burst). A bucket that has refilled
+// is forgotten too, least recently used first (a couple on each allow(), all of them on
+// forget_idle()), so size() falls back to 0 when traffic stops. Thread-safe (sharded
 // locks).
 #include <cstdint>
 #include <list>
@@ -25,6 +27,8 @@ class rate_limiter {
   // allow() without taking a token: would a request be allowed now?
   bool would_allow(std::uint64_t key, std::int64_t now_ms) const;
   bool enabled() const noexcept { return rate_ > 0; }
+  // Forgets every bucket that has refilled by `now_ms` (before the gauges are read).
+  void forget_idle(std::int64_t now_ms);
   std::size_t size() const;
   std::uint64_t evicted() const;  // buckets forgotten to make room (all time)
 
@@ -42,6 +46,8 @@ class rate_limiter {
   };
   static constexpr std::size_t shard_count = 16;
   double refilled(const bucket& b, std::int64_t now_ms) const;
+  // Forgets up to `max` refilled buckets from the least recently used end of `s`.
+  void trim(shard& s, std::int64_t now_ms, std::size_t max) const;
 
   double rate_, burst_;
   std::size_t per_shard_;

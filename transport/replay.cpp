@@ -5,9 +5,18 @@
 
 namespace transport {
 
-replay_worker::replay_worker(const engine::event_reader* reader, std::string base_path, std::size_t max_events,
-                             std::size_t max_jobs)
-    : reader_(reader), base_path_(std::move(base_path)), max_events_(max_events), max_jobs_(max_jobs) {
+replay_worker::replay_worker(const engine::event_reader* reader, std::string base_path, replay_limits limits,
+                             engine::registry* metrics)
+    : reader_(reader), base_path_(std::move(base_path)), limits_(limits) {
+  if (metrics) {
+    budget_->gauge = &metrics->get_gauge(
+        "yna_ws_replay_bytes", "Bytes of replayed notification frames not yet written, all sockets (--max-replay-bytes)");
+    jobs_gauge_ = &metrics->get_gauge("yna_ws_replay_jobs", "Notification replays waiting for the worker (--max-replay-jobs)");
+    const char* help = "Notification replays refused for load (socket closed 1013): too many waiting "
+                       "(--max-replay-jobs) or their frames over --max-replay-bytes";
+    refused_jobs_ = &metrics->get_counter("yna_ws_replay_refused_total", help, "why=\"jobs\"");
+    refused_bytes_ = &metrics->get_counter("yna_ws_replay_refused_total", help, "why=\"bytes\"");
+  }
   thread_ = std::thread([this] {
     engine::log::name_this_thread("yna-replay");
     run();
@@ -26,8 +35,12 @@ replay_worker::~replay_worker() {
 bool replay_worker::submit(replay_job job) {
   {
     std::lock_guard lk(mu_);
-    if (stopping_ || jobs_.size() >= max_jobs_) return false;
+    if (stopping_ || (limits_.max_jobs != 0 && jobs_.size() >= limits_.max_jobs)) {
+      if (refused_jobs_ && !stopping_) refused_jobs_->inc();
+      return false;
+    }
     jobs_.push_back(std::move(job));
+    if (jobs_gauge_) jobs_gauge_->set(static_cast<std::int64_t>(jobs_.size()));
   }
   cv_.notify_one();
   return true;
@@ -42,6 +55,7 @@ void replay_worker::run() {
       if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      if (jobs_gauge_) jobs_gauge_->set(static_cast<std::int64_t>(jobs_.size()));
     }
     job.done(replay(job));
   }
@@ -54,12 +68,13 @@ replay_result replay_worker::replay(const replay_job& job) const {
     out.error = "replay is not available";
     return out;
   }
-  const auto seqs = reader_->party_events(job.msisdns, job.after, job.upto, max_events_);
-  if (seqs.size() > max_events_) {
+  const auto seqs = reader_->party_events(job.msisdns, job.after, job.upto, limits_.max_events);
+  if (seqs.size() > limits_.max_events) {
     out.ok = false;
     out.error = "since is too far back: more than the replay limit; reconnect with a later since";
     return out;
   }
+  std::size_t bytes = 0;
   for (const auto seq : seqs) {
     auto e = reader_->read(seq);
     if (!e) {
@@ -69,8 +84,20 @@ replay_result replay_worker::replay(const replay_job& job) const {
     }
     auto n = engine::derive_notification(*e);
     if (!n || !n->is_for(job.sub, job.device_id, job.msisdns)) continue;
-    out.frames.emplace_back(n->seq, std::make_shared<const std::string>(engine::encode_notification(*n, base_path_)));
+    auto frame = std::make_shared<const std::string>(engine::encode_notification(*n, base_path_));
+    bytes += frame->size();
+    // Only this thread adds to the budget (sockets only give back): checked, then taken.
+    if (limits_.max_bytes != 0 && budget_->held.load() + bytes > limits_.max_bytes) {
+      if (refused_bytes_) refused_bytes_->inc();
+      out.ok = false;
+      out.busy = true;
+      out.frames.clear();
+      out.error = "replay busy (--max-replay-bytes); reconnect later or with a later since";
+      return out;
+    }
+    out.frames.emplace_back(n->seq, std::move(frame));
   }
+  out.lease = replay_lease(budget_, bytes);
   return out;
 }
 

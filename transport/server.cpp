@@ -345,8 +345,16 @@ struct server::impl {
                              m.get_counter("yna_ws_replayed_frames_total", "Frames replayed from the log (since=)"),
                              m.get_counter("yna_ws_token_expired_closed_total",
                                            "WebSockets closed (1008) because their access token expired")},
-           detail::conn_limits(detail::conn_limit_options{o.max_connections, o.health_slots, o.max_connections_per_ip,
-                                                          o.max_sockets_per_sub}),
+           detail::conn_limits(
+               detail::conn_limit_options{o.max_connections, o.health_slots, o.max_connections_per_ip,
+                                          o.max_sockets_per_sub},
+               detail::conn_limit_gauges{
+                   &m.get_gauge("yna_http_client_addresses",
+                                "Client addresses holding a connection slot (each at most --max-connections-per-ip; "
+                                "forgotten with their last connection)"),
+                   &m.get_gauge("yna_ws_subjects",
+                                "Subjects holding a notification socket slot (each at most --max-sockets-per-sub; "
+                                "forgotten with their last socket)")}),
            trusted_addresses(o.trusted_proxies),
            m.get_gauge("yna_http_connections", "Open HTTP connections"),
            m.get_counter("yna_http_connections_refused_total",

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "schemas/base64url.hpp"
+#include "schemas/digest.hpp"
 
 namespace jose = schemas::jose;
 using transport::auth_error;
@@ -398,4 +399,41 @@ TEST_CASE("auth: lifetime and iat bounds (contract 3a)") {
   };
   CHECK(no_iat(now + 3000).has_value());
   expect_error(no_iat(now + 4000), auth_error::lifetime_too_long);
+}
+
+TEST_CASE("auth: the token cache is bounded, evicts the least recently used, and forgets expired tokens") {
+  const transport::token_verifier v(config(), 32);  // two tokens per shard (16 shards)
+  auto token = [](int i, std::int64_t exp = now + 600) { return es256(claims(",\"jti\":\"t" + std::to_string(i) + "\"", exp)); };
+  SUBCASE("bounded: evicts, never refuses") {
+    for (int i = 0; i < 100; ++i) REQUIRE(v.verify_token(token(i), now).has_value());
+    CHECK(v.cached() <= 32);
+    CHECK(v.evicted() == 100 - v.cached());
+  }
+  SUBCASE("least recently used first") {
+    // Three tokens of one shard (the shard is the first byte of the token's SHA-256).
+    auto shard = [](const std::string& t) { return schemas::sha256(t)[0] % 16; };
+    std::vector<std::string> same;
+    for (int i = 0; same.size() < 3; ++i) {
+      auto t = token(i);
+      if (same.empty() || shard(t) == shard(same.front())) same.push_back(std::move(t));
+    }
+    const std::string &a = same[0], &b = same[1], &c = same[2];
+    REQUIRE(v.verify_token(a, now).has_value());
+    REQUIRE(v.verify_token(b, now).has_value());
+    REQUIRE(v.verify_token(a, now).has_value());  // a hit: a is now the most recent
+    REQUIRE(v.verify_token(c, now).has_value());  // full: b (least recent) goes
+    CHECK(v.evicted() == 1);
+    REQUIRE(v.verify_token(a, now).has_value());  // still cached: nothing evicted
+    CHECK(v.evicted() == 1);
+    REQUIRE(v.verify_token(b, now).has_value());  // b was evicted: verified and cached again
+    CHECK(v.evicted() == 2);
+  }
+  SUBCASE("expired tokens are forgotten: the gauge returns to 0") {
+    for (int i = 0; i < 20; ++i) REQUIRE(v.verify_token(token(i, now + 60), now).has_value());
+    CHECK(v.cached() > 0);
+    v.forget_expired(now + 60 + 30);  // within the leeway: still valid, still cached
+    CHECK(v.cached() > 0);
+    v.forget_expired(now + 60 + 31);
+    CHECK(v.cached() == 0);
+  }
 }

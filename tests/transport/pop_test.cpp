@@ -251,3 +251,28 @@ TEST_CASE("pop: regression found by fuzzing: huge iat/exp cannot wrap the lifeti
   CHECK(s.error() == pop_error::malformed);
   CHECK(v.remembered() == 0);
 }
+
+TEST_CASE("pop: expired jtis and the keys left without one are forgotten: the gauges return to 0") {
+  transport::replay_cache c(100000, 16);
+  using o = transport::replay_cache::outcome;
+  // Many device keys come and go (churn), each with a few jtis.
+  for (int round = 0; round < 5; ++round) {
+    const std::int64_t t = 1000 * round;
+    for (int k = 0; k < 200; ++k)
+      for (int j = 0; j < 3; ++j)
+        REQUIRE(c.check_and_insert("key" + std::to_string(round) + "-" + std::to_string(k), "j" + std::to_string(j),
+                                   t + 310, t) == o::fresh);
+    CHECK(c.size() <= 600);  // the previous round's have expired in every shard touched
+    CHECK(c.keys() <= 200);
+  }
+  CHECK(c.size() > 0);
+  c.forget_expired(4000 + 310);  // expires_at is the last second it is live
+  CHECK(c.size() > 0);
+  c.forget_expired(4000 + 311);
+  CHECK(c.size() == 0);
+  CHECK(c.keys() == 0);
+  // A lookup that finds a key's jtis expired leaves no empty key behind.
+  REQUIRE(c.check_and_insert("lonely", "j", 5010, 5000) == o::fresh);
+  CHECK_FALSE(c.seen("lonely", "j", 5011));
+  CHECK(c.keys() == 0);
+}

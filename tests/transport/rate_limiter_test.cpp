@@ -35,3 +35,22 @@ TEST_CASE("rate_limiter: rate 0 disables") {
   transport::rate_limiter r(0, 1, 1);
   for (int i = 0; i < 100; ++i) CHECK(r.allow(static_cast<std::uint64_t>(i), 0));
 }
+
+TEST_CASE("rate_limiter: buckets that have refilled are forgotten: the gauge returns to 0") {
+  transport::rate_limiter r(10, 20, 1'000'000);  // a token comes back in 100 ms
+  for (std::uint64_t k = 0; k < 1000; ++k) CHECK(r.allow(k, 0));
+  CHECK(r.size() == 1000);
+  r.forget_idle(50);  // not yet refilled: each used one token
+  CHECK(r.size() == 1000);
+  // New traffic forgets refilled buckets as it goes (two per request), whatever the keys.
+  for (std::uint64_t k = 1000; k < 1100; ++k) CHECK(r.allow(k, 2100));
+  CHECK(r.size() < 1000);
+  CHECK(r.evicted() == 0);  // nothing was forgotten for room
+  r.forget_idle(5000);
+  CHECK(r.size() == 0);
+  // A key forgotten when idle starts again with a full burst: nothing is lost.
+  int ok = 0;
+  for (int i = 0; i < 30; ++i) ok += r.allow(7, 5000);
+  CHECK(ok == 20);
+  CHECK(r.size() == 1);
+}

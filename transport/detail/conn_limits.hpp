@@ -5,7 +5,11 @@
 // drops when it is destroyed, wherever the connection ends (an HTTP session, or the
 // WebSocket it became). Thread-safe: slots are taken on the accepting thread and
 // released on any I/O thread. 0 in an option means "no limit".
+// The per-address and per-subject tables hold an entry only while it holds a slot (it
+// is erased when its count drops to 0), so their size is bounded by the connections;
+// each table's size is mirrored into a gauge when one is given.
 #include <atomic>
+#include <cassert>
 #include <cstddef>
 #include <functional>
 #include <mutex>
@@ -13,6 +17,8 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+
+#include "engine/metrics.hpp"
 
 namespace transport::detail {
 
@@ -46,9 +52,18 @@ struct conn_limit_options {
   std::size_t max_sockets_per_sub = 32;  // notification WebSockets of one subject
 };
 
+// Gauges of the tables' sizes (may be null).
+struct conn_limit_gauges {
+  engine::gauge* addresses = nullptr;
+  engine::gauge* subjects = nullptr;
+};
+
 class conn_limits {
  public:
-  explicit conn_limits(conn_limit_options o) : o_(o) {}
+  explicit conn_limits(conn_limit_options o, conn_limit_gauges g = {}) : o_(o) {
+    per_ip_.size = g.addresses;
+    per_sub_.size = g.subjects;
+  }
 
   // A connection slot, or nullopt when every slot and every health slot is taken.
   // `health_only` is set when the slot is one of the reserved ones.
@@ -74,7 +89,11 @@ class conn_limits {
  private:
   struct table {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::size_t> count;
+    std::unordered_map<std::string, std::size_t> count;  // no entry at 0
+    engine::gauge* size = nullptr;
+    void publish() {
+      if (size) size->set(static_cast<std::int64_t>(count.size()));
+    }
   };
   static std::optional<slot_guard> acquire(table& t, const std::string& key, std::size_t max) {
     if (max == 0) return slot_guard();
@@ -82,10 +101,13 @@ class conn_limits {
     auto& n = t.count[key];
     if (n >= max) return std::nullopt;  // n > 0 here: the entry existed
     ++n;
+    t.publish();
     return slot_guard([&t, key] {
       std::lock_guard lk2(t.mu);
       auto it = t.count.find(key);
-      if (it != t.count.end() && --it->second == 0) t.count.erase(it);
+      assert(it != t.count.end() && it->second > 0);  // a slot is released once, from a live entry
+      if (--it->second == 0) t.count.erase(it);
+      t.publish();
     });
   }
   static std::size_t size(const table& t) {

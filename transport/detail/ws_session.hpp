@@ -16,6 +16,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -131,7 +132,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
                                  [self, r = std::move(r)]() mutable { self->on_replayed(std::move(r)); });
                      }};
       if (!sh_.services.replay->submit(std::move(job)))
-        close_with(websocket::close_code::try_again_later, "replay busy; reconnect with since");
+        close_with(websocket::close_code::try_again_later, "replay busy (--max-replay-jobs); reconnect with since");
       return;
     }
     for (auto& [seq, f] : initial) enqueue(seq, std::move(f), false);
@@ -140,9 +141,21 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
   void on_replayed(replay_result r) {
     if (closed_) return;
-    if (!r.ok) return close_with(websocket::close_code::policy_error, r.error);
+    if (!r.ok)
+      return close_with(r.busy ? websocket::close_code::try_again_later : websocket::close_code::policy_error, r.error);
     sh_.replayed.inc(r.frames.size());
-    for (auto& [seq, f] : r.frames) enqueue(seq, std::move(f), false);
+    // The frames' bytes stay held against --max-replay-bytes until each is written. The
+    // queue is empty here (live frames wait in held_), so the first replay_left_ frames
+    // written are these.
+    assert(queue_.empty());
+    replay_lease_ = std::move(r.lease);
+    for (auto& [seq, f] : r.frames) {
+      const std::size_t n = f->size();
+      if (enqueue(seq, std::move(f), false))
+        ++replay_left_;
+      else
+        replay_lease_.release(n);
+    }
     go_live();
   }
 
@@ -163,12 +176,17 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     enqueue(seq, std::move(f), true);
   }
 
-  void enqueue(engine::event_seq seq, frame_ptr f, bool bounded) {
-    if (closed_ || seq <= last_seq_) return;  // each sequenceNumber once, in order
-    if (bounded && queue_.size() >= sh_.services.opts.max_queue) return slow();
+  // True when the frame was queued.
+  bool enqueue(engine::event_seq seq, frame_ptr f, bool bounded) {
+    if (closed_ || seq <= last_seq_) return false;  // each sequenceNumber once, in order
+    if (bounded && queue_.size() >= sh_.services.opts.max_queue) {
+      slow();
+      return false;
+    }
     last_seq_ = seq;
     queue_.push_back(std::move(f));
     if (!writing_) do_write();
+    return true;
   }
 
   void do_write() {
@@ -177,6 +195,10 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
       self->writing_ = false;
       if (ec) return self->close_now();
       self->sh_.frames_sent.inc();
+      if (self->replay_left_ > 0) {
+        --self->replay_left_;
+        self->replay_lease_.release(self->queue_.front()->size());
+      }
       self->queue_.pop_front();
       if (self->close_after_write_) {
         auto [code, reason] = std::move(*self->close_after_write_);
@@ -235,6 +257,8 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
   std::optional<std::uint64_t> since_;
   phase phase_ = phase::starting;
   std::deque<frame_ptr> queue_;
+  replay_lease replay_lease_;     // the replayed frames' bytes not yet written
+  std::size_t replay_left_ = 0;   // replayed frames at the front of queue_
   std::vector<std::pair<engine::event_seq, frame_ptr>> held_;
   engine::event_seq last_seq_ = 0;
   bool writing_ = false;

@@ -104,6 +104,18 @@ void call_table::apply(const event& e) {
 }
 
 void call_table::restore(call_state c, event_seq last_seq) {
+  if (auto it = calls_.find(c.call_id); it != calls_.end()) {  // given twice: the later replaces it
+    const call_state& old = it->second;
+    if (!is_ended(old.status)) count_live(old.from, false);
+    if (is_early(old.status)) {
+      auto r = ringing_.find(old.to);
+      if (r != ringing_.end()) {
+        r->second.erase(old.start_seq);
+        if (r->second.empty()) ringing_.erase(r);
+      }
+    }
+    if (old.client_correlator) starts_.erase(start_key(old.from, *old.client_correlator));
+  }
   if (!is_ended(c.status)) count_live(c.from, true);
   index(c);
   if (is_early(c.status)) track_ringing(c);

@@ -299,42 +299,6 @@ schemas::result<call_state, codec_error> decode_call(std::string_view bytes) {
   return c;
 }
 
-std::string encode_snapshot(const call_table& table) {
-  json_writer w(64 + table.size() * 256);
-  w.begin_object().field("v", std::uint64_t{1}).field("seq", table.last_seq());
-  w.key("calls").begin_array();
-  for (const auto& [id, c] : table.calls()) write_call_internal(w, c);
-  w.end_array().end_object();
-  return w.take();
-}
-
-schemas::result<call_table, codec_error> decode_snapshot(std::string_view bytes) {
-  dom::parser parser;  // snapshots are large and rare: a parser of their own
-  dom::element doc;
-  dom::object obj;
-  if (parser.parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
-    return schemas::failure{codec_error::malformed};
-  reader r{obj};
-  std::uint64_t v = 0;
-  event_seq seq = 0;
-  r.num("v", v);
-  r.num("seq", seq);
-  if (!r.ok) return schemas::failure{codec_error::malformed};
-  if (v != 1) return schemas::failure{codec_error::unsupported_version};
-  dom::array calls;
-  if (obj.at_key("calls").get_array().get(calls)) return schemas::failure{codec_error::malformed};
-  call_table t;
-  for (dom::element el : calls) {
-    dom::object co;
-    call_state c;
-    if (el.get_object().get(co) || !read_call_internal(co, c)) return schemas::failure{codec_error::malformed};
-    if (t.find(c.call_id)) return schemas::failure{codec_error::malformed};  // a call twice: not ours
-    t.restore(std::move(c), seq);
-  }
-  t.restore_last_seq(seq);
-  return t;
-}
-
 void write_call_view(json_writer& w, const call_state& c, std::string_view base_path) {
   w.begin_object();
   w.field("callId", std::string_view(c.call_id));

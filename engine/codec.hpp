@@ -1,6 +1,6 @@
 #pragma once
 // Byte formats of the engine's values: the event record stored in the log, the
-// snapshot of the call table, and the public JSON view of a call (GET /calls/{id}).
+// persisted state of one call, and the public JSON view of a call (GET /calls/{id}).
 // Event record (version 1), compact JSON, keys in this order:
 //   {"v":1,"seq":7,"time":1764200000000,"type":"hold","callId":"…",
 //    ["timer":{"kind":"invite","deadline":<ms>},]     (type "timeout" only)
@@ -34,9 +34,6 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes);
 std::string encode_call(const call_state& c);
 schemas::result<call_state, codec_error> decode_call(std::string_view bytes);
 
-// Snapshot: {"v":1,"seq":N,"calls":[…]} with every field of call_state.
-std::string encode_snapshot(const call_table& table);
-schemas::result<call_table, codec_error> decode_snapshot(std::string_view bytes);
 
 // The contract's view of a call (§1, GET /calls/{callId}).
 void write_call_view(schemas::json_writer& w, const call_state& c, std::string_view base_path);

@@ -136,6 +136,22 @@ schemas::status<open_error> load_heads(log_state& s) {
   return {};
 }
 
+// Logs written before the log id existed get it at the writer's next open.
+schemas::status<open_error> ensure_log_id(log_state& s) {
+  std::string id;
+  auto st = s.db->Get({}, s.cf[detail::cf_meta], slice(detail::log_id_key), &id);
+  if (st.ok() || !st.IsNotFound()) return st.ok() ? schemas::status<open_error>{} : open_failure(st);
+  std::string first;
+  st = s.db->Get({}, s.cf[detail::cf_events], slice(detail::seq_key(1)), &first);
+  if (st.IsNotFound()) return {};  // empty: written with event 1
+  if (!st.ok()) return open_failure(st);
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  st = s.db->Put(wo, s.cf[detail::cf_meta], slice(detail::log_id_key),
+                 slice(schemas::to_hex(schemas::sha256(first))));
+  return st.ok() ? schemas::status<open_error>{} : open_failure(st);
+}
+
 }  // namespace
 
 event_log::event_log(std::unique_ptr<detail::log_state> state) : s_(std::move(state)) {}
@@ -155,6 +171,7 @@ schemas::result<std::unique_ptr<event_log>, open_error> event_log::open(const lo
   if (auto st = detail::open_writer_db(*s); !st.ok()) return open_failure(st);
   if (auto f = check_format(*s); !f) return schemas::failure{f.error()};
   if (auto l = load_heads(*s); !l) return schemas::failure{l.error()};
+  if (auto i = ensure_log_id(*s); !i) return schemas::failure{i.error()};
   detail::start_writer(*s);
   return std::unique_ptr<event_log>(new event_log(std::move(s)));
 }
@@ -188,6 +205,14 @@ schemas::result<std::unique_ptr<event_log>, open_error> event_log::open_reader(
 }
 
 bool event_log::is_reader() const noexcept { return s_->is_reader(); }
+
+std::string event_log::log_id() const {
+  detail::read_guard g(*s_);
+  if (!g.ready) return {};
+  std::string id;
+  if (!s_->db->Get({}, s_->cf[detail::cf_meta], slice(detail::log_id_key), &id).ok()) return {};
+  return id;
+}
 
 namespace detail {
 

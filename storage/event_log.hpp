@@ -140,6 +140,9 @@ class event_log final : public engine::event_store, public engine::event_reader,
 
   // Seq of the last stored event; 0 for an empty log.
   engine::event_seq last_seq() const;
+  // The log's name: hex SHA-256 of its first record ("" while it is empty). Archives carry
+  // it, so an archive of another log is told apart.
+  std::string log_id() const;
   // The persisted call states (the `calls` family), read as of one point in time. Start-up
   // and tools; O(calls in memory), not O(history).
   [[nodiscard]] schemas::result<persisted_state, read_error> load_persisted() const;
@@ -153,6 +156,7 @@ class event_log final : public engine::event_store, public engine::event_reader,
   // through by_call; the call of a /start key through by_start.
   std::optional<engine::call_state> load_call(std::string_view call_id) const override;
   std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
+  engine::event_seq durable_seq() const override { return last_seq(); }
 
   // Calls fn for each stored event with seq in [from, to], in seq order, with the
   // decoded event and its raw record; stops early (ok) when fn returns false. Fails
@@ -184,7 +188,8 @@ class event_log final : public engine::event_store, public engine::event_reader,
   // continue): seqs 1..last without gap, each record decodes and names its own seq,
   // each prev is the hex sha256 of the previous raw record (64 '0's for seq 1), every
   // event has its index entries and every index entry points at an event that names
-  // it. Stops at the first problem. A changed record is named by its own seq (it is
+  // it, every accepted /start with a clientCorrelator has its by_start entry naming its
+  // call and every by_start entry was written by such a /start. Stops at the first problem. A changed record is named by its own seq (it is
   // found through its successor's prev); a change to the very last record cannot be
   // seen by the chain. `progress` (optional) gets the events checked so far, every
   // 4096 events and at the end. Slow on big logs: for tools, not the engine.

@@ -86,6 +86,35 @@ verify_report find_stray(const detail::log_state& s, const rocksdb::ReadOptions&
   return first ? *first : bad(r, 0, name + ": entry count differs from the events' but no stray entry was found");
 }
 
+// The by_start entry that no accepted /start of the log wrote (its count differs from the
+// starts'), as a finished report.
+verify_report find_stray_start(const detail::log_state& s, const rocksdb::ReadOptions& ro, verify_report r) {
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf[detail::cf_by_start]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string key(view(it->key()));
+    const std::string call_id(view(it->value()));
+    const std::string where = "by_start entry '" + printable(key) + "' -> call '" + printable(call_id) + "'";
+    // The call's first event, through by_call: it must be the /start that wrote this key.
+    std::unique_ptr<rocksdb::Iterator> c(s.db->NewIterator(ro, s.cf[detail::cf_by_call]));
+    const std::string prefix = detail::index_prefix(call_id);
+    c->Seek(slice(prefix));
+    std::optional<engine::event> first;
+    if (c->Valid() && view(c->key()).starts_with(prefix)) {
+      if (auto entry = detail::parse_index_key(view(c->key())); entry && entry->id == call_id) {
+        std::string raw;
+        if (s.db->Get(ro, s.cf[detail::cf_events], slice(detail::seq_key(entry->seq)), &raw).ok())
+          if (auto ev = engine::decode_event(raw)) first = std::move(*ev);
+      }
+    }
+    if (!first) return bad(r, 0, where + ": the log has no event of that call");
+    const auto sk = detail::start_key_of(*first);
+    if (!sk || *sk != key) return bad(r, first->seq, where + ": the call's /start (event " +
+                                                         std::to_string(first->seq) + ") does not have that key");
+  }
+  if (!it->status().ok()) return bad(r, 0, "by_start: " + it->status().ToString());
+  return bad(r, 0, "by_start: entry count differs from the /starts' but no stray entry was found");
+}
+
 }  // namespace
 
 verify_report event_log::verify(const std::function<void(std::uint64_t)>& progress) const {
@@ -100,6 +129,7 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
   walk.fill_cache = false;  // a one-off pass over everything
 
   std::array<std::uint64_t, detail::index_kind_count> expected{};
+  std::uint64_t expected_starts = 0;
   std::string prev = detail::zero_hash();
   std::string probe;
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(walk, s.cf[detail::cf_events]));
@@ -135,6 +165,16 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
         ++expected[k];
       }
     }
+    if (auto sk = detail::start_key_of(*ev)) {  // the idempotency key of an accepted /start
+      auto st = s.db->Get(ro, s.cf[detail::cf_by_start], slice(*sk), &probe);
+      if (st.IsNotFound())
+        return bad(r, want, "event " + std::to_string(want) + " has no by_start entry for its clientCorrelator");
+      if (!st.ok()) return bad(r, want, "by_start: " + st.ToString());
+      if (probe != ev->call_id)
+        return bad(r, want, "event " + std::to_string(want) + ": its by_start entry names call '" + printable(probe) +
+                                "', not '" + printable(ev->call_id) + "'");
+      ++expected_starts;
+    }
     prev = schemas::to_hex(schemas::sha256(raw));
     r.checked = want;
     r.last_seq = want;
@@ -151,6 +191,11 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
     if (!ix->status().ok()) return bad(r, 0, std::string(detail::to_string(kind)) + ": " + ix->status().ToString());
     if (count != expected[k]) return find_stray(s, ro, kind, r);
   }
+  std::uint64_t starts = 0;
+  std::unique_ptr<rocksdb::Iterator> bs(s.db->NewIterator(walk, s.cf[detail::cf_by_start]));
+  for (bs->SeekToFirst(); bs->Valid(); bs->Next()) ++starts;
+  if (!bs->status().ok()) return bad(r, 0, "by_start: " + bs->status().ToString());
+  if (starts != expected_starts) return find_stray_start(s, ro, r);
   return r;
 }
 

@@ -55,6 +55,7 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     e.prev_hash = prev;
     const std::string raw = engine::encode_event(e);
     prev = schemas::to_hex(schemas::sha256(raw));
+    if (e.seq == 1) wb.Put(s.cf[cf_meta], slice(log_id_key), slice(prev));  // the log's name
     wb.Put(s.cf[cf_events], slice(seq_key(e.seq)), slice(raw));
     const index_ids ids = ids_of(e);
     for (int k = 0; k < index_kind_count; ++k)

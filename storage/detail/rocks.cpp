@@ -54,6 +54,11 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
   set_compression(o);
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
+  // Index and filter blocks live in the block cache, not beside it: otherwise every open
+  // table file holds its own, and that memory grows with the log's size (contract §9:
+  // memory must not grow with history). L0's stay pinned (they are read on every lookup).
+  t.cache_index_and_filter_blocks = true;
+  t.pin_l0_filter_and_index_blocks_in_cache = true;
   // No filters but on the point-lookup families (calls, by_start): events are read by
   // range, indexes by seek (a whole-key bloom cannot help a seek, and see README for
   // why there is no prefix bloom).

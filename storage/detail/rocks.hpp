@@ -29,6 +29,8 @@ inline cf_id index_cf(index_kind k) noexcept { return static_cast<cf_id>(cf_by_c
 
 inline constexpr std::string_view format_version_key = "format_version";
 inline constexpr std::string_view format_version = "1";
+// meta: hex SHA-256 of the log's first record, written with it: names the log (archives).
+inline constexpr std::string_view log_id_key = "log_id";
 
 // secondary: options for DB::OpenAsSecondary / OpenForReadOnly (keeps every table
 // file open, as the secondary requires, and creates nothing). env: null for the default.

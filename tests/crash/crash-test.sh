@@ -4,7 +4,9 @@
 # After every restart `yna-tool verify` must pass; at the end every transition a client
 # saw acknowledged (HTTP 200 in the loadgen's --record) must be in the log as an
 # accepted event with its x-transaction-id, and no (from, clientCorrelator) may have
-# started two calls (clients retry /start with the same clientCorrelator).
+# started two calls (clients retry /start with the same clientCorrelator). Ended calls
+# retire after a second (--call-retention 1, contract §9), so kills land amid
+# retirements and retried /starts of retired calls are answered from the log.
 #
 # Notifications (contract §5, "clients that resume with since miss nothing"): a
 # WebSocket watcher (tests/crash/ws-watch.py) holds a token for every number the
@@ -51,7 +53,8 @@ trap 'kill -9 $(jobs -p) 2>/dev/null; wait 2>/dev/null; [ -n "${CRASH_KEEP:-}" ]
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start_engine() {
   : >"$WORK/engine.out"
-  "$ENGINE" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 >"$WORK/engine.out" 2>>"$WORK/engine.err" &
+  "$ENGINE" --listen "127.0.0.1:$PORT" --data-dir "$DATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 \
+    --call-retention 1 >"$WORK/engine.out" 2>>"$WORK/engine.err" &
   ENGINE_PID=$!
   for _ in $(seq 1 400); do
     grep -q 'listening on' "$WORK/engine.out" 2>/dev/null && return 0
@@ -111,7 +114,7 @@ target = 0
 for line in open(f"{work}/log-cut.jsonl"):
     e = json.loads(line)
     out, p = e.get("outcome", {}), e.get("payload", {})
-    if out.get("accepted") and not out.get("noop") and "after" in out:
+    if out.get("accepted") and not out.get("noop") and "after" in out and e.get("type") != "retire":
         if p.get("to") in watched or (e.get("type") != "start" and p.get("from") in watched):
             target = e["seq"]
 deadline = time.monotonic() + 20
@@ -181,10 +184,11 @@ WATCH_SUB, WATCH_DEVICE = "crash-watcher", "crash-watch"
 
 def owed(e):
     """(kind, status) of the frame the watcher is owed for event e, None if none:
-    engine::derive_notification (accepted, not noop, a status after) and
-    notification::is_for (/start: `to`; the rest: `from` and `to`; not the causing device)."""
+    engine::derive_notification (accepted, not noop, a status after, not a retirement,
+    which tells nobody) and notification::is_for (/start: `to`; the rest: `from` and `to`;
+    not the causing device)."""
     out, p, a = e.get("outcome", {}), e.get("payload", {}), e.get("actor", {})
-    if not out.get("accepted") or out.get("noop") or "after" not in out:
+    if not out.get("accepted") or out.get("noop") or "after" not in out or e["type"] == "retire":
         return None
     parties = [p.get("to")] if e["type"] == "start" else [p.get("from"), p.get("to")]
     if not watched.intersection(parties):

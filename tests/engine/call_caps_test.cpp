@@ -213,7 +213,7 @@ TEST_CASE("caps notify: the capped start is a Busy status to every MO device (th
 
 // ------------------------------------------------------------------------------ call_table
 
-TEST_CASE("caps call_table: calls not ended per from and ringing per to, kept by apply and by snapshot restore") {
+TEST_CASE("caps call_table: calls not ended per from and ringing per to, kept by apply and by restoring persisted states") {
   call_table t;
   event_seq seq = 0;
   auto run = [&](const command& c, start_limits l = {}) {
@@ -241,7 +241,8 @@ TEST_CASE("caps call_table: calls not ended per from and ringing per to, kept by
   CHECK(t.active() == 3);
   CHECK(t.ringing(mt_num).size() == 1);  // a device connecting later is not invited to D
   const std::size_t live_before = t.active();
-  const call_table copy = *decode_snapshot(encode_snapshot(t));
+  call_table copy;
+  for (const auto& [id, c] : t.calls()) copy.restore(*decode_call(encode_call(c)), t.last_seq());
   CHECK(copy.live_from_count(mo_num) == 3);
   CHECK(copy.ringing_count(mt_num) == 1);
   CHECK(copy.active() == live_before);
@@ -439,7 +440,7 @@ TEST_CASE("caps reactor: 0 turns both caps off") {
   CHECK(h.r.active_calls() == 150);
 }
 
-TEST_CASE("caps reactor: after a restart the recovered table (log fold or snapshot) still holds the counts") {
+TEST_CASE("caps reactor: after a restart the recovered table (log fold or persisted states) still holds the counts") {
   std::vector<event> evs;
   {
     harness h(capped(3, 2));
@@ -454,9 +455,9 @@ TEST_CASE("caps reactor: after a restart the recovered table (log fold or snapsh
   CHECK(evs[2].status_after == call_status::busy);
   call_table folded;
   for (const auto& e : evs) folded.apply(e);
-  auto from_snapshot = decode_snapshot(encode_snapshot(folded));
-  REQUIRE(from_snapshot.has_value());
-  for (call_table* t : {&folded, &*from_snapshot}) {
+  std::optional<call_table> from_state(std::in_place);
+  for (const auto& [id, c] : folded.calls()) from_state->restore(*decode_call(encode_call(c)), folded.last_seq());
+  for (call_table* t : {&folded, &*from_state}) {
     harness h(capped(3, 2), *t);
     h.start();
     CHECK(h.call(start_from("Q0", mo_num, "14250000004")).code == reason_code::too_many_calls);

@@ -62,6 +62,8 @@ TEST_CASE("codec: regressions found by fuzzing") {
   // a version that truncates to 1 in 32 bits is still unknown
   CHECK(decode_event(R"({"v":4294967297,"seq":1,"type":"end","outcome":{"accepted":true}})").error() ==
         codec_error::unsupported_version);
-  // a snapshot naming one call twice is not one the engine wrote
-  CHECK(decode_snapshot(R"({"v":1,"seq":1,"calls":[{"callId":"B"},{"callId":"B"}]})").error() == codec_error::malformed);
+  // a persisted call state without a callId is not one the engine wrote
+  CHECK(decode_call(R"({"from":"1","to":"2","status":"Hold"})").error() == codec_error::malformed);
+  CHECK(decode_call(R"({"callId":"B","status":"Nonsense"})").error() == codec_error::malformed);
+  CHECK(decode_call(R"({"callId":"B","status":"Hold","retired":true})")->retired);
 }

@@ -182,7 +182,7 @@ TEST_CASE("timers: due_timer names the earliest expired timer") {
   CHECK_FALSE(due_timer(s.c, t0 + 5000));  // ended: the invite timer went with it
 }
 
-TEST_CASE("timers: deadlines and expiries survive the codec and snapshots") {
+TEST_CASE("timers: deadlines and expiries survive the codec and the persisted call state") {
   call_sim s;
   s.start();
   s.connect(t0 + 10);
@@ -200,17 +200,14 @@ TEST_CASE("timers: deadlines and expiries survive the codec and snapshots") {
   REQUIRE(start.has_value());
   CHECK(start->arms[timer_kind::answer] == t0 + 3000);
 
-  // A call with an offer pending: its deadline and the SDP to restore are in the snapshot.
+  // A call with an offer pending: its deadline and the SDP to restore are in its state.
   call_sim p;
   p.start();
   p.connect(t0 + 10);
   p.run(with_sdp(mt_cmd(action::hold, "C1"), "v=0 mt hold"), t0 + 20);
-  call_table t;
-  t.restore(p.c, p.c.last_seq);
-  auto snap = decode_snapshot(encode_snapshot(t));
-  REQUIRE(snap.has_value());
-  const call_state* c = snap->find("C1");
-  REQUIRE(c);
+  auto decoded = decode_call(encode_call(p.c));
+  REQUIRE(decoded.has_value());
+  const call_state* c = &*decoded;
   CHECK(c->timers == p.c.timers);
   REQUIRE(c->offer);
   CHECK(c->offer->prior_sdp == p.c.offer->prior_sdp);

@@ -177,6 +177,42 @@ TEST_CASE("verify: checks the indexes both ways") {
   }
 }
 
+TEST_CASE("verify: checks the /start keys (by_start) both ways") {
+  temp_dir tmp;
+  write_six(tmp.log());  // starts at 1 (CALLV, corr-1) and 4 (CALLW, corr-4)
+  CHECK(verify_closed(tmp.log()).ok);
+  SUBCASE("a /start without its by_start entry") {
+    {
+      raw_db raw(tmp.log());
+      raw.del(sd::cf_by_start, sd::start_key("333333", "corr-4"));
+    }
+    const auto r = verify_closed(tmp.log());
+    CHECK(!r.ok);
+    CHECK(r.first_bad == 4);
+    CHECK(r.problem.find("by_start") != std::string::npos);
+  }
+  SUBCASE("a by_start entry naming another call") {
+    {
+      raw_db raw(tmp.log());
+      raw.put(sd::cf_by_start, sd::start_key("111111", "corr-1"), "CALLW");
+    }
+    const auto r = verify_closed(tmp.log());
+    CHECK(!r.ok);
+    CHECK(r.first_bad == 1);
+    CHECK(r.problem.find("CALLW") != std::string::npos);
+  }
+  SUBCASE("a stray by_start entry (a key no /start wrote)") {
+    {
+      raw_db raw(tmp.log());
+      raw.put(sd::cf_by_start, sd::start_key("111111", "corr-9"), "CALLV");
+    }
+    const auto r = verify_closed(tmp.log());
+    CHECK(!r.ok);
+    CHECK(r.problem.find("corr-9") != std::string::npos);
+    CHECK(r.problem.find("does not have that key") != std::string::npos);
+  }
+}
+
 TEST_CASE("verify: reads and verify agree while appends go on") {
   temp_dir tmp;
   auto log = open_log(tmp.log());

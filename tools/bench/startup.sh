@@ -25,7 +25,7 @@
 # Settings (environment): BUILD (build), EVENTS (10000000), LIVE_CALLS (unset: passes
 # --live-calls N to yna-log-gen, calls left not ended at the end; needs a yna-log-gen
 # that has the flag), RUNS (5), POLL (0.005), DIR (see above), GEN_FLAGS (more yna-log-gen
-# flags, e.g. --final-snapshot), ENGINE_FLAGS (default "--invite-timeout 0
+# flags, e.g. --no-state), ENGINE_FLAGS (default "--invite-timeout 0
 # --answer-timeout 0 --max-call-duration 0": the live calls' timers, long expired by the
 # generator's clock, would otherwise end them at the first start and change the log for
 # the next; --snapshot-every 0 is added when the engine has that flag, so that no start
@@ -46,7 +46,8 @@ for b in "$ENGINE" "$GEN"; do
   [ -x "$b" ] || { echo "$b missing: ninja -C $BUILD transport/yna-engine tools/yna-log-gen" >&2; exit 2; }
 done
 command -v curl >/dev/null || { echo "needs curl (apt-get install curl)" >&2; exit 2; }
-CALLS=$((EVENTS / 4))
+# yna-log-gen: 5 events per call (start, ringing, connected, end, retire), 3 per call left live.
+CALLS=$(( (EVENTS + 2 * ${LIVE_CALLS:-0}) / 5 ))
 gen_cmd=("$GEN" --calls "$CALLS")
 [ -n "$LIVE_CALLS" ] && gen_cmd+=(--live-calls "$LIVE_CALLS")
 read -ra gflags <<<"$GEN_FLAGS"

@@ -157,7 +157,16 @@ schemas::status<open_error> ensure_log_id(log_state& s) {
 event_log::event_log(std::unique_ptr<detail::log_state> state) : s_(std::move(state)) {}
 
 event_log::~event_log() {
-  if (!s_->is_reader()) detail::stop_writer(*s_);
+  if (s_->is_reader()) return;
+  detail::stop_writer(*s_);
+  // A clean close leaves no WAL to replay: the next open (start-up) then reads only the
+  // persisted calls, whatever the memtables held (up to max_total_wal_size otherwise).
+  if (s_->db && !s_->recovery_needed) {
+    std::vector<rocksdb::ColumnFamilyHandle*> all(s_->cf.begin(), s_->cf.end());
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    if (auto st = s_->db->Flush(fo, all); !st.ok()) s_->warn("flush at close: " + st.ToString());
+  }
 }
 
 schemas::result<std::unique_ptr<event_log>, open_error> event_log::open(const log_options& options) {

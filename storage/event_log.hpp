@@ -114,7 +114,8 @@ class event_log final : public engine::event_store, public engine::event_reader,
   [[nodiscard]] static schemas::result<std::unique_ptr<event_log>, open_error> open_reader(
       const std::filesystem::path& dir, const std::filesystem::path& scratch_dir);
 
-  // Finishes every append already handed over, stops the writer thread,
+  // Finishes every append already handed over, stops the writer thread, flushes the
+  // memtables (a writer whose last write did not fail: the next open replays no WAL),
   // closes RocksDB. Appends handed over during destruction fail with closed.
   ~event_log() override;
   event_log(const event_log&) = delete;

@@ -458,7 +458,9 @@ void reactor::flush() {
 // call (or onto the state an earlier event of the same batch left).
 std::vector<call_change> reactor::changes_of(const std::vector<event>& batch) const {
   std::vector<call_change> out;
-  std::unordered_map<std::string_view, std::size_t> at;  // call id -> index in out
+  // call id (a view into `batch`, which outlives this function; not into `out`, whose
+  // strings move when it grows) -> index in out
+  std::unordered_map<std::string_view, std::size_t> at;
   for (const event& e : batch) {
     if (!e.accepted() || e.noop || e.call_id.empty()) continue;
     auto it = at.find(e.call_id);
@@ -472,7 +474,7 @@ std::vector<call_change> reactor::changes_of(const std::vector<event>& batch) co
         c.after.emplace();
       }
       out.push_back(std::move(c));
-      it = at.emplace(out.back().call_id, out.size() - 1).first;
+      it = at.emplace(std::string_view(e.call_id), out.size() - 1).first;
     }
     auto& after = out[it->second].after;
     if (!after) continue;  // retired already in this batch

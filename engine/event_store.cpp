@@ -116,11 +116,6 @@ std::size_t memory_store::appends() const {
   std::lock_guard lk(mu_);
   return appends_;
 }
-event_seq memory_store::durable_seq() const {
-  std::lock_guard lk(mu_);
-  return events_.empty() ? 0 : events_.back().seq;
-}
-
 std::map<std::string, call_state> memory_store::persisted_calls() const {
   std::lock_guard lk(mu_);
   return persisted_;

@@ -65,9 +65,6 @@ class call_lookup {
   virtual std::optional<call_state> load_call(std::string_view call_id) const = 0;
   // The id of the call started with this `from` and clientCorrelator, nullopt when none.
   virtual std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const = 0;
-  // The seq of the last durable event: read it before find_start, and a nullopt answer
-  // holds for every /start up to it.
-  virtual event_seq durable_seq() const = 0;
 };
 
 // Reading the log back by party, for notification replay (GET /notifications?since=N).
@@ -92,7 +89,6 @@ class memory_store final : public event_store, public call_lookup {
   void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) override;
   std::optional<call_state> load_call(std::string_view call_id) const override;
   std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
-  event_seq durable_seq() const override;
 
   // The next append fails with `e` (once).
   void fail_next_append(store_error e = store_error::io_error);

@@ -300,11 +300,8 @@ void reactor::handle(request&& r) {
   // Not in memory: the call may be retired (contract §9), or the /start key may name a
   // retired call. The log says, on the lookup thread; the request holds its key meanwhile
   // so nothing else decides on that call or key before it.
-  // A /start whose key transport found absent from the log needs no lookup, unless a
-  // call retired since that read (it could be the one with this key).
   const bool endpoint = r.cmd.act != action::timeout && r.cmd.act != action::retire;
-  const bool known_absent = r.cmd.start_absent_at && last_retire_seq_ <= *r.cmd.start_absent_at;
-  if (!call && lookup_ && endpoint && r.cmd.input_error == reason_code::none && !known_absent &&
+  if (!call && lookup_ && endpoint && r.cmd.input_error == reason_code::none &&
       (r.cmd.act == action::start ? start_key : !r.cmd.call_id.empty())) {
     std::string key = lookup_key(r.cmd);
     auto it = busy_.find(key);
@@ -571,10 +568,7 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err)
   }
   if (ev.act == action::timeout && ev.accepted() && ev.timer)
     timer_expiries_[static_cast<int>(*ev.timer)]->inc();
-  if (ev.act == action::retire && ev.accepted()) {
-    retired_.inc();
-    last_retire_seq_ = ev.seq;
-  }
+  if (ev.act == action::retire && ev.accepted()) retired_.inc();
   if (ev.act == action::start) {
     if (ev.rejected == reason_code::too_many_calls) capped_calls_.inc();
     else if (ev.accepted() && !ev.noop && ev.status_after && is_ended(*ev.status_after)) capped_ringing_.inc();

@@ -219,7 +219,6 @@ class reactor {
   std::unordered_map<std::string, std::size_t> inflight_to_;
   bool writing_ = false;
   event_seq next_seq_;
-  event_seq last_retire_seq_ = 0;  // the last retire event applied (start_absent_at is stale before it)
   epoch_ms last_sweep_ = 0;
   // admission: answers per window over the last admission_windows windows
   std::uint64_t answered_ = 0;

@@ -148,10 +148,6 @@ struct command {
   std::optional<std::string> reason;      // end: `reason` header
   std::optional<std::string> conference;  // end: `conference` header
   std::optional<timer_kind> timer;        // timeout: which timer expired
-  // /start with a clientCorrelator, set by transport: the log's /start index was read for
-  // (from, clientCorrelator) when the log ended at this seq, and named no call. Spares the
-  // reactor its own read of the log (contract §9) unless a call has retired since.
-  std::optional<event_seq> start_absent_at;
   reason_code input_error = reason_code::none;
   std::string input_error_message;
 };

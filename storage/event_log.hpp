@@ -157,7 +157,6 @@ class event_log final : public engine::event_store, public engine::event_reader,
   // through by_call; the call of a /start key through by_start.
   std::optional<engine::call_state> load_call(std::string_view call_id) const override;
   std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
-  engine::event_seq durable_seq() const override { return last_seq(); }
 
   // Calls fn for each stored event with seq in [from, to], in seq order, with the
   // decoded event and its raw record; stops early (ok) when fn returns false. Fails

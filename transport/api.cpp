@@ -393,10 +393,6 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
           cmd.to = std::move(d->to);
           cmd.sdp = std::move(d->sdp);
           cmd.client_correlator = std::move(d->client_correlator);
-          if (opts_.start_lookup && cmd.client_correlator) {
-            const engine::event_seq at = opts_.start_lookup->durable_seq();  // first: the read covers it
-            if (!opts_.start_lookup->find_start(cmd.from, *cmd.client_correlator)) cmd.start_absent_at = at;
-          }
         }
         break;
       }

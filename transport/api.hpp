@@ -77,10 +77,6 @@ struct api_options {
   // mints an access token for the body's MSISDN bound to its public JWK; returns the
   // response body, or an error message (400). Empty: the path is 404.
   std::function<schemas::result<std::string, std::string>(std::string_view body)> dev_token;
-  // The log's /start index (contract §9). A /start with a clientCorrelator is looked up
-  // here, on the I/O thread (one bloom-filtered point read), so that the usual answer,
-  // "no such call", spares the reactor a hop to its lookup thread. Null: not looked up.
-  const engine::call_lookup* start_lookup = nullptr;
 };
 
 class api {

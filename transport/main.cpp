@@ -369,7 +369,6 @@ int main(int argc, char** argv) {
   ao.rate_per_sub = f.rate_limit_sub;
   ao.rate_sub_burst = f.rate_burst_sub;
   ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity, f.pop_jti_per_key};
-  ao.start_lookup = log.get();
   if (faults) ao.faults = [&](std::string_view body) { return transport::apply_faults(body, *log, *faults); };
   transport::dev_token_settings dts;
   if (!f.jwt_audience.empty()) dts.audience = f.jwt_audience;

@@ -289,32 +289,3 @@ TEST_CASE("retire: restoring a call already in the table replaces it, counted on
   CHECK(t.ringing_count("14250000002") == 0);
   CHECK(t.find_start("14250000001", "k1") != nullptr);
 }
-
-TEST_CASE("retire: a /start transport found absent from the log skips the lookup, unless a call retired since") {
-  harness h(with_retention(0));
-  h.r.set_lookup(&h.store);
-  h.start();
-  command s1 = start_cmd("C1", "k1");
-  s1.start_absent_at = h.store.durable_seq();
-  REQUIRE(h.call(s1).code == reason_code::none);
-  CHECK(h.store.lookups() == 0);  // the reactor did not read the log
-  REQUIRE(h.call(mo_cmd(action::end, "C1")).code == reason_code::none);
-  REQUIRE(h.wait_until([&] { return has_retire(h.store, "C1"); }));
-  REQUIRE(h.wait_until([&] { return h.r.calls_in_memory() == 0; }));
-
-  // Read before C1 retired: stale. The reactor reads the log itself and finds C1.
-  command stale = start_cmd("C2", "k1");
-  stale.start_absent_at = 1;
-  reply r = h.call(stale);
-  CHECK(r.code == reason_code::none);
-  CHECK(r.body.find(R"("callId":"C1")") != std::string::npos);
-  CHECK(h.store.lookups() > 0);
-
-  // Read after the retirement: trusted.
-  const std::size_t before = h.store.lookups();
-  command fresh = start_cmd("C3", "k3");
-  fresh.start_absent_at = h.store.durable_seq();
-  reply f = h.call(fresh);
-  CHECK(f.body.find(R"("callId":"C3")") != std::string::npos);
-  CHECK(h.store.lookups() == before);
-}

@@ -299,7 +299,15 @@ async function main() {
       writeFileSync(join(artifacts, `phone-${'ab'[i]}-log.json`), JSON.stringify(log, null, 1));
     }
     await browser.close();
-    engine.child.kill('SIGTERM');
+    // Wait for the engine to be gone before removing its folder: a clean stop flushes the
+    // log's memtables, writing files into it until the process exits.
+    const child = engine.child;
+    const gone = child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const stuck = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await gone;
+    clearTimeout(stuck);
     rmSync(dataDir, { recursive: true, force: true });
   }
   console.log(`screenshots: ${artifacts} (${((Date.now() - started) / 1000).toFixed(1)} s)`);

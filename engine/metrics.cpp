@@ -77,7 +77,18 @@ std::string braces(std::string_view labels, std::string_view extra = {}) {
 }
 }  // namespace
 
+void registry::on_render(std::function<void()> hook) {
+  std::lock_guard lk(mu_);
+  hooks_.push_back(std::move(hook));
+}
+
 std::string registry::render() const {
+  std::vector<std::function<void()>> hooks;
+  {
+    std::lock_guard lk(mu_);
+    hooks = hooks_;
+  }
+  for (const auto& h : hooks) h();
   std::lock_guard lk(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {

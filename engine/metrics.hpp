@@ -5,6 +5,7 @@
 // Thread-safe. Metrics live as long as the registry.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,8 +61,12 @@ class registry {
   gauge& get_gauge(std::string_view name, std::string_view help, std::string_view labels = {});
   histogram& get_histogram(std::string_view name, std::string_view help, std::vector<double> bounds,
                            std::string_view labels = {});
-  // Prometheus text exposition format 0.0.4.
+  // Prometheus text exposition format 0.0.4. Runs the render hooks first.
   std::string render() const;
+  // Called at the start of each render(), on the rendering thread: for gauges that are
+  // cheaper read when scraped than kept up to date (e.g. the log's memory). Set them
+  // up before serving; hooks must not call render().
+  void on_render(std::function<void()> hook);
 
  private:
   struct family {
@@ -75,6 +80,7 @@ class registry {
 
   mutable std::mutex mu_;
   std::map<std::string, family, std::less<>> families_;
+  std::vector<std::function<void()>> hooks_;  // under mu_ while added; called unlocked
 };
 
 }  // namespace engine

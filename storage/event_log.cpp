@@ -58,9 +58,11 @@ void close_db(log_state& s) {
 
 rocksdb::Status open_writer_db(log_state& s) {
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  if (!s.budget.cache) s.budget = make_memory_budget(s.options.memory_budget);
   auto opts = db_options(false, s.options.env);
+  opts.write_buffer_manager = s.budget.write_buffers;
   opts.info_log = forwarding_logger([&s](std::string_view line) { s.warn(line); });
-  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(true, s.options.compress), &handles, &s.db);
+  auto st = rocksdb::DB::Open(opts, s.options.dir.string(), cf_descriptors(true, s.budget.cache, s.options.compress), &handles, &s.db);
   if (!st.ok()) {
     s.db = nullptr;
     return st;
@@ -195,15 +197,17 @@ schemas::result<std::unique_ptr<event_log>, open_error> event_log::open_reader(
   auto s = std::make_unique<log_state>();
   s->options.dir = dir;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  const auto opts = detail::db_options(true);
+  s->budget = detail::make_memory_budget(s->options.memory_budget);
+  auto opts = detail::db_options(true);
+  opts.write_buffer_manager = s->budget.write_buffers;
   s->kind = detail::instance_kind::secondary;
-  auto st = rocksdb::DB::OpenAsSecondary(opts, dir.string(), scratch_dir.string(), detail::cf_descriptors(false),
+  auto st = rocksdb::DB::OpenAsSecondary(opts, dir.string(), scratch_dir.string(), detail::cf_descriptors(false, s->budget.cache),
                                          &handles, &s->db);
   if (!st.ok()) {
     handles.clear();
     s->db = nullptr;
     s->kind = detail::instance_kind::read_only;
-    auto ro = rocksdb::DB::OpenForReadOnly(opts, dir.string(), detail::cf_descriptors(false), &handles, &s->db);
+    auto ro = rocksdb::DB::OpenForReadOnly(opts, dir.string(), detail::cf_descriptors(false, s->budget.cache), &handles, &s->db);
     if (!ro.ok()) return open_failure(st);  // the secondary's reason is the more telling one
   }
   detail::adopt_handles(*s, handles);
@@ -239,6 +243,21 @@ read_guard::read_guard(const log_state& s) : lock(s.db_mu) {
 }  // namespace detail
 
 schemas::status<read_error> event_log::catch_up() const { return detail::read_guard(*s_).ready; }
+
+log_memory event_log::memory() const {
+  log_memory m;
+  m.budget = s_->options.memory_budget;
+  if (s_->budget.cache) {
+    m.block_cache = s_->budget.cache->GetUsage();
+    m.pinned = s_->budget.cache->GetPinnedUsage();
+  }
+  std::shared_lock lk(s_->db_mu);
+  if (!s_->db) return m;
+  std::uint64_t v = 0;
+  if (s_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kSizeAllMemTables, &v)) m.memtables = v;
+  if (s_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) m.table_readers = v;
+  return m;
+}
 
 engine::event_seq event_log::last_seq() const {
   if (!s_->is_reader()) return s_->last_seq.load();

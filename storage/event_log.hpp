@@ -44,6 +44,11 @@ struct log_options {
   // waiting for RocksDB's own recovery, which wants write_buffer_size (64 MiB) free
   // and so may never come on a small or nearly full disk.
   std::uint64_t resume_free_bytes = 4 << 20;
+  // RocksDB's memory, as a whole: a block cache of this many bytes, to which the
+  // memtables of every family are charged (half of it at most before RocksDB flushes).
+  // Without it each family had its own memtables (up to about 350 MiB) beside a 64 MiB
+  // cache, and RSS crept up over hours (BENCHMARKS.md, state over time).
+  std::uint64_t memory_budget = 128 << 20;
   // Where the store reports what it cannot return as a value (a failed write's cause,
   // a failed recovery). Called on the writer thread. Empty: one line to stderr.
   std::function<void(std::string_view)> on_warning;
@@ -85,6 +90,15 @@ struct verify_report {
   engine::event_seq last_seq = 0;    // the last seq walked
   engine::event_seq first_bad = 0;   // when !ok: the first event found bad (0: not an event's fault)
   std::string problem;               // when !ok: one line for operators
+};
+
+// RocksDB's memory now (event_log::memory()), in bytes.
+struct log_memory {
+  std::uint64_t budget = 0;         // log_options::memory_budget
+  std::uint64_t memtables = 0;      // every family's memtables, mutable and immutable
+  std::uint64_t block_cache = 0;    // the cache's usage, memtable charges included
+  std::uint64_t pinned = 0;         // cache entries pinned (L0 indexes and filters, readers)
+  std::uint64_t table_readers = 0;  // table readers' memory outside the cache
 };
 
 // Called on the writer thread after each append: (events in batch, seconds the
@@ -138,6 +152,9 @@ class event_log final : public engine::event_store, public engine::event_reader,
   // since the last catch-up. The read functions below call it themselves.
   [[nodiscard]] schemas::status<read_error> catch_up() const;
   bool is_reader() const noexcept;
+
+  // RocksDB's memory now (properties of the DB and its cache). Any thread; cheap.
+  log_memory memory() const;
 
   // Seq of the last stored event; 0 for an empty log.
   engine::event_seq last_seq() const;

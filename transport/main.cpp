@@ -56,6 +56,7 @@ struct flags {
   double request_timeout = 5;
   double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
   double call_retention = 3600;
+  unsigned log_memory_mib = 128;
   bool no_fsync = false;
   bool fault_injection = false;
   double rate_limit = 50, rate_burst = 100;
@@ -255,6 +256,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-replay-bytes", f.max_replay_bytes,
                  "Bytes of replayed frames not yet written, all notification sockets together; a replay that would "
                  "exceed it closes (1013) (0: no limit)");
+  app.add_option("--log-memory", f.log_memory_mib,
+                 "MiB of memory for the log's RocksDB: block cache and memtables together (16..65536)")
+      ->check(CLI::Range(16u, 65536u));
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
   app.add_flag("--fault-injection", f.fault_injection,
                "Serve POST /_faults, which makes the log's writes fail on demand (tests only)");
@@ -314,6 +318,7 @@ int main(int argc, char** argv) {
   storage::log_options lo;
   lo.dir = fs::path(f.data_dir) / "log";
   lo.sync = !f.no_fsync;
+  lo.memory_budget = std::uint64_t{f.log_memory_mib} << 20;
   static engine::log::limiter storage_log_limit(10);  // a full disk fails every write: 10 lines a second
   lo.on_warning = [](std::string_view w) {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -330,6 +335,22 @@ int main(int argc, char** argv) {
   if (!opened) die(fmt::format("cannot open the log in {}: {} ({})", lo.dir.string(),
                                storage::to_string(opened.error().code), opened.error().detail));
   std::unique_ptr<storage::event_log> log = std::move(*opened);
+  {
+    constexpr std::string_view help = "Memory of the log's RocksDB, by part (block_cache includes the memtables' charge)";
+    auto& budget = metrics.get_gauge("yna_log_memory_budget_bytes", "--log-memory: the log's RocksDB memory budget");
+    budget.set(static_cast<std::int64_t>(lo.memory_budget));
+    auto* memtables = &metrics.get_gauge("yna_log_memory_bytes", help, "part=\"memtables\"");
+    auto* cache = &metrics.get_gauge("yna_log_memory_bytes", help, "part=\"block_cache\"");
+    auto* pinned = &metrics.get_gauge("yna_log_memory_bytes", help, "part=\"pinned\"");
+    auto* readers = &metrics.get_gauge("yna_log_memory_bytes", help, "part=\"table_readers\"");
+    metrics.on_render([&log, memtables, cache, pinned, readers] {
+      const auto m = log->memory();
+      memtables->set(static_cast<std::int64_t>(m.memtables));
+      cache->set(static_cast<std::int64_t>(m.block_cache));
+      pinned->set(static_cast<std::int64_t>(m.pinned));
+      readers->set(static_cast<std::int64_t>(m.table_readers));
+    });
+  }
   log->set_sync_observer([&](std::size_t, double seconds, bool ok) {
     sync_seconds.observe(seconds);
     storage_ok.store(ok, std::memory_order_relaxed);

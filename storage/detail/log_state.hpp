@@ -40,6 +40,7 @@ struct log_state {
   // Set at open, then constant.
   log_options options;
   instance_kind kind = instance_kind::writer;
+  memory_budget budget;  // the block cache and the memtables' budget, kept across reopens
 
   // The open RocksDB. Constant on readers. On the writer instance the writer thread
   // may close and reopen it after an error RocksDB cannot resume from (and leave it

@@ -158,8 +158,17 @@ rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env) {
   return o;
 }
 
-std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer, bool compress) {
-  auto cache = rocksdb::NewLRUCache(64 * mib);
+memory_budget make_memory_budget(std::uint64_t bytes) {
+  memory_budget b;
+  b.cache = rocksdb::NewLRUCache(bytes);
+  // Charged to the cache: memtable bytes evict cached blocks, so memtables plus blocks
+  // stay within `bytes`. Past the buffer size RocksDB flushes the biggest memtable.
+  b.write_buffers = std::make_shared<rocksdb::WriteBufferManager>(bytes / 2, b.cache);
+  return b;
+}
+
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer, const std::shared_ptr<rocksdb::Cache>& cache,
+                                                            bool compress) {
   std::vector<rocksdb::ColumnFamilyDescriptor> d;
   for (int i = 0; i < cf_count; ++i)
     d.emplace_back(i == cf_default ? rocksdb::kDefaultColumnFamilyName : std::string(cf_names[i]),

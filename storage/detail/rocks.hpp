@@ -2,6 +2,7 @@
 // RocksDB specifics of the log: column families, options, and turning a RocksDB
 // Status into our error values. Only storage/*.cpp include this (and RocksDB).
 #include <array>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -9,7 +10,9 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/options.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #include "engine/event_store.hpp"
 #include "storage/detail/keys.hpp"
@@ -36,13 +39,24 @@ inline constexpr std::string_view log_id_key = "log_id";
 // file open, as the secondary requires, and creates nothing). env: null for the default.
 rocksdb::DBOptions db_options(bool secondary, rocksdb::Env* env = nullptr);
 
+// The log's one memory budget (log_options::memory_budget): a block cache of `bytes`
+// that the memtables of every family are charged to (a WriteBufferManager of half of
+// it), so RocksDB's memory is bounded as a whole, not per family. One per event_log,
+// kept across the writer's reopens.
+struct memory_budget {
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
+};
+memory_budget make_memory_budget(std::uint64_t bytes);
+
 // RocksDB's own diagnostics, warnings and worse only, handed to `sink` instead of the
 // LOG file in the data folder. On a full disk that file fails like the WAL, and the
 // Debian librocksdb (built with assertions) aborts on the next line written to it.
 std::shared_ptr<rocksdb::Logger> forwarding_logger(std::function<void(std::string_view)> sink);
 // writer: the options of the one writing instance (see cf_options for what differs).
 // compress: false writes every SST uncompressed (measurements only, tools/bench/bytes-per-event.sh).
-std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer, bool compress = true);
+std::vector<rocksdb::ColumnFamilyDescriptor> cf_descriptors(bool writer, const std::shared_ptr<rocksdb::Cache>& cache,
+                                                            bool compress = true);
 
 engine::store_error to_store_error(const rocksdb::Status& s);
 open_errc to_open_errc(const rocksdb::Status& s);

@@ -119,7 +119,7 @@ struct raw_db {
   rocksdb::DB* db = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   explicit raw_db(const std::filesystem::path& dir) {
-    auto st = rocksdb::DB::Open(storage::detail::db_options(false), dir.string(), storage::detail::cf_descriptors(false),
+    auto st = rocksdb::DB::Open(storage::detail::db_options(false), dir.string(), storage::detail::cf_descriptors(false, rocksdb::NewLRUCache(8 << 20)),
                                 &handles, &db);
     REQUIRE_MESSAGE(st.ok(), st.ToString());
   }

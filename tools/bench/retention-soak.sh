@@ -17,6 +17,9 @@
 #   calls_in_memory   sum of yna_calls_in_memory{state=…}, and its live and ended series;
 #                     empty when the engine has no such metric
 #   active_calls      yna_active_calls (calls not ended)
+#   log_memtables_kib, log_cache_kib   yna_log_memory_bytes{part=memtables|block_cache}:
+#                     RocksDB's memtables and its block cache (which the memtables are
+#                     charged to, so the cache is RocksDB's whole budget: --log-memory)
 #   loop_max_us       yna_reactor_loop_max_microseconds (longest iteration since start)
 #   loop_p999_ms      p99.9 of the reactor loop iterations of that interval (from the
 #                     difference of two scrapes of the yna_reactor_loop_seconds histogram)
@@ -51,7 +54,7 @@
 # average is printed at the start and the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-case ${1:-} in -h|--help) sed -n '2,51p' "$0"; exit 0 ;; ?*) echo "no arguments; settings are environment variables (--help)" >&2; exit 2 ;; esac
+case ${1:-} in -h|--help) sed -n '2,54p' "$0"; exit 0 ;; ?*) echo "no arguments; settings are environment variables (--help)" >&2; exit 2 ;; esac
 BUILD=${BUILD:-build}
 CALLS=${CALLS:-2000000}
 USERS=${USERS:-32}
@@ -139,14 +142,16 @@ scrape() {
     $1 == "yna_calls_in_memory{state=\"ended\"}" { ended = $2 }
     $1 == "yna_calls_in_memory" || index($1, "yna_calls_in_memory{") == 1 { mem += $2; has_mem = 1 }
     $1 == "yna_active_calls" { act = $2 }
+    $1 == "yna_log_memory_bytes{part=\"memtables\"}" { lmt = int($2 / 1024) }
+    $1 == "yna_log_memory_bytes{part=\"block_cache\"}" { lbc = int($2 / 1024) }
     $1 == "yna_reactor_loop_max_microseconds" { lmax = $2 }
     index($1, "yna_reactor_loop_seconds_bucket{le=\"") == 1 {
       le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
       les = les (les == "" ? "" : " ") le; cs = cs (cs == "" ? "" : " ") $2 + 0
     }
     END {
-      printf "M_EVENTS=\"%s\" M_LIVE=\"%s\" M_ENDED=\"%s\" M_MEM=\"%s\" M_ACTIVE=\"%s\" M_LOOPMAX=\"%s\" M_LES=\"%s\" M_COUNTS=\"%s\"\n",
-             ev, live, ended, has_mem ? mem : "", act, lmax, les, cs
+      printf "M_EVENTS=\"%s\" M_LIVE=\"%s\" M_ENDED=\"%s\" M_MEM=\"%s\" M_ACTIVE=\"%s\" M_LOOPMAX=\"%s\" M_LES=\"%s\" M_COUNTS=\"%s\" M_LMT=\"%s\" M_LBC=\"%s\"\n",
+             ev, live, ended, has_mem ? mem : "", act, lmax, les, cs, lmt, lbc
     }' <<<"$m" | tr -cd 'A-Za-z0-9_=". +\n-')"
 }
 # quantile Q "LE..." "CUMULATIVE COUNTS..." [MAX_US]: in ms, interpolated within its
@@ -190,7 +195,7 @@ CSV=$OUT/soak.csv
 LOAD_DONE=''
 T0=$(date +%s.%N)
 FIRST_COUNTS='' PREV_COUNTS='' LAST_COUNTS='' LES=''
-M_EVENTS='' M_LIVE='' M_ENDED='' M_MEM='' M_ACTIVE='' M_LOOPMAX='' M_LES='' M_COUNTS=''
+M_EVENTS='' M_LIVE='' M_ENDED='' M_MEM='' M_ACTIVE='' M_LOOPMAX='' M_LES='' M_COUNTS='' M_LMT='' M_LBC=''
 sample() {  # sample PHASE: one CSV row and one progress line
   local calls rss t p999 buckets
   calls=$(calls_done); rss=$(rss_kib)
@@ -200,7 +205,7 @@ sample() {  # sample PHASE: one CSV row and one progress line
     LES=$M_LES
     FIRST_COUNTS=$M_COUNTS
     PREV_COUNTS=$M_COUNTS
-    echo "t_s,phase,calls_handled,events_accepted,rss_kib,calls_in_memory,calls_in_memory_live,calls_in_memory_ended,active_calls,loop_max_us,loop_p999_ms,$(for b in $LES; do printf 'loop_le_%s,' "$b"; done | sed 's/,$//')" >"$CSV"
+    echo "t_s,phase,calls_handled,events_accepted,rss_kib,calls_in_memory,calls_in_memory_live,calls_in_memory_ended,active_calls,log_memtables_kib,log_cache_kib,loop_max_us,loop_p999_ms,$(for b in $LES; do printf 'loop_le_%s,' "$b"; done | sed 's/,$//')" >"$CSV"
   fi
   p999=
   if [ -n "$M_COUNTS" ] && [ "$M_LES" = "$LES" ]; then
@@ -209,9 +214,9 @@ sample() {  # sample PHASE: one CSV row and one progress line
     LAST_COUNTS=$M_COUNTS
   fi
   buckets=$(tr ' ' ',' <<<"$M_COUNTS")
-  [ -f "$CSV" ] && echo "$t,$1,$calls,$M_EVENTS,$rss,$M_MEM,$M_LIVE,$M_ENDED,$M_ACTIVE,$M_LOOPMAX,$p999,$buckets" >>"$CSV"
-  printf '[%7.1f s] %-4s calls %9s  rss %8s MiB  in memory %8s (live %s, ended %s)  not ended %s  loop p99.9 %s ms, max %s ms\n' \
-    "$t" "$1" "$calls" "$(mib "$rss")" "${M_MEM:-n/a}" "${M_LIVE:-n/a}" "${M_ENDED:-n/a}" "${M_ACTIVE:-?}" "${p999:-–}" \
+  [ -f "$CSV" ] && echo "$t,$1,$calls,$M_EVENTS,$rss,$M_MEM,$M_LIVE,$M_ENDED,$M_ACTIVE,$M_LMT,$M_LBC,$M_LOOPMAX,$p999,$buckets" >>"$CSV"
+  printf '[%7.1f s] %-4s calls %9s  rss %8s MiB (log: memtables %s, cache %s MiB)  in memory %8s (live %s, ended %s)  not ended %s  loop p99.9 %s ms, max %s ms\n' \
+    "$t" "$1" "$calls" "$(mib "$rss")" "$(mib "$M_LMT")" "$(mib "$M_LBC")" "${M_MEM:-n/a}" "${M_LIVE:-n/a}" "${M_ENDED:-n/a}" "${M_ACTIVE:-?}" "${p999:-–}" \
     "$(awk -v u="$M_LOOPMAX" 'BEGIN { if (u == "") print "?"; else printf "%.2f", u / 1000 }')"
 }
 
@@ -271,6 +276,11 @@ if awk -F, -v c="$C_MEM" 'NR > 1 && $c != "" { found = 1 } END { exit !found }' 
   note=
 else
   note=" (no yna_calls_in_memory metric: not plotted)"
+fi
+C_LBC=$(col log_cache_kib) C_LMT=$(col log_memtables_kib)
+if awk -F, -v c="$C_LBC" 'NR > 1 && $c != "" { found = 1 } END { exit !found }' "$CSV"; then
+  plots+=", \"$CSV\" using (\$$C_CALLS/1000):(\$$C_LBC/1024) axes x1y1 with lines lw 1 lc rgb '#9467bd' title 'log block cache, memtables included (MiB)'"
+  plots+=", \"$CSV\" using (\$$C_CALLS/1000):(\$$C_LMT/1024) axes x1y1 with lines dt 2 lc rgb '#8c564b' title 'log memtables (MiB)'"
 fi
 plots+=", \"$CSV\" using (\$$C_CALLS/1000):$C_ACT axes x1y2 with lines lw 1 lc rgb '#2ca02c' title 'calls not ended (yna_active_calls)'"
 cat >"$OUT/plot.gp" <<EOF

@@ -123,8 +123,8 @@ void call_table::restore(call_state c, event_seq last_seq) {
   if (last_seq > last_seq_) last_seq_ = last_seq;
 }
 
-std::optional<call_state> fold_call(const std::vector<event>& events) {
-  std::optional<call_state> c;
+std::optional<call_state> fold_call(const std::vector<event>& events, std::optional<call_state> base) {
+  std::optional<call_state> c = std::move(base);
   for (const auto& e : events) {
     if (!e.accepted() || e.noop) continue;
     if (e.act == action::start) {

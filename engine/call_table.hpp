@@ -69,6 +69,8 @@ class call_table {
 // One call folded from its events in log order (any outcomes; events of other calls are
 // ignored): what call_table::apply makes of it, retired flag included. nullopt when no
 // event in `events` starts a call. A retired call read back from the log (contract §9).
-std::optional<call_state> fold_call(const std::vector<event>& events);
+// `base`: the call's state before `events` (its archived state, when its first events
+// were archived): the fold starts from it.
+std::optional<call_state> fold_call(const std::vector<event>& events, std::optional<call_state> base = std::nullopt);
 
 }  // namespace engine

@@ -80,6 +80,9 @@ class event_reader {
                                               event_seq upto, std::size_t limit) const = 0;
   // The event at `seq`, nullopt when absent or unreadable.
   virtual std::optional<event> read(event_seq seq) const = 0;
+  // Events 1..anchor_seq() were archived out of the log (contract §9): a replay from before
+  // it cannot be served. 0 when nothing was.
+  virtual event_seq anchor_seq() const { return 0; }
 };
 
 // In-memory store for tests: appends complete synchronously, inside append_async.

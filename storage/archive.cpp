@@ -175,10 +175,11 @@ schemas::result<archive_header, std::string> write_archive(const event_log& log,
   return h;
 }
 
-schemas::result<archive_header, std::string> read_archive(const std::filesystem::path& path, const archive_fn& fn) {
-  const std::string name = path.string();
+namespace {
+
+// The magic line and the header of an open archive; `in` is left at the first block.
+schemas::result<archive_header, std::string> read_header(std::ifstream& in, const std::string& name) {
   auto fail = [&](std::string what) { return schemas::failure{name + ": " + std::move(what)}; };
-  std::ifstream in(path, std::ios::binary);
   if (!in) return fail("cannot open");
   std::string line;
   line.resize(magic.size());
@@ -188,32 +189,47 @@ schemas::result<archive_header, std::string> read_archive(const std::filesystem:
   if (!std::getline(in, header_line) || header_line.size() > max_header) return fail("the header line is missing or too long");
 
   archive_header h;
-  {
-    simdjson::dom::parser p;
-    simdjson::dom::object o;
-    if (p.parse(header_line).get_object().get(o)) return fail("the header is not JSON");
-    std::string_view s;
-    std::uint64_t n = 0;
-    bool ok = true;
-    auto str = [&](const char* k, std::string& out) {
-      if (o[k].get_string().get(s)) ok = false;
-      else out = std::string(s);
-    };
-    auto num = [&](const char* k, std::uint64_t& out) {
-      if (o[k].get_uint64().get(n)) ok = false;
-      else out = n;
-    };
-    str("logId", h.log_id);
-    num("firstSeq", h.first_seq);
-    num("lastSeq", h.last_seq);
-    str("firstPrev", h.first_prev);
-    str("lastHash", h.last_hash);
-    num("events", h.events);
-    num("blocks", h.blocks);
-    if (!ok || h.first_seq == 0 || h.last_seq < h.first_seq || h.events != h.last_seq - h.first_seq + 1 ||
-        h.first_prev.size() != 64 || h.last_hash.size() != 64)
-      return fail("the header is not one an archive writes: " + header_line.substr(0, 200));
-  }
+  simdjson::dom::parser p;
+  simdjson::dom::object o;
+  if (p.parse(header_line).get_object().get(o)) return fail("the header is not JSON");
+  std::string_view s;
+  std::uint64_t n = 0;
+  bool ok = true;
+  auto str = [&](const char* k, std::string& out) {
+    if (o[k].get_string().get(s)) ok = false;
+    else out = std::string(s);
+  };
+  auto num = [&](const char* k, std::uint64_t& out) {
+    if (o[k].get_uint64().get(n)) ok = false;
+    else out = n;
+  };
+  str("logId", h.log_id);
+  num("firstSeq", h.first_seq);
+  num("lastSeq", h.last_seq);
+  str("firstPrev", h.first_prev);
+  str("lastHash", h.last_hash);
+  num("events", h.events);
+  num("blocks", h.blocks);
+  if (!ok || h.first_seq == 0 || h.last_seq < h.first_seq || h.events != h.last_seq - h.first_seq + 1 ||
+      h.first_prev.size() != 64 || h.last_hash.size() != 64)
+    return fail("the header is not one an archive writes: " + header_line.substr(0, 200));
+  return h;
+}
+
+}  // namespace
+
+schemas::result<archive_header, std::string> read_archive_header(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return read_header(in, path.string());
+}
+
+schemas::result<archive_header, std::string> read_archive(const std::filesystem::path& path, const archive_fn& fn) {
+  const std::string name = path.string();
+  auto fail = [&](std::string what) { return schemas::failure{name + ": " + std::move(what)}; };
+  std::ifstream in(path, std::ios::binary);
+  auto parsed = read_header(in, name);
+  if (!parsed) return schemas::failure{parsed.error()};
+  archive_header h = std::move(*parsed);
 
   std::unique_ptr<ZSTD_DCtx, dctx_deleter> dctx(ZSTD_createDCtx());
   std::string packed, raw;

@@ -56,6 +56,8 @@ struct archive_header {
 // (events x..y) corrupt or cut short, a gap, a broken link at seq N, truncated (n of m
 // events), trailing bytes.
 using archive_fn = std::function<bool(const engine::event&, std::string_view raw)>;
+// The magic line and the header alone (cheap: for ordering archives before reading them).
+[[nodiscard]] schemas::result<archive_header, std::string> read_archive_header(const std::filesystem::path& path);
 [[nodiscard]] schemas::result<archive_header, std::string> read_archive(const std::filesystem::path& path,
                                                                         const archive_fn& fn = {});
 

@@ -313,11 +313,46 @@ schemas::status<read_error> event_log::persist_calls(const std::vector<engine::c
   return {};
 }
 
+log_anchor event_log::anchor() const {
+  detail::read_guard g(*s_);
+  if (!g.ready) return {};
+  return detail::read_anchor(*s_, {});
+}
+
 std::optional<engine::call_state> event_log::load_call(std::string_view call_id) const {
+  detail::read_guard g(*s_);
+  if (!g.ready || call_id.empty()) return std::nullopt;
+  // One point in time for the archived state, the index and the events: a removal that
+  // runs meanwhile (archived state written, then anchor, then events deleted) cannot show
+  // this read half of each.
+  struct release {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* snap;
+    ~release() {
+      if (snap) db->ReleaseSnapshot(snap);
+    }
+  } snap{s_->db, s_->is_reader() ? nullptr : s_->db->GetSnapshot()};
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.snap;
+  auto base = detail::read_archived(*s_, ro, call_id);
+  const engine::event_seq after = base ? base->upto : detail::read_anchor(*s_, ro).seq;
+
+  std::string upper = detail::index_prefix(call_id);
+  upper.back() = '\x01';
+  rocksdb::Slice upper_slice = slice(upper);
+  rocksdb::ReadOptions iro = ro;
+  iro.iterate_upper_bound = &upper_slice;
   std::vector<engine::event> events;
-  for (engine::event_seq seq : seqs_by_call(call_id))
-    if (auto e = get(seq)) events.push_back(std::move(*e));
-  return engine::fold_call(events);
+  std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator(iro, s_->cf[detail::cf_by_call]));
+  std::string raw;
+  for (it->Seek(slice(detail::index_key(call_id, after + 1))); it->Valid(); it->Next()) {
+    auto entry = detail::parse_index_key(view(it->key()));
+    if (!entry || entry->id != call_id) continue;
+    if (!s_->db->Get(ro, s_->cf[detail::cf_events], slice(detail::seq_key(entry->seq)), &raw).ok()) continue;
+    if (auto ev = engine::decode_event(raw); ev && ev->seq == entry->seq) events.push_back(std::move(*ev));
+  }
+  if (!it->status().ok()) s_->warn("by_call read: " + it->status().ToString());
+  return engine::fold_call(events, base ? std::optional<engine::call_state>(std::move(base->state)) : std::nullopt);
 }
 
 std::optional<std::string> event_log::find_start(std::string_view from, std::string_view client_correlator) const {
@@ -333,9 +368,10 @@ std::optional<std::string> event_log::find_start(std::string_view from, std::str
 }
 
 schemas::status<read_error> event_log::scan(engine::event_seq from, engine::event_seq to, const scan_fn& fn) const {
-  if (from > to) return {};
   detail::read_guard g(*s_);
   if (!g.ready) return g.ready;
+  from = std::max(from, detail::read_anchor(*s_, {}).seq + 1);
+  if (from > to) return {};
   rocksdb::ReadOptions ro;
   std::string upper;
   rocksdb::Slice upper_slice;
@@ -388,6 +424,8 @@ std::vector<engine::event_seq> index_seqs(const log_state& s, detail::cf_id fami
     s.warn("index read: " + g.ready.error().detail);
     return out;
   }
+  from = std::max(from, detail::read_anchor(s, {}).seq + 1);  // entries an interrupted removal left
+  if (from > to) return out;
   std::string upper = detail::index_prefix(id);
   upper.back() = '\x01';
   rocksdb::Slice upper_slice = slice(upper);

@@ -87,6 +87,7 @@ struct read_error {
 struct verify_report {
   bool ok = true;
   std::uint64_t checked = 0;         // events walked
+  engine::event_seq anchor = 0;      // the walk began after it (events 1..anchor are archived)
   engine::event_seq last_seq = 0;    // the last seq walked
   engine::event_seq first_bad = 0;   // when !ok: the first event found bad (0: not an event's fault)
   std::string problem;               // when !ok: one line for operators
@@ -104,6 +105,25 @@ struct log_memory {
 // Called on the writer thread after each append: (events in batch, seconds the
 // write and sync took, ok). For metrics; must be quick.
 using sync_observer = std::function<void(std::size_t, double, bool)>;
+
+// Where the live log starts (contract §9): events 1..seq were archived (yna-tool archive)
+// and removed from it; event seq+1's prev is `hash`, the SHA-256 of record seq. seq 0:
+// nothing archived (hash empty).
+struct log_anchor {
+  engine::event_seq seq = 0;
+  std::string hash;
+};
+
+// What event_log::remove_archived did.
+struct removal_report {
+  engine::event_seq first_seq = 0, last_seq = 0;  // the archive's range, now out of the live log
+  std::uint64_t calls = 0;     // archived calls whose final state (without SDPs) the log keeps
+  std::uint64_t removed = 0;   // events deleted (with their index entries)
+  log_anchor anchor;           // the new anchor
+  double seconds = 0;
+};
+// Progress of a long storage job: (stage, done, total; total 0 when unknown).
+using job_progress = std::function<void(std::string_view, std::uint64_t, std::uint64_t)>;
 
 // The calls the log persists (contract §9): every call in memory when `seq` was the
 // last event (live, and ended but not yet retired).
@@ -156,6 +176,30 @@ class event_log final : public engine::event_store, public engine::event_reader,
   // RocksDB's memory now (properties of the DB and its cache). Any thread; cheap.
   log_memory memory() const;
 
+  // The anchor (contract §9): read from the log each time (one point read). Reads below
+  // never return events at or before it, also while an interrupted removal left some.
+  log_anchor anchor() const;
+  engine::event_seq anchor_seq() const override { return anchor().seq; }
+
+  // Moves the range of an archive file (storage/archive.hpp) out of the live log (contract
+  // §9). Writer instances only; any thread, while appends go on (the engine's admin socket,
+  // or yna-tool when no engine runs). Refuses, removing nothing, unless: the file passes
+  // every check of read_archive; it names this log (logId); it starts right at the anchor
+  // (its firstPrev is the anchor's hash) and the log's event after its last names its
+  // lastHash as prev; at least one event stays; no call in memory (live, or ended but not
+  // retired) started inside it. Then: each call started in it gets its final state written
+  // to `archived` (without SDPs: parties, times, status, reason, /start key), the anchor
+  // moves to its last event (synced: from here on the range is out of the live log), and
+  // purge_archived deletes the events and their index entries. Idempotency keys (by_start)
+  // stay. A crash at any point leaves the log whole: before the anchor write nothing was
+  // removed, after it the next purge finishes the job.
+  [[nodiscard]] schemas::result<removal_report, std::string> remove_archived(const std::filesystem::path& archive,
+                                                                            const job_progress& progress = {});
+  // Deletes whatever an interrupted removal left at or before the anchor (events and their
+  // index entries), then compacts that range away. Returns the events deleted; 0 at once
+  // when there are none. Writer instances only; any thread.
+  [[nodiscard]] schemas::result<std::uint64_t, std::string> purge_archived(const job_progress& progress = {});
+
   // Seq of the last stored event; 0 for an empty log.
   engine::event_seq last_seq() const;
   // The log's name: hex SHA-256 of its first record ("" while it is empty). Archives carry
@@ -171,11 +215,13 @@ class event_log final : public engine::event_store, public engine::event_reader,
                                                          engine::event_seq seq);
 
   // engine::call_lookup (a retired call, contract §9): the call folded from its events
-  // through by_call; the call of a /start key through by_start.
+  // through by_call, starting from its archived state when its first events were archived
+  // (all read as of one RocksDB snapshot, so a removal running meanwhile cannot split the
+  // view); the call of a /start key through by_start.
   std::optional<engine::call_state> load_call(std::string_view call_id) const override;
   std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
 
-  // Calls fn for each stored event with seq in [from, to], in seq order, with the
+  // Calls fn for each stored event with seq in [from, to] after the anchor, in seq order, with the
   // decoded event and its raw record; stops early (ok) when fn returns false. Fails
   // at the first record that does not decode or whose seq differs from its key, naming
   // that seq (events before it were passed to fn). Does not detect gaps: verify() does.
@@ -201,8 +247,9 @@ class event_log final : public engine::event_store, public engine::event_reader,
       engine::event_seq to = std::numeric_limits<engine::event_seq>::max()) const;
   std::vector<engine::event_seq> seqs_by_txn(std::string_view txn_id) const;
 
-  // Walks the whole log (on a writer: as of one RocksDB snapshot, so appends may
-  // continue): seqs 1..last without gap, each record decodes and names its own seq,
+  // Walks the whole live log (on a writer: as of one RocksDB snapshot, so appends may
+  // continue) from its anchor (the first event's prev must be the anchor's hash; 64 '0's
+  // without one): seqs anchor+1..last without gap, each record decodes and names its own seq,
   // each prev is the hex sha256 of the previous raw record (64 '0's for seq 1), every
   // event has its index entries and every index entry points at an event that names
   // it, every accepted /start with a clientCorrelator has its by_start entry naming its

@@ -58,7 +58,7 @@ struct snapshot_guard {
 // The smallest seq among entries of `kind` that do not point at an event naming
 // them, as a finished report; ok when there is none.
 verify_report find_stray(const detail::log_state& s, const rocksdb::ReadOptions& ro, detail::index_kind kind,
-                         verify_report r) {
+                         engine::event_seq anchor, verify_report r) {
   const auto name = std::string(detail::to_string(kind));
   std::optional<verify_report> first;
   auto consider = [&](engine::event_seq seq, std::string problem) {
@@ -71,6 +71,7 @@ verify_report find_stray(const detail::log_state& s, const rocksdb::ReadOptions&
       consider(0, name + " has a malformed key '" + printable(view(it->key())) + "'");
       continue;
     }
+    if (entry->seq <= anchor) continue;  // archived: left by an interrupted purge
     const std::string where = name + " entry '" + printable(entry->id) + "' -> " + std::to_string(entry->seq);
     std::string raw;
     auto st = s.db->Get(ro, s.cf[detail::cf_events], slice(detail::seq_key(entry->seq)), &raw);
@@ -88,12 +89,16 @@ verify_report find_stray(const detail::log_state& s, const rocksdb::ReadOptions&
 
 // The by_start entry that no accepted /start of the log wrote (its count differs from the
 // starts'), as a finished report.
-verify_report find_stray_start(const detail::log_state& s, const rocksdb::ReadOptions& ro, verify_report r) {
+verify_report find_stray_start(const detail::log_state& s, const rocksdb::ReadOptions& ro, engine::event_seq anchor,
+                               verify_report r) {
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf[detail::cf_by_start]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string key(view(it->key()));
     const std::string call_id(view(it->value()));
     const std::string where = "by_start entry '" + printable(key) + "' -> call '" + printable(call_id) + "'";
+    if (anchor > 0) {
+      if (auto a = detail::read_archived(s, ro, call_id); a && a->state.start_seq <= anchor) continue;  // counted apart
+    }
     // The call's first event, through by_call: it must be the /start that wrote this key.
     std::unique_ptr<rocksdb::Iterator> c(s.db->NewIterator(ro, s.cf[detail::cf_by_call]));
     const std::string prefix = detail::index_prefix(call_id);
@@ -128,13 +133,18 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
   rocksdb::ReadOptions walk = ro;
   walk.fill_cache = false;  // a one-off pass over everything
 
+  // From the anchor (contract §9): events 1..anchor were archived; the first live event's
+  // prev is the anchor's hash. Entries at or before it that an interrupted purge left are
+  // not the live log's and are not counted.
+  const log_anchor anchor = detail::read_anchor(s, ro);
+  r.anchor = anchor.seq;
   std::array<std::uint64_t, detail::index_kind_count> expected{};
   std::uint64_t expected_starts = 0;
-  std::string prev = detail::zero_hash();
+  std::string prev = anchor.seq > 0 ? anchor.hash : detail::zero_hash();
   std::string probe;
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(walk, s.cf[detail::cf_events]));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    const engine::event_seq want = r.checked + 1;
+  for (it->Seek(slice(detail::seq_key(anchor.seq + 1))); it->Valid(); it->Next()) {
+    const engine::event_seq want = anchor.seq + r.checked + 1;
     auto seq = detail::parse_seq_key(view(it->key()));
     if (!seq) return bad(r, want, "events key '" + printable(view(it->key())) + "' is not a seq");
     if (*seq != want)
@@ -149,6 +159,9 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
       return bad(r, want, "event " + std::to_string(want) + " says seq " + std::to_string(ev->seq));
     if (ev->prev_hash != prev) {
       if (want == 1) return bad(r, 1, "event 1: prev is not 64 zeros");
+      if (want == anchor.seq + 1)
+        return bad(r, want, "event " + std::to_string(want) + ": prev is not the anchor's hash (the hash of archived "
+                                                              "event " + std::to_string(anchor.seq) + ")");
       return bad(r, want - 1,
                  "event " + std::to_string(want - 1) + " does not hash to the prev stored in event " +
                      std::to_string(want) + " (event " + std::to_string(want - 1) + " was changed, or that prev)");
@@ -176,26 +189,47 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
       ++expected_starts;
     }
     prev = schemas::to_hex(schemas::sha256(raw));
-    r.checked = want;
+    ++r.checked;
     r.last_seq = want;
     if (progress && r.checked % progress_every == 0) progress(r.checked);
   }
-  if (!it->status().ok()) return bad(r, r.checked + 1, "reading events: " + it->status().ToString());
+  if (!it->status().ok()) return bad(r, anchor.seq + r.checked + 1, "reading events: " + it->status().ToString());
   if (progress) progress(r.checked);
 
   for (int k = 0; k < detail::index_kind_count; ++k) {
     const auto kind = static_cast<detail::index_kind>(k);
     std::uint64_t count = 0;
     std::unique_ptr<rocksdb::Iterator> ix(s.db->NewIterator(walk, s.cf[detail::index_cf(kind)]));
-    for (ix->SeekToFirst(); ix->Valid(); ix->Next()) ++count;
+    for (ix->SeekToFirst(); ix->Valid(); ix->Next()) {
+      if (anchor.seq > 0) {
+        auto entry = detail::parse_index_key(view(ix->key()));
+        if (entry && entry->seq <= anchor.seq) continue;
+      }
+      ++count;
+    }
     if (!ix->status().ok()) return bad(r, 0, std::string(detail::to_string(kind)) + ": " + ix->status().ToString());
-    if (count != expected[k]) return find_stray(s, ro, kind, r);
+    if (count != expected[k]) return find_stray(s, ro, kind, anchor.seq, r);
   }
+  // by_start outlives archiving: an entry whose call was archived is checked against the
+  // call's archived state (its from and clientCorrelator), the others are counted against
+  // the live log's /starts.
   std::uint64_t starts = 0;
   std::unique_ptr<rocksdb::Iterator> bs(s.db->NewIterator(walk, s.cf[detail::cf_by_start]));
-  for (bs->SeekToFirst(); bs->Valid(); bs->Next()) ++starts;
+  for (bs->SeekToFirst(); bs->Valid(); bs->Next()) {
+    if (anchor.seq > 0) {
+      const std::string_view call_id = view(bs->value());
+      if (auto a = detail::read_archived(s, ro, call_id); a && a->state.start_seq <= anchor.seq) {
+        if (!a->state.client_correlator ||
+            detail::start_key(a->state.from, *a->state.client_correlator) != view(bs->key()))
+          return bad(r, a->state.start_seq, "by_start entry '" + printable(view(bs->key())) + "' -> archived call '" +
+                                                printable(call_id) + "': the call's from and clientCorrelator differ");
+        continue;
+      }
+    }
+    ++starts;
+  }
   if (!bs->status().ok()) return bad(r, 0, "by_start: " + bs->status().ToString());
-  if (starts != expected_starts) return find_stray_start(s, ro, r);
+  if (starts != expected_starts) return find_stray_start(s, ro, anchor.seq, r);
   return r;
 }
 

@@ -18,6 +18,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", g.data_dir, "The engine's data folder (the log is DIR/log)")->capture_default_str();
   app.add_flag("--json", g.json, "Machine-readable output");
   app.add_flag("--progress", g.progress, "Progress on stderr even when it is not a terminal");
+  app.add_option("--archive", g.archives,
+                 "An archive file (from `archive`) read before the live log, by verify, replay, timeline, audit, cdr "
+                 "and export (repeatable, any order)");
 
   auto* token = app.add_subcommand("token", "Mint a development access token (development issuer only)");
   token_args ta;
@@ -77,6 +80,14 @@ int main(int argc, char** argv) {
   exp->add_option("--until", ea.until, "Events at or before this time");
   exp->add_option("--call", ea.call_id, "Only this call's events");
 
+  auto* arch = app.add_subcommand("archive", "Move the oldest events out of the live log into an archive file");
+  archive_args ar;
+  arch->add_option("--before", ar.before, "Archive the events older than this time (ISO 8601, @epoch-ms, -2h)");
+  arch->add_option("--before-seq", ar.before_seq, "Archive the events before this seq");
+  arch->add_option("--out", ar.out, "The archive file to write (must not exist)");
+  arch->add_option("--remove", ar.remove, "Only remove the range of this archive (written earlier) from the live log");
+  arch->add_option("--admin-socket", ar.admin_socket, "The engine's admin socket (default <data-dir>/admin.sock)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -92,6 +103,7 @@ int main(int argc, char** argv) {
   else if (audit->parsed()) rc = cmd_audit(g, aa);
   else if (cdr->parsed()) rc = cmd_cdr(g, ca);
   else if (exp->parsed()) rc = cmd_export(g, ea);
+  else if (arch->parsed()) rc = cmd_archive(g, ar);
   // The log is closed and the scratch folder gone by now (the commands own them).
   if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
     if (errno != EPIPE) complain("cannot write the output: {}", std::strerror(errno));

@@ -16,6 +16,8 @@ replay_worker::replay_worker(const engine::event_reader* reader, std::string bas
                        "(--max-replay-jobs) or their frames over --max-replay-bytes";
     refused_jobs_ = &metrics->get_counter("yna_ws_replay_refused_total", help, "why=\"jobs\"");
     refused_bytes_ = &metrics->get_counter("yna_ws_replay_refused_total", help, "why=\"bytes\"");
+    refused_archived_ = &metrics->get_counter(
+        "yna_ws_replay_archived_total", "Notification replays refused (socket closed 1008): since before the log's anchor");
   }
   thread_ = std::thread([this] {
     engine::log::name_this_thread("yna-replay");
@@ -66,6 +68,15 @@ replay_result replay_worker::replay(const replay_job& job) const {
   if (!reader_) {
     out.ok = false;
     out.error = "replay is not available";
+    return out;
+  }
+  // Events 1..anchor were archived out of the live log (contract §9): a replay from
+  // before the anchor cannot be whole, so it is refused (1008) naming where the log starts.
+  if (const auto anchor = reader_->anchor_seq(); job.after < anchor) {
+    if (refused_archived_) refused_archived_->inc();
+    out.ok = false;
+    out.error = "since " + std::to_string(job.after) + " is before the log's anchor " + std::to_string(anchor) +
+                " (archived); reconnect with since >= " + std::to_string(anchor);
     return out;
   }
   const auto seqs = reader_->party_events(job.msisdns, job.after, job.upto, limits_.max_events);

@@ -116,6 +116,7 @@ class replay_worker {
   engine::gauge* jobs_gauge_ = nullptr;
   engine::counter* refused_jobs_ = nullptr;
   engine::counter* refused_bytes_ = nullptr;
+  engine::counter* refused_archived_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<replay_job> jobs_;

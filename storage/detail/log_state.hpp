@@ -99,6 +99,18 @@ void stop_writer(log_state& s);
 // leaves it set (with a warning) while the cause persists.
 void recover(log_state& s);
 
+// archive_removal.cpp. The caller holds a read_guard. The anchor as stored in meta (seq 0
+// when absent or unreadable, with a warning for the latter).
+log_anchor read_anchor(const log_state& s, const rocksdb::ReadOptions& ro);
+// A call whose first events were archived: its state as of event `upto` (the last event of
+// the archive that moved it), from the `archived` family; nullopt when there is none.
+struct archived_call {
+  engine::event_seq upto = 0;
+  engine::call_state state;
+};
+std::optional<archived_call> read_archived(const log_state& s, const rocksdb::ReadOptions& ro,
+                                           std::string_view call_id);
+
 inline const std::string& zero_hash() {
   static const std::string z(64, '0');
   return z;

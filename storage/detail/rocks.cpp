@@ -99,6 +99,7 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
       break;
     case cf_calls:
     case cf_by_start:
+    case cf_archived:
       // Point lookups by whole key (a call's state, the call of a /start key), mostly of
       // keys that are not there (a new /start key): a whole-key bloom answers those
       // without reading a block. `calls` is rewritten on every batch and shrinks as calls

@@ -24,16 +24,21 @@ namespace storage::detail {
 // `snapshots` is no longer written (whole-table snapshots gave way to `calls`); it is
 // still opened, since RocksDB opens a folder only with all of its families.
 enum cf_id : int {
-  cf_default, cf_events, cf_by_call, cf_by_msisdn, cf_by_txn, cf_snapshots, cf_meta, cf_calls, cf_by_start, cf_count
+  cf_default, cf_events, cf_by_call, cf_by_msisdn, cf_by_txn, cf_snapshots, cf_meta, cf_calls, cf_by_start,
+  cf_archived, cf_count
 };
 inline constexpr std::array<const char*, cf_count> cf_names = {
-    "default", "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta", "calls", "by_start"};
+    "default", "events", "by_call", "by_msisdn", "by_txn", "snapshots", "meta", "calls", "by_start", "archived"};
 inline cf_id index_cf(index_kind k) noexcept { return static_cast<cf_id>(cf_by_call + static_cast<int>(k)); }
 
 inline constexpr std::string_view format_version_key = "format_version";
 inline constexpr std::string_view format_version = "1";
 // meta: hex SHA-256 of the log's first record, written with it: names the log (archives).
 inline constexpr std::string_view log_id_key = "log_id";
+// meta: the anchor (contract §9), [seq:8][hex sha256 of record seq]: events 1..seq were
+// archived and removed (or are being removed); the live log continues at seq+1, whose
+// prev is that hash. Absent: nothing archived.
+inline constexpr std::string_view anchor_key = "anchor";
 
 // secondary: options for DB::OpenAsSecondary / OpenForReadOnly (keeps every table
 // file open, as the secondary requires, and creates nothing). env: null for the default.

@@ -109,3 +109,37 @@ TEST_CASE("state bounds: replays hold at most --max-replay-bytes; over it the so
   CHECK(gauge_of(eng.port(), "yna_ws_replay_jobs") == 0);
   CHECK(gauge_of(eng.port(), "yna_ws_replay_refused_total") == 1);
 }
+
+// The log's RocksDB has one memory budget (--log-memory): block cache and memtables
+// together, reported by part.
+TEST_CASE("state bounds: --log-memory bounds the log's RocksDB, reported by yna_log_memory_bytes") {
+  engine_process eng({"--log-memory", "16"});
+  http_client c(eng.port());
+  const party a = new_party(eng, "a"), b = new_party(eng, "b");
+  for (int i = 0; i < 50; ++i) {  // some writes, so the memtables hold something
+    auto r = c.post("/start", start_body(a.number, b.number, sdp("a")), a.auth());
+    REQUIRE(r.status == 200);
+    const auto id = json_str(r.body, "/callId").value_or("");
+    REQUIRE(c.del("/end/" + id, a.auth()).status == 200);
+  }
+  const auto m = c.get("/metrics").body;
+  CHECK(metric_value(m, "yna_log_memory_budget_bytes") == 16.0 * 1024 * 1024);
+  const auto memtables = metric_value(m, "yna_log_memory_bytes{part=\"memtables\"}");
+  const auto cache = metric_value(m, "yna_log_memory_bytes{part=\"block_cache\"}");
+  REQUIRE(memtables.has_value());
+  REQUIRE(cache.has_value());
+  CHECK(*memtables > 0);
+  CHECK(*memtables <= 16.0 * 1024 * 1024);
+  CHECK(*cache >= *memtables * 0.5);  // the memtables are charged to the cache
+  CHECK(metric_value(m, "yna_log_memory_bytes{part=\"table_readers\"}").has_value());
+
+  const std::string bin = shell_quote(engine_path().string());
+  const std::string data = shell_quote((eng.root() / "other-data").string());
+  for (const char* bad : {"8", "70000", "lots"}) {
+    CAPTURE(bad);
+    const auto r = run_command("timeout 20 " + bin + " --data-dir " + data + " --log-memory " + shell_quote(bad) +
+                               " 2>&1; echo \"exit=$?\"");
+    CHECK(r.out.find("exit=2") != std::string::npos);
+    CHECK(r.out.find("--log-memory") != std::string::npos);
+  }
+}

@@ -15,59 +15,6 @@ using namespace integration::tool;
 
 namespace {
 
-struct done_call {
-  std::string id, from, to;
-};
-
-// Makes complete calls (start, ringing, connected, end) until told to stop; records
-// the calls whose every request was acknowledged, and any other answer.
-class traffic {
- public:
-  explicit traffic(const engine_process& eng, int workers) {
-    for (int i = 0; i < workers; ++i)
-      threads_.emplace_back([this, &eng] {
-        caller k(eng);
-        while (!stop_) {
-          const party a = new_party(eng, "a"), b = new_party(eng, "b");
-          const std::string id = k.start(a, b, sdp("a"));
-          bool ok = !id.empty() && k.act("ringing", id, b).status == 200 &&
-                    k.act("connected", id, b, sdp("b")).status == 200 && k.end(id, a).status == 200;
-          std::lock_guard lk(mu_);
-          if (ok) done_.push_back({id, a.number, b.number});
-          else failures_.push_back(k.steps.back().body);
-        }
-      });
-  }
-  ~traffic() { stop(); }
-  void stop() {
-    stop_ = true;
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  std::vector<done_call> done() {
-    std::lock_guard lk(mu_);
-    return done_;
-  }
-  std::vector<std::string> failures() {
-    std::lock_guard lk(mu_);
-    return failures_;
-  }
-  // Waits until at least n calls are done (30 s at most).
-  void await(std::size_t n) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (done().size() < n && std::chrono::steady_clock::now() < until)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    REQUIRE(done().size() >= n);
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::vector<done_call> done_;
-  std::vector<std::string> failures_;
-  std::vector<std::thread> threads_;
-};
-
 bool has_row(const std::string& cdr_json, const done_call& c) {
   for (const auto& l : lines(cdr_json))
     if (json_str(l, "/callId") == c.id)

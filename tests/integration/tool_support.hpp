@@ -3,12 +3,18 @@
 // calls with transaction ids the test chose and wall-clock brackets around each
 // request (so the tool's output can be checked against what the test did, not against
 // the log), and editing the stopped engine's RocksDB directly (the tamper tests).
+#include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <doctest/doctest.h>
 
 #include "tests/integration/api_fixture.hpp"
 
@@ -88,6 +94,59 @@ class raw_db {
  private:
   struct impl;
   impl* impl_;
+};
+
+struct done_call {
+  std::string id, from, to;
+};
+
+// Makes complete calls (start, ringing, connected, end) until told to stop; records
+// the calls whose every request was acknowledged, and any other answer.
+class traffic {
+ public:
+  explicit traffic(const engine_process& eng, int workers) {
+    for (int i = 0; i < workers; ++i)
+      threads_.emplace_back([this, &eng] {
+        caller k(eng);
+        while (!stop_) {
+          const party a = new_party(eng, "a"), b = new_party(eng, "b");
+          const std::string id = k.start(a, b, sdp("a"));
+          bool ok = !id.empty() && k.act("ringing", id, b).status == 200 &&
+                    k.act("connected", id, b, sdp("b")).status == 200 && k.end(id, a).status == 200;
+          std::lock_guard lk(mu_);
+          if (ok) done_.push_back({id, a.number, b.number});
+          else failures_.push_back(k.steps.back().body);
+        }
+      });
+  }
+  ~traffic() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  std::vector<done_call> done() {
+    std::lock_guard lk(mu_);
+    return done_;
+  }
+  std::vector<std::string> failures() {
+    std::lock_guard lk(mu_);
+    return failures_;
+  }
+  // Waits until at least n calls are done (30 s at most).
+  void await(std::size_t n) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (done().size() < n && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(done().size() >= n);
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<done_call> done_;
+  std::vector<std::string> failures_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace integration::tool

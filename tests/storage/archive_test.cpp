@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/codec.hpp"
+#include "engine/decide.hpp"
 #include "log_fixture.hpp"
 #include "schemas/digest.hpp"
 
@@ -154,4 +155,237 @@ TEST_CASE("archive: the log's id is the hash of its first record, kept across re
   temp_dir other;
   auto log2 = open_log(other.log());
   CHECK(log2->log_id().empty());
+}
+
+// ------------------------------------------------------------------ removal from the live log
+
+namespace {
+
+constexpr int archived_calls = 100;
+
+// Calls C0..C99, three events each (/start with a clientCorrelator, ringing, retire), all
+// retired; then CLIVE, started at 301 and still in memory (its persisted state says so),
+// and one more event of it at 302. Every batch carries call states, so the persisted
+// state follows the log.
+std::unique_ptr<storage::event_log> calls_log(const temp_dir& tmp) {
+  auto log = open_log(tmp.log());
+  const std::vector<engine::call_change> none;
+  for (int i = 0; i < archived_calls; ++i) {
+    const event_seq s = 3 * static_cast<event_seq>(i) + 1;
+    const std::string id = "C" + std::to_string(i);
+    auto retire = make_event(s + 2, id, "", "", engine::action::retire);
+    retire.actor_role = engine::role::engine;
+    std::vector<engine::event> b{make_start(s, id, "14255500001", "14255500002", "txn-s" + std::to_string(i)),
+                                 make_event(s + 1, id, "14255500002", "txn-r" + std::to_string(i)), retire};
+    REQUIRE(append_wait(*log, b, &none).has_value());
+  }
+  engine::event live = make_start(301, "CLIVE", "14255500003", "14255500004", "txn-live");
+  engine::call_state st;
+  engine::apply(st, live);
+  std::vector<engine::call_change> ch{{"CLIVE", st}};
+  std::vector<engine::event> b{live, make_event(302, "CLIVE", "14255500004", "txn-live-r")};
+  REQUIRE(append_wait(*log, b, &ch).has_value());
+  return log;
+}
+
+std::string fail_text(const schemas::result<storage::removal_report, std::string>& r) {
+  return r ? std::string("(removed)") : r.error();
+}
+
+}  // namespace
+
+TEST_CASE("remove_archived: the range leaves the live log; archived calls keep their final state and /start key") {
+  temp_dir tmp;
+  auto log = calls_log(tmp);
+  const auto hash150 = log->get(151)->prev_hash;
+  const auto file = tmp.path / "older.yna-archive";
+  REQUIRE(storage::write_archive(*log, 1, 150, file).has_value());
+  std::vector<std::string> stages;
+  auto rep = log->remove_archived(file, [&](std::string_view s, std::uint64_t, std::uint64_t) {
+    if (stages.empty() || stages.back() != s) stages.emplace_back(s);
+  });
+  REQUIRE_MESSAGE(rep.has_value(), fail_text(rep));
+  CHECK(rep->first_seq == 1);
+  CHECK(rep->last_seq == 150);
+  CHECK(rep->calls == 50);  // C0..C49 started in the range
+  CHECK(rep->removed == 150);
+  CHECK(rep->anchor.seq == 150);
+  CHECK(rep->anchor.hash == hash150);
+  CHECK(stages.front() == "checking");
+  CHECK(log->anchor().seq == 150);
+  CHECK(log->anchor_seq() == 150);
+
+  // Out of every read: events, indexes, scans.
+  CHECK_FALSE(log->get(1).has_value());
+  CHECK(log->seqs_by_call("C0").empty());
+  CHECK(log->seqs_by_txn("txn-s0").empty());
+  event_seq first = 0;
+  REQUIRE(log->scan(1, 1000, [&](const engine::event& e, std::string_view) {
+    first = e.seq;
+    return false;
+  }).has_value());
+  CHECK(first == 151);
+  CHECK(log->seqs_by_call("C50") == std::vector<event_seq>{151, 152, 153});
+  CHECK(log->last_seq() == 302);
+
+  // An archived call answers from its archived state: parties, status, retired, no SDP.
+  auto c0 = log->load_call("C0");
+  REQUIRE(c0.has_value());
+  CHECK(c0->from == "14255500001");
+  CHECK(c0->to == "14255500002");
+  CHECK(c0->retired);
+  CHECK(c0->status == engine::call_status::ringing);
+  CHECK(c0->start_seq == 1);
+  CHECK(c0->mo_sdp.empty());
+  CHECK(log->find_start("14255500001", "corr-1") == std::optional<std::string>("C0"));
+  // A call after the range is folded from its events as before (with its SDP).
+  auto c50 = log->load_call("C50");
+  REQUIRE(c50.has_value());
+  CHECK_FALSE(c50->mo_sdp.empty());
+  CHECK(log->load_call("CLIVE").has_value());
+
+  // verify walks the live log from the anchor, by_start entries of archived calls included.
+  auto v = log->verify();
+  CHECK_MESSAGE(v.ok, v.problem);
+  CHECK(v.anchor == 150);
+  CHECK(v.checked == 152);
+  CHECK(v.last_seq == 302);
+
+  // The anchor and the archived states survive a reopen.
+  log.reset();
+  auto again = open_log(tmp.log());
+  CHECK(again->anchor().seq == 150);
+  CHECK(again->load_call("C0").has_value());
+  CHECK(again->last_seq() == 302);
+  CHECK(again->verify().ok);
+}
+
+TEST_CASE("remove_archived: a later event of an archived call is folded onto its archived state") {
+  temp_dir tmp;
+  auto log = calls_log(tmp);
+  // An event of C0 after the range (as a noop /end of a retired call would be): accepted
+  // and not a noop here, so the fold must apply it onto the archived state.
+  auto late = make_event(303, "C0", "14255500001", "txn-late", engine::action::connected);
+  std::vector<engine::event> b{late};
+  const std::vector<engine::call_change> none;
+  REQUIRE(append_wait(*log, b, &none).has_value());
+  const auto file = tmp.path / "older.yna-archive";
+  REQUIRE(storage::write_archive(*log, 1, 150, file).has_value());
+  REQUIRE(log->remove_archived(file).has_value());
+  auto c0 = log->load_call("C0");
+  REQUIRE(c0.has_value());
+  CHECK(c0->connected_at == late.time);
+  CHECK(c0->start_seq == 1);
+}
+
+TEST_CASE("remove_archived refuses, removing nothing: truncated, another log, out of order, a live call, the last event") {
+  temp_dir tmp;
+  auto log = calls_log(tmp);
+  auto whole = [&] {
+    CHECK(log->anchor().seq == 0);
+    CHECK(log->get(1).has_value());
+    CHECK(log->seqs_by_call("C0").size() == 3);
+    auto v = log->verify();
+    CHECK_MESSAGE(v.ok, v.problem);
+    CHECK(v.checked == 302);
+  };
+  const auto good = tmp.path / "good.yna-archive";
+  REQUIRE(storage::write_archive(*log, 1, 150, good).has_value());
+
+  const auto cut = tmp.path / "cut.yna-archive";
+  const std::string bytes = slurp(good);
+  spit(cut, bytes.substr(0, bytes.size() - 30));
+  auto r = log->remove_archived(cut);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().find("truncated") != std::string::npos);
+  CHECK(r.error().find("nothing was removed") != std::string::npos);
+  whole();
+
+  temp_dir other_dir;
+  auto other = log_of(other_dir, 200);
+  const auto foreign = tmp.path / "foreign.yna-archive";
+  REQUIRE(storage::write_archive(*other, 1, 150, foreign).has_value());
+  r = log->remove_archived(foreign);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().find("another log") != std::string::npos);
+  whole();
+
+  const auto later = tmp.path / "later.yna-archive";
+  REQUIRE(storage::write_archive(*log, 151, 200, later).has_value());
+  r = log->remove_archived(later);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().find("out of order") != std::string::npos);
+  whole();
+
+  const auto into_live = tmp.path / "live.yna-archive";
+  REQUIRE(storage::write_archive(*log, 1, 301, into_live).has_value());
+  r = log->remove_archived(into_live);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().find("call CLIVE") != std::string::npos);
+  whole();
+
+  const auto all = tmp.path / "all.yna-archive";
+  REQUIRE(storage::write_archive(*log, 1, 302, all).has_value());
+  r = log->remove_archived(all);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().find("last event") != std::string::npos);
+  whole();
+
+  // Then the good one goes, and the same file again is refused.
+  REQUIRE(log->remove_archived(good).has_value());
+  r = log->remove_archived(good);
+  REQUIRE_FALSE(r.has_value());
+  CHECK(r.error().find("archived already") != std::string::npos);
+  CHECK(log->anchor().seq == 150);
+}
+
+TEST_CASE("remove_archived cut short after the anchor: reads skip the rest, verify passes, purge finishes it") {
+  temp_dir tmp;
+  std::vector<std::pair<event_seq, std::string>> records;  // events 1..150 as stored
+  {
+    auto log = calls_log(tmp);
+    REQUIRE(log->scan(1, 150, [&](const engine::event& e, std::string_view raw) {
+      records.emplace_back(e.seq, std::string(raw));
+      return true;
+    }).has_value());
+    const auto file = tmp.path / "older.yna-archive";
+    REQUIRE(storage::write_archive(*log, 1, 150, file).has_value());
+    REQUIRE(log->remove_archived(file).has_value());
+  }
+  {  // Put the second half of the range back, as a purge killed half way leaves it.
+    raw_db raw(tmp.log());
+    for (const auto& [seq, rec] : records) {
+      if (seq <= 75) continue;
+      auto e = engine::decode_event(rec);
+      REQUIRE(e.has_value());
+      REQUIRE(raw.db->Put({}, raw.cf(storage::detail::cf_events), storage::detail::seq_key(seq), rec).ok());
+      const auto ids = storage::detail::ids_of(*e);
+      for (int k = 0; k < storage::detail::index_kind_count; ++k)
+        for (auto id : ids.of[k])
+          REQUIRE(raw.db->Put({}, raw.cf(storage::detail::index_cf(static_cast<storage::detail::index_kind>(k))),
+                              storage::detail::index_key(id, seq), "").ok());
+    }
+  }
+  auto log = open_log(tmp.log());
+  CHECK(log->anchor().seq == 150);
+  CHECK(log->seqs_by_call("C30").empty());  // events 91..93 are back on disk, not in the live log
+  event_seq first = 0;
+  REQUIRE(log->scan(1, 1000, [&](const engine::event& e, std::string_view) {
+    first = e.seq;
+    return false;
+  }).has_value());
+  CHECK(first == 151);
+  CHECK(log->load_call("C30")->retired);
+  auto v = log->verify();
+  CHECK_MESSAGE(v.ok, v.problem);
+  auto purged = log->purge_archived();
+  REQUIRE(purged.has_value());
+  CHECK(*purged == 75);
+  CHECK(*log->purge_archived() == 0);
+  log.reset();
+  raw_db raw(tmp.log());
+  std::unique_ptr<rocksdb::Iterator> it(raw.db->NewIterator({}, raw.cf(storage::detail::cf_events)));
+  it->SeekToFirst();
+  REQUIRE(it->Valid());
+  CHECK(storage::detail::parse_seq_key(it->key().ToStringView()) == std::optional<event_seq>(151));
 }

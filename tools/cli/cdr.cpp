@@ -7,6 +7,7 @@
 #include "schemas/json_writer.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/fold.hpp"
+#include "tools/cli/history.hpp"
 
 namespace cli {
 
@@ -46,6 +47,9 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
   auto reader = log_reader::open(g.data_dir);
   if (!reader) return exit_cannot_open;
   const auto& log = reader->log();
+  auto hist = history::open(log, g.archives);  // archive files (--archive), then the live log
+  if (!hist) return exit_check_failed;
+  hist->note_missing("the records");
 
   std::unordered_map<std::string, ending> endings;
   fold_options o;
@@ -60,7 +64,7 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
   {
     progress prog(g, "folding", log.last_seq());
     o.prog = &prog;
-    f = fold_log(log, o);
+    f = fold_log(*hist, o);
   }
 
   std::vector<cdr_row> rows;

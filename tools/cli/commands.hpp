@@ -55,6 +55,15 @@ struct cdr_args {
 };
 int cmd_cdr(const global_options& g, const cdr_args& a);
 
+struct archive_args {
+  std::string before;            // TIME: archive the events older than this
+  std::uint64_t before_seq = 0;  // or: the events before this seq
+  std::string out;               // the archive file to write (never overwritten)
+  std::string remove;            // only remove the range of this archive, written earlier
+  std::string admin_socket;      // the engine's admin socket; empty: <data-dir>/admin.sock
+};
+int cmd_archive(const global_options& g, const archive_args& a);
+
 struct export_args {
   std::uint64_t from_seq = 1;
   std::uint64_t to_seq = 0;  // 0: to the end

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -38,6 +39,7 @@ struct global_options {
   std::string data_dir = "./data";
   bool json = false;
   bool progress = false;  // progress on stderr even when it is not a terminal
+  std::vector<std::string> archives;  // --archive: archive files read with the log (contract §9)
 };
 
 // One line to stderr, prefixed "yna-tool: ".

@@ -97,7 +97,8 @@ state_check compare_state(const engine::call_table& folded, const storage::persi
   return c;
 }
 
-fold_result fold_log(const storage::event_log& log, const fold_options& o) {
+fold_result fold_log(const history& hist, const fold_options& o) {
+  const storage::event_log& log = hist.log();
   const auto t0 = std::chrono::steady_clock::now();
   fold_result r;
   r.table = engine::call_table(engine::call_table::on_retire::keep);
@@ -118,8 +119,8 @@ fold_result fold_log(const storage::event_log& log, const fold_options& o) {
   }
   r.log_last_seq = log.last_seq();
 
-  engine::event_seq expected = 1;
-  std::string prev = zero_hash;
+  engine::event_seq expected = hist.first_seq();
+  std::string prev = hist.first_prev();
   bool limit_reached = false;
   const storage::event_log::scan_fn step = [&](const engine::event& e, std::string_view raw) {
     if (o.until_time && e.time > *o.until_time) {
@@ -136,7 +137,9 @@ fold_result fold_log(const storage::event_log& log, const fold_options& o) {
         return false;
       }
       if (e.prev_hash != prev) {
-        r.broken = e.seq == 1 ? log_break{1, "event 1: prev is not 64 zeros"}
+        r.broken = e.seq == 1                   ? log_break{1, "event 1: prev is not 64 zeros"}
+                   : e.seq == hist.first_seq() ? log_break{e.seq, fmt::format("event {}: prev is not the hash its archive "
+                                                                              "or the anchor gives", e.seq)}
                               : log_break{e.seq - 1, fmt::format("event {} does not hash to the prev stored in event {} "
                                                                  "(event {} was changed, or that prev)",
                                                                  e.seq - 1, e.seq, e.seq - 1)};
@@ -156,12 +159,12 @@ fold_result fold_log(const storage::event_log& log, const fold_options& o) {
   };
   auto scan = [&](engine::event_seq from, engine::event_seq to) {
     if (r.broken || limit_reached || from > to) return;
-    if (auto st = log.scan(from, to, step); !st) r.broken = log_break{st.error().seq, st.error().detail};
+    if (auto st = hist.scan(from, to, step); !st) r.broken = log_break{st.error().seq, st.error().detail};
   };
 
   const bool state_in_range = snap && snap->seq <= o.until_seq;
   if (state_in_range) {
-    scan(1, snap->seq);
+    scan(hist.first_seq(), snap->seq);
     if (!r.broken && !limit_reached) {
       if (r.last_seq == snap->seq) {
         r.state = compare_state(r.table, *snap);
@@ -174,7 +177,7 @@ fold_result fold_log(const storage::event_log& log, const fold_options& o) {
     }
     if (!o.stop_at_state) scan(snap->seq + 1, o.until_seq);
   } else if (!(o.stop_at_state && o.compare_state)) {
-    scan(1, o.until_seq);
+    scan(hist.first_seq(), o.until_seq);
   }
   if (o.prog) o.prog->update(r.events);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -16,6 +16,7 @@
 #include "engine/call_table.hpp"
 #include "storage/event_log.hpp"
 #include "tools/cli/common.hpp"
+#include "tools/cli/history.hpp"
 
 namespace cli {
 
@@ -61,9 +62,10 @@ struct fold_result {
   double events_per_second() const;
 };
 
-// Folds the log from seq 1. Stops at the first break (a gap, a broken link, a record
-// that does not read): the table then holds everything before it.
-fold_result fold_log(const storage::event_log& log, const fold_options& options);
+// Folds the history (archives given, then the live log) from its first event. Stops at the
+// first break (a gap, a broken link, a record that does not read): the table then holds
+// everything before it.
+fold_result fold_log(const history& hist, const fold_options& options);
 
 // Compares the persisted state with `folded`, the fold up to its seq (kept retired calls
 // included): every call not retired is persisted and equal through the call codec (so

@@ -8,6 +8,7 @@
 #include "tools/cli/calls_view.hpp"
 #include "tools/cli/commands.hpp"
 #include "tools/cli/fold.hpp"
+#include "tools/cli/history.hpp"
 
 namespace cli {
 
@@ -56,12 +57,15 @@ int cmd_replay(const global_options& g, const replay_args& a) {
   auto reader = log_reader::open(g.data_dir);
   if (!reader) return exit_cannot_open;
   const auto& log = reader->log();
+  auto hist = history::open(log, g.archives);  // archive files (--archive), then the live log
+  if (!hist) return exit_check_failed;
+  hist->note_missing("the calls");
 
   fold_result f;
   {
     progress prog(g, "replaying", std::min(log.last_seq(), o.until_seq));
     o.prog = &prog;
-    f = fold_log(log, o);
+    f = fold_log(*hist, o);
   }
   std::map<std::string_view, std::uint64_t> statuses;
   for (const auto& [id, c] : f.table.calls()) ++statuses[engine::to_string(c.status)];

@@ -9,6 +9,7 @@
 #include "tools/cli/commands.hpp"
 #include "tools/cli/describe.hpp"
 #include "tools/cli/fold.hpp"
+#include "tools/cli/history.hpp"
 #include "tools/cli/table.hpp"
 
 namespace cli {
@@ -33,9 +34,32 @@ int cmd_timeline(const global_options& g, const timeline_args& a) {
   auto reader = log_reader::open(g.data_dir);
   if (!reader) return exit_cannot_open;
   const auto& log = reader->log();
-  const auto seqs = log.seqs_by_call(a.call_id);
-  if (seqs.empty()) {
-    complain("no event of call {} in the log", a.call_id);
+  auto hist = history::open(log, g.archives);
+  if (!hist) return exit_check_failed;
+  // The call's archived events (a scan of the archives given: they have no index), then
+  // the live log's through by_call.
+  std::vector<std::pair<engine::event, std::string>> events;
+  std::optional<log_break> broken;
+  if (!hist->archives().empty()) {
+    progress prog(g, "reading archives", hist->anchor().seq);
+    auto st = hist->scan(hist->first_seq(), hist->anchor().seq, [&](const engine::event& e, std::string_view raw) {
+      if ((e.seq & 4095) == 0) prog.update(e.seq);
+      if (e.call_id == a.call_id) events.emplace_back(e, std::string(raw));
+      return !should_stop();
+    });
+    if (!st) broken = log_break{st.error().seq, st.error().detail};
+  }
+  if (!broken)
+    broken = read_events(log, log.seqs_by_call(a.call_id), [&](const engine::event& e, std::string_view raw) {
+      events.emplace_back(e, std::string(raw));
+      return true;
+    });
+  if (events.empty() && !broken) {
+    if (hist->first_seq() > 1)
+      complain("no event of call {} in the live log (events 1..{} were archived: give their files with --archive)",
+               a.call_id, hist->first_seq() - 1);
+    else
+      complain("no event of call {} in the log", a.call_id);
     return exit_not_found;
   }
 
@@ -44,8 +68,8 @@ int cmd_timeline(const global_options& g, const timeline_args& a) {
   schemas::json_writer w;
   w.begin_object().field("callId", std::string_view(a.call_id));
   w.key("events").begin_array();
-  engine::call_table fold;  // this call alone, through the engine's fold
-  auto broken = read_events(log, seqs, [&](const engine::event& e, std::string_view raw) {
+  engine::call_table fold(engine::call_table::on_retire::keep);  // this call alone, retired or not
+  for (const auto& [e, raw] : events) {
     fold.apply(e);
     const auto n = engine::derive_notification(e);
     if (g.json) {
@@ -53,7 +77,7 @@ int cmd_timeline(const global_options& g, const timeline_args& a) {
       w.key("notifications").begin_array();
       if (n) write_notification_json(w, *n, a.base_path);
       w.end_array().end_object();
-      return true;
+      continue;
     }
     t.add({format_time(e.time), std::to_string(e.seq), actor_label(e), endpoint_label(e), outcome_label(e),
            status_label(e), e.txn_id});
@@ -61,8 +85,7 @@ int cmd_timeline(const global_options& g, const timeline_args& a) {
     if (auto p = payload_label(e); !p.empty()) t.note(p);
     if (auto m = timers_label(e); !m.empty()) t.note("timers: " + m);
     if (n) t.note("=> " + notification_label(*n));
-    return true;
-  });
+  }
   w.end_array();
   const engine::call_state* call = fold.find(a.call_id);
 

@@ -74,6 +74,7 @@ engine::command command_for(const live_call& c, std::uint64_t txn) {
     cmd.from = c.from;
     cmd.to = c.to;
     cmd.sdp = offer_sdp(c.n, "a");
+    cmd.client_correlator = "gen-" + c.id;  // as clients send (and yna-loadgen): the by_start index fills
   } else {
     cmd.call_id = c.id;
   }

@@ -289,51 +289,33 @@ TEST_CASE("remove_archived refuses, removing nothing: truncated, another log, ou
     CHECK_MESSAGE(v.ok, v.problem);
     CHECK(v.checked == 302);
   };
-  const auto good = tmp.path / "good.yna-archive";
-  REQUIRE(storage::write_archive(*log, 1, 150, good).has_value());
-
+  auto archive_of = [&](const storage::event_log& from, event_seq first, event_seq last, const char* name) {
+    const auto file = tmp.path / name;
+    REQUIRE(storage::write_archive(from, first, last, file).has_value());
+    return file;
+  };
+  auto refused = [&](const std::filesystem::path& file, std::string_view why) {
+    auto r = log->remove_archived(file);
+    REQUIRE_FALSE(r.has_value());
+    CHECK_MESSAGE(r.error().find(why) != std::string::npos, r.error());
+    CHECK(r.error().find("nothing was removed") != std::string::npos);
+    whole();
+  };
+  const auto good = archive_of(*log, 1, 150, "good.yna-archive");
   const auto cut = tmp.path / "cut.yna-archive";
   const std::string bytes = slurp(good);
   spit(cut, bytes.substr(0, bytes.size() - 30));
-  auto r = log->remove_archived(cut);
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().find("truncated") != std::string::npos);
-  CHECK(r.error().find("nothing was removed") != std::string::npos);
-  whole();
-
+  refused(cut, "truncated");
   temp_dir other_dir;
   auto other = log_of(other_dir, 200);
-  const auto foreign = tmp.path / "foreign.yna-archive";
-  REQUIRE(storage::write_archive(*other, 1, 150, foreign).has_value());
-  r = log->remove_archived(foreign);
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().find("another log") != std::string::npos);
-  whole();
-
-  const auto later = tmp.path / "later.yna-archive";
-  REQUIRE(storage::write_archive(*log, 151, 200, later).has_value());
-  r = log->remove_archived(later);
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().find("out of order") != std::string::npos);
-  whole();
-
-  const auto into_live = tmp.path / "live.yna-archive";
-  REQUIRE(storage::write_archive(*log, 1, 301, into_live).has_value());
-  r = log->remove_archived(into_live);
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().find("call CLIVE") != std::string::npos);
-  whole();
-
-  const auto all = tmp.path / "all.yna-archive";
-  REQUIRE(storage::write_archive(*log, 1, 302, all).has_value());
-  r = log->remove_archived(all);
-  REQUIRE_FALSE(r.has_value());
-  CHECK(r.error().find("last event") != std::string::npos);
-  whole();
+  refused(archive_of(*other, 1, 150, "foreign.yna-archive"), "another log");
+  refused(archive_of(*log, 151, 200, "later.yna-archive"), "out of order");
+  refused(archive_of(*log, 1, 301, "live.yna-archive"), "call CLIVE");
+  refused(archive_of(*log, 1, 302, "all.yna-archive"), "last event");
 
   // Then the good one goes, and the same file again is refused.
   REQUIRE(log->remove_archived(good).has_value());
-  r = log->remove_archived(good);
+  auto r = log->remove_archived(good);
   REQUIRE_FALSE(r.has_value());
   CHECK(r.error().find("archived already") != std::string::npos);
   CHECK(log->anchor().seq == 150);

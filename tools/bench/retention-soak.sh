@@ -17,6 +17,10 @@
 #   calls_in_memory   sum of yna_calls_in_memory{state=…}, and its live and ended series;
 #                     empty when the engine has no such metric
 #   active_calls      yna_active_calls (calls not ended)
+#   engine_cpu_s, rocksdb_cpu_s   CPU seconds (user + system) of the engine since it
+#                     started, and of RocksDB's background threads alone (rocksdb:*, flushes
+#                     and compactions), from /proc/PID/task: how much of the machine the
+#                     log's compactions take as the history grows
 #   log_memtables_kib, log_cache_kib   yna_log_memory_bytes{part=memtables|block_cache}:
 #                     RocksDB's memtables and its block cache (which the memtables are
 #                     charged to, so the cache is RocksDB's whole budget: --log-memory)
@@ -54,7 +58,7 @@
 # average is printed at the start and the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-case ${1:-} in -h|--help) sed -n '2,54p' "$0"; exit 0 ;; ?*) echo "no arguments; settings are environment variables (--help)" >&2; exit 2 ;; esac
+case ${1:-} in -h|--help) sed -n '2,58p' "$0"; exit 0 ;; ?*) echo "no arguments; settings are environment variables (--help)" >&2; exit 2 ;; esac
 BUILD=${BUILD:-build}
 CALLS=${CALLS:-2000000}
 USERS=${USERS:-32}
@@ -184,6 +188,19 @@ bucket_of() {
 }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); for (i = 1; i <= n; i++) printf "%s%.0f", (i > 1 ? " " : ""), x[i] - y[i]; print "" }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$EPID/status" 2>/dev/null || true; }
+# cpu_by_thread: "ENGINE_S ROCKSDB_S" seconds of CPU (user + system) of the engine as a
+# whole and of RocksDB's own background threads (flushes and compactions: rocksdb:*)
+cpu_by_thread() {
+  local hz t total=0 rocks=0 comm ticks
+  hz=$(getconf CLK_TCK)
+  for t in /proc/"$EPID"/task/*; do
+    comm=$(cat "$t/comm" 2>/dev/null) || continue
+    ticks=$(awk '{ print $14 + $15 }' "$t/stat" 2>/dev/null) || continue
+    total=$((total + ticks))
+    case $comm in rocksdb:*) rocks=$((rocks + ticks)) ;; esac
+  done
+  awk -v a="$total" -v b="$rocks" -v hz="$hz" 'BEGIN { printf "%.1f %.1f\n", a / hz, b / hz }'
+}
 calls_done() {  # after the load: loadgen's report (its last progress line may be a second old)
   if [ -n "$LOAD_DONE" ] && [ -s "$OUT/loadgen.json" ]; then
     jq '.calls_completed + .calls_failed + .calls_refused' "$OUT/loadgen.json" && return
@@ -197,15 +214,16 @@ T0=$(date +%s.%N)
 FIRST_COUNTS='' PREV_COUNTS='' LAST_COUNTS='' LES=''
 M_EVENTS='' M_LIVE='' M_ENDED='' M_MEM='' M_ACTIVE='' M_LOOPMAX='' M_LES='' M_COUNTS='' M_LMT='' M_LBC=''
 sample() {  # sample PHASE: one CSV row and one progress line
-  local calls rss t p999 buckets
+  local calls rss t p999 buckets cpu_s rocks_cpu_s
   calls=$(calls_done); rss=$(rss_kib)
+  read -r cpu_s rocks_cpu_s <<<"$(cpu_by_thread)"
   scrape
   t=$(awk -v a="$T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   if [ -z "$LES" ] && [ -n "$M_LES" ]; then
     LES=$M_LES
     FIRST_COUNTS=$M_COUNTS
     PREV_COUNTS=$M_COUNTS
-    echo "t_s,phase,calls_handled,events_accepted,rss_kib,calls_in_memory,calls_in_memory_live,calls_in_memory_ended,active_calls,log_memtables_kib,log_cache_kib,loop_max_us,loop_p999_ms,$(for b in $LES; do printf 'loop_le_%s,' "$b"; done | sed 's/,$//')" >"$CSV"
+    echo "t_s,phase,calls_handled,events_accepted,rss_kib,calls_in_memory,calls_in_memory_live,calls_in_memory_ended,active_calls,log_memtables_kib,log_cache_kib,engine_cpu_s,rocksdb_cpu_s,loop_max_us,loop_p999_ms,$(for b in $LES; do printf 'loop_le_%s,' "$b"; done | sed 's/,$//')" >"$CSV"
   fi
   p999=
   if [ -n "$M_COUNTS" ] && [ "$M_LES" = "$LES" ]; then
@@ -214,7 +232,7 @@ sample() {  # sample PHASE: one CSV row and one progress line
     LAST_COUNTS=$M_COUNTS
   fi
   buckets=$(tr ' ' ',' <<<"$M_COUNTS")
-  [ -f "$CSV" ] && echo "$t,$1,$calls,$M_EVENTS,$rss,$M_MEM,$M_LIVE,$M_ENDED,$M_ACTIVE,$M_LMT,$M_LBC,$M_LOOPMAX,$p999,$buckets" >>"$CSV"
+  [ -f "$CSV" ] && echo "$t,$1,$calls,$M_EVENTS,$rss,$M_MEM,$M_LIVE,$M_ENDED,$M_ACTIVE,$M_LMT,$M_LBC,$cpu_s,$rocks_cpu_s,$M_LOOPMAX,$p999,$buckets" >>"$CSV"
   printf '[%7.1f s] %-4s calls %9s  rss %8s MiB (log: memtables %s, cache %s MiB)  in memory %8s (live %s, ended %s)  not ended %s  loop p99.9 %s ms, max %s ms\n' \
     "$t" "$1" "$calls" "$(mib "$rss")" "$(mib "$M_LMT")" "$(mib "$M_LBC")" "${M_MEM:-n/a}" "${M_LIVE:-n/a}" "${M_ENDED:-n/a}" "${M_ACTIVE:-?}" "${p999:-–}" \
     "$(awk -v u="$M_LOOPMAX" 'BEGIN { if (u == "") print "?"; else printf "%.2f", u / 1000 }')"
@@ -264,6 +282,16 @@ errors=$(jq -c '.errors // {}' "$OUT/loadgen.json" 2>/dev/null || echo "?")
   echo "RSS slope after the first $(awk -v f="$WARMUP_FRACTION" 'BEGIN { print f * 100 }') % of the calls: $slope"
   echo "calls in memory, max of the samples: $maxmem (last sample: $(awk -F, -v c="$C_MEM" 'NR > 1 { v = $c } END { print v == "" ? "n/a" : v }' "$CSV")); calls not ended (yna_active_calls), max: $maxact"
   echo "reactor loop over the run ($iterations iterations): p99.9 $(quantile 0.999 "$LES" "$run_counts" "$M_LOOPMAX") ms (bucket $(bucket_of 0.999 "$LES" "$run_counts")), p99 $(quantile 0.99 "$LES" "$run_counts" "$M_LOOPMAX") ms, max $(awk -v u="$M_LOOPMAX" 'BEGIN { printf "%.3f", u / 1000 }') ms (yna_reactor_loop_max_microseconds)"
+  C_ECPU=$(col engine_cpu_s) C_RCPU=$(col rocksdb_cpu_s)
+  echo "CPU: $(awk -F, -v cc="$C_CALLS" -v ce="$C_ECPU" -v cr="$C_RCPU" -v cp="$C_PHASE" -v n="$FINAL_CALLS" '
+    NR > 1 && $cp == "load" && $ce != "" { c[++k] = $cc; e[k] = $ce; r[k] = $cr }
+    function share(lo, hi,   i, a, b) { a = 0; b = 0
+      for (i = 1; i <= k; i++) if (c[i] >= lo) { a = i; break }
+      for (i = k; i >= 1; i--) if (c[i] <= hi) { b = i; break }
+      if (a == 0 || b <= a || e[b] - e[a] <= 0) return "n/a"
+      return sprintf("%.0f %% (%.0f µs of engine CPU per call)", 100 * (r[b] - r[a]) / (e[b] - e[a]), 1e6 * (e[b] - e[a]) / (c[b] - c[a])) }
+    END { if (k == 0) { print "n/a"; exit }
+      printf "engine %.0f s, RocksDB background threads %.0f s; their share in the first fifth of the calls %s, in the last fifth %s\n", e[k], r[k], share(0, n / 5), share(n * 4 / 5, n) }' "$CSV")"
   echo "log on disk: $(du -sh "$DATA" | cut -f1), events accepted $M_EVENTS"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/summary.txt"

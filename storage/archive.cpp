@@ -252,6 +252,11 @@ schemas::result<archive_header, std::string> read_archive(const std::filesystem:
     if (!in.read(packed.data(), csize))
       return fail("truncated: " + where + " is cut short (" + std::to_string(in.gcount()) + " of " +
                   std::to_string(csize) + " bytes)");
+    // The frame names its own size: a frame that disagrees is not ours (and no buffer is
+    // sized from a count the frame does not back).
+    if (ZSTD_getFrameContentSize(packed.data(), packed.size()) != rsize)
+      return fail(where + " (events " + std::to_string(expected) + ".." + std::to_string(expected + count - 1) +
+                  ") is corrupt: its frame does not hold " + std::to_string(rsize) + " bytes");
     raw.resize(rsize);
     const std::size_t n = ZSTD_decompressDCtx(dctx.get(), raw.data(), raw.size(), packed.data(), packed.size());
     if (ZSTD_isError(n) || n != rsize)

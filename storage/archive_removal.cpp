@@ -2,6 +2,9 @@
 // and event_log::purge_archived, and the reads of what a removal leaves (the anchor, the
 // archived call states).
 //
+// Reads run on the calling thread; every write is a task on the log's writer thread
+// (run_on_writer), which stays the one thread that writes.
+//
 // The order is what keeps a crash harmless:
 //   1. checks (the file, the log, the calls in memory): nothing written yet;
 //   2. the archived states of the range's calls, into `archived` (each says which archive
@@ -12,9 +15,12 @@
 //      Reads already skip that range, so a purge cut short only leaves disk to reclaim; the
 //      next purge (the engine runs one at start-up) finishes it.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <rocksdb/write_batch.h>
 
@@ -78,6 +84,30 @@ engine::call_state strip(engine::call_state c) {
   c.offer.reset();
   c.timers = {};
   return c;
+}
+
+// Writes a batch through the log's writer thread, the one thread that writes to the log:
+// `fill` builds it there. Returns "" or what failed. A failed write leaves the log to
+// recover as a failed append would.
+std::string write_on_writer(detail::log_state& s, const std::function<void(rocksdb::WriteBatch&)>& fill, bool sync) {
+  std::string error;
+  const bool ran = detail::run_on_writer(s, [&] {
+    if (s.recovery_needed) detail::recover(s);
+    if (s.recovery_needed || !s.db) {
+      error = "the log is recovering from a failed write";
+      return;
+    }
+    rocksdb::WriteBatch wb;
+    fill(wb);
+    rocksdb::WriteOptions wo;
+    wo.sync = sync && s.options.sync;
+    if (auto st = s.db->Write(wo, &wb); !st.ok()) {
+      error = st.ToString();
+      s.recovery_needed = true;
+      s.failed_with = detail::to_store_error(st);
+    }
+  });
+  return ran ? error : std::string("the log is closing");
 }
 
 }  // namespace
@@ -150,25 +180,22 @@ schemas::result<removal_report, std::string> event_log::remove_archived(const st
   rep.last_seq = h->last_seq;
   const std::string upto = detail::seq_key(h->last_seq);
   std::unordered_map<std::string, engine::call_state> open;
-  rocksdb::WriteBatch wb;
-  std::size_t in_batch = 0;
+  std::vector<std::pair<std::string, std::string>> pending;  // call id, archived value
   std::string write_error;
-  auto write = [&](rocksdb::WriteBatch& batch, bool sync) {
-    detail::read_guard g(s);
-    if (!g.ready) return g.ready.error().detail;
-    rocksdb::WriteOptions wo;
-    wo.sync = sync && s.options.sync;
-    auto st = s.db->Write(wo, &batch);
-    return st.ok() ? std::string() : st.ToString();
+  auto flush = [&] {
+    if (pending.empty() || !write_error.empty()) return;
+    write_error = write_on_writer(
+        s,
+        [&](rocksdb::WriteBatch& wb) {
+          for (const auto& [id, value] : pending) wb.Put(s.cf[detail::cf_archived], slice(id), slice(value));
+        },
+        false);
+    pending.clear();
   };
   auto put = [&](const engine::call_state& c) {
-    wb.Put(s.cf[detail::cf_archived], slice(c.call_id), slice(upto + engine::encode_call(strip(c))));
+    pending.emplace_back(c.call_id, upto + engine::encode_call(strip(c)));
     ++rep.calls;
-    if (++in_batch >= states_chunk) {
-      if (write_error.empty()) write_error = write(wb, false);
-      wb.Clear();
-      in_batch = 0;
-    }
+    if (pending.size() >= states_chunk) flush();
   };
   std::uint64_t folded = 0;
   auto again = read_archive(path, [&](const engine::event& e, std::string_view) {
@@ -194,14 +221,17 @@ schemas::result<removal_report, std::string> event_log::remove_archived(const st
   });
   if (!again) return failure{"reading it again: " + again.error() + nothing};
   for (const auto& [cid, c] : open) put(c);
-  if (write_error.empty() && in_batch > 0) write_error = write(wb, false);
+  flush();
   if (!write_error.empty()) return failure{"writing the archived call states: " + write_error + nothing};
   say("folding", h->events, h->events);
 
   // 3. The anchor, synced (and with it the states before it in the WAL).
-  rocksdb::WriteBatch anchor_batch;
-  anchor_batch.Put(s.cf[detail::cf_meta], slice(detail::anchor_key), slice(upto + h->last_hash));
-  if (auto e = write(anchor_batch, true); !e.empty()) return failure{"writing the anchor: " + e + nothing};
+  const std::string anchor_value = upto + h->last_hash;
+  if (auto e = write_on_writer(
+          s, [&](rocksdb::WriteBatch& wb) { wb.Put(s.cf[detail::cf_meta], slice(detail::anchor_key), slice(anchor_value)); },
+          true);
+      !e.empty())
+    return failure{"writing the anchor: " + e + nothing};
   rep.anchor = log_anchor{h->last_seq, h->last_hash};
 
   // 4. The events and their index entries.
@@ -222,36 +252,48 @@ schemas::result<std::uint64_t, std::string> event_log::purge_archived(const job_
   std::uint64_t removed = 0;
   engine::event_seq anchor_seq = 0;
   for (;;) {
-    detail::read_guard g(s);
-    if (!g.ready) return failure{g.ready.error().detail};
-    anchor_seq = detail::read_anchor(s, {}).seq;
-    if (anchor_seq == 0) return removed;
-    const std::string bound = detail::seq_key(anchor_seq + 1);
-    rocksdb::Slice bound_slice = slice(bound);
-    rocksdb::ReadOptions ro;
-    ro.iterate_upper_bound = &bound_slice;
-    ro.fill_cache = false;
-    std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf[detail::cf_events]));
-    rocksdb::WriteBatch wb;
+    // Read the next chunk (under the read lock), then delete it through the writer thread
+    // (without the lock: the writer may need it to recover).
+    std::vector<std::pair<detail::cf_id, std::string>> keys;  // index entries to delete
     std::optional<engine::event_seq> first, last;
     std::size_t n = 0;
-    for (it->SeekToFirst(); it->Valid() && n < purge_chunk; it->Next(), ++n) {
-      auto seq = detail::parse_seq_key(view(it->key()));
-      if (!seq) continue;
-      if (!first) first = *seq;
-      last = *seq;
-      if (auto e = engine::decode_event(view(it->value())); e && e->seq == *seq) {
-        const auto ids = detail::ids_of(*e);
-        for (int k = 0; k < detail::index_kind_count; ++k)
-          for (std::string_view id : ids.of[k])
-            wb.Delete(s.cf[detail::index_cf(static_cast<detail::index_kind>(k))], slice(detail::index_key(id, *seq)));
+    {
+      detail::read_guard g(s);
+      if (!g.ready) return failure{g.ready.error().detail};
+      anchor_seq = detail::read_anchor(s, {}).seq;
+      if (anchor_seq == 0) return removed;
+      const std::string bound = detail::seq_key(anchor_seq + 1);
+      rocksdb::Slice bound_slice = slice(bound);
+      rocksdb::ReadOptions ro;
+      ro.iterate_upper_bound = &bound_slice;
+      ro.fill_cache = false;
+      std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator(ro, s.cf[detail::cf_events]));
+      for (it->SeekToFirst(); it->Valid() && n < purge_chunk; it->Next(), ++n) {
+        auto seq = detail::parse_seq_key(view(it->key()));
+        if (!seq) continue;
+        if (!first) first = *seq;
+        last = *seq;
+        if (auto e = engine::decode_event(view(it->value())); e && e->seq == *seq) {
+          const auto ids = detail::ids_of(*e);
+          for (int k = 0; k < detail::index_kind_count; ++k)
+            for (std::string_view id : ids.of[k])
+              keys.emplace_back(detail::index_cf(static_cast<detail::index_kind>(k)), detail::index_key(id, *seq));
+        }
       }
+      if (!it->status().ok()) return failure{"reading events: " + it->status().ToString()};
     }
-    if (!it->status().ok()) return failure{"reading events: " + it->status().ToString()};
     if (!first) break;
-    wb.DeleteRange(s.cf[detail::cf_events], slice(detail::seq_key(*first)), slice(detail::seq_key(*last + 1)));
+    const std::string from_key = detail::seq_key(*first), to_key = detail::seq_key(*last + 1);
     // Not synced: a purge lost to a crash is done again by the next one.
-    if (auto st = s.db->Write(rocksdb::WriteOptions(), &wb); !st.ok()) return failure{"deleting events: " + st.ToString()};
+    if (auto e = write_on_writer(
+            s,
+            [&](rocksdb::WriteBatch& wb) {
+              for (const auto& [cf, key] : keys) wb.Delete(s.cf[cf], slice(key));
+              wb.DeleteRange(s.cf[detail::cf_events], slice(from_key), slice(to_key));
+            },
+            false);
+        !e.empty())
+      return failure{"deleting events: " + e};
     removed += n;
     if (progress) progress("removing", *last, anchor_seq);
     if (n < purge_chunk) break;

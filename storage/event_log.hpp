@@ -182,8 +182,9 @@ class event_log final : public engine::event_store, public engine::event_reader,
   engine::event_seq anchor_seq() const override { return anchor().seq; }
 
   // Moves the range of an archive file (storage/archive.hpp) out of the live log (contract
-  // §9). Writer instances only; any thread, while appends go on (the engine's admin socket,
-  // or yna-tool when no engine runs). Refuses, removing nothing, unless: the file passes
+  // §9). Writer instances only; any thread but the writer's, while appends go on (the
+  // engine's admin socket, or yna-tool when no engine runs): it reads on the calling thread
+  // and hands its writes to the writer thread, queued between appends. Refuses, removing nothing, unless: the file passes
   // every check of read_archive; it names this log (logId); it starts right at the anchor
   // (its firstPrev is the anchor's hash) and the log's event after its last names its
   // lastHash as prev; at least one event stays; no call in memory (live, or ended but not

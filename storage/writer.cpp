@@ -3,6 +3,7 @@
 // head and the expected next seq need no lock.
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <string>
 
 #include <rocksdb/perf_level.h>
@@ -100,8 +101,14 @@ void writer_loop(log_state& s) {
       if (s.queue.empty()) return;  // stopping, and everything handed over is done
       next = std::move(s.queue.front());
       s.queue.pop_front();
-      observer = s.observer;
-      injected = std::exchange(s.fail_next, std::nullopt);
+      if (!next->task) {
+        observer = s.observer;
+        injected = std::exchange(s.fail_next, std::nullopt);
+      }
+    }
+    if (next->task) {
+      next->task();
+      continue;
     }
     run_append(s, *next, injected, observer);
   }
@@ -116,6 +123,22 @@ void start_writer(log_state& s) {
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
     writer_loop(s);
   });
+}
+
+bool run_on_writer(log_state& s, const std::function<void()>& fn) {
+  std::promise<void> ran;
+  auto done = ran.get_future();
+  {
+    std::lock_guard lk(s.mu);
+    if (s.stopping) return false;
+    s.queue.push_back(append_job{nullptr, nullptr, {}, [&] {
+                                   fn();
+                                   ran.set_value();
+                                 }});
+  }
+  s.cv.notify_one();
+  done.wait();
+  return true;
 }
 
 void stop_writer(log_state& s) {

@@ -16,7 +16,7 @@
 //   anything else, or a failure
 //     -> {"ok":false,"error":"one line"}
 // The removal itself is storage::event_log::remove_archived, on this thread, while the
-// engine serves (it writes through RocksDB beside the log's writer thread). Before it
+// engine serves (its writes go through the log's writer thread, between appends). Before it
 // listens, the thread finishes a removal a crash cut short (purge_archived).
 #include <atomic>
 #include <filesystem>

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +30,9 @@ struct append_job {
   std::vector<engine::event>* batch;  // owned by the caller until done
   const std::vector<engine::call_change>* calls;  // ditto; null: events only (state not advanced)
   engine::append_done done;
+  // Set instead of the above: other work that writes to the log (an archive's removal,
+  // run_on_writer), so that this thread stays the only one that writes.
+  std::function<void()> task = {};
 };
 using job = append_job;
 
@@ -92,6 +96,10 @@ struct read_guard {
 // writer.cpp
 void start_writer(log_state& s);
 void stop_writer(log_state& s);
+// Runs `fn` on the writer thread, after everything handed over before it, and waits for
+// it. False (fn not run) when the log is closing. The caller must not hold a read_guard:
+// the writer thread may need db_mu exclusively to recover.
+bool run_on_writer(log_state& s, const std::function<void()>& fn);
 
 // recovery.cpp. Writer thread, after a failed write: brings RocksDB back to
 // writable (Resume, or close and reopen when Resume cannot) and removes whatever the

@@ -72,6 +72,36 @@ known_call make_known_call(const engine_process& eng) {
   return k;
 }
 
+// Waits (30 s at most) until the engine has retired at least n calls.
+void await_retired(const engine_process& eng, double n) {
+  http_client http(eng.port());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (metric_value(http.get("/metrics").body, "yna_calls_retired_total").value_or(0) < n &&
+         std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(metric_value(http.get("/metrics").body, "yna_calls_retired_total").value_or(0) >= n);
+}
+
+// Asks the engine's admin socket for its anchor. The socket serves one request at a time,
+// so the answer also means any removal the engine had begun has finished.
+std::string admin_anchor(const engine_process& eng) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const std::string p = (eng.data_dir() / "admin.sock").string();
+  REQUIRE(p.size() < sizeof addr.sun_path);
+  std::memcpy(addr.sun_path, p.c_str(), p.size() + 1);
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  const std::string req = "{\"op\":\"anchor\"}\n";
+  REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
+  std::string line;
+  char c = 0;
+  while (::read(fd, &c, 1) == 1 && c != '\n') line.push_back(c);
+  ::close(fd);
+  return line;
+}
+
 }  // namespace
 
 TEST_CASE("archive while calls go on: one history in archive and log, archived calls still answer") {
@@ -79,7 +109,7 @@ TEST_CASE("archive while calls go on: one history in archive and log, archived c
   const known_call k = make_known_call(eng);
   traffic load(eng, 2);
   load.await(60);
-  std::this_thread::sleep_for(std::chrono::milliseconds(600));  // the early calls retire
+  await_retired(eng, 30);  // the early calls (the known one first) have retired
 
   const auto cdr_before = run(eng, "--json cdr");
   REQUIRE(cdr_before.code == 0);
@@ -281,7 +311,7 @@ TEST_CASE("archive killed at any point leaves the live log whole and no partial 
   traffic load(eng, 2);
   load.await(300);
   load.stop();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the last retirements
+  await_retired(eng, static_cast<double>(load.done().size()));  // every call retired: the log is still
   const std::uint64_t last = last_seq(eng);
   const auto tool = tool_path();
   REQUIRE(tool);
@@ -292,8 +322,8 @@ TEST_CASE("archive killed at any point leaves the live log whole and no partial 
     run_command("timeout -s KILL " + std::string(after) + " " + shell_quote(tool->string()) + " --data-dir " +
                 shell_quote(eng.data_dir().string()) + " archive --before -0s --out " + shell_quote(file.string()) +
                 " >/dev/null 2>&1");
-    // A removal the engine had begun goes on without the tool.
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // A removal the engine had begun goes on without the tool: wait until it has finished.
+    CHECK(json_bool(admin_anchor(eng), "/ok") == true);
     // The live log is whole; its anchor moved only with an archive file that reads back.
     const std::int64_t anchor_after = anchor_of(eng);
     if (fs::exists(file) && anchor_after == anchor_before) {

@@ -188,6 +188,16 @@ std::unique_ptr<storage::event_log> calls_log(const temp_dir& tmp) {
   return log;
 }
 
+// The first event a scan from seq 1 returns (0: none).
+event_seq first_readable(const storage::event_log& log) {
+  event_seq first = 0;
+  REQUIRE(log.scan(1, 1000, [&](const engine::event& e, std::string_view) {
+    first = e.seq;
+    return false;
+  }).has_value());
+  return first;
+}
+
 std::string fail_text(const schemas::result<storage::removal_report, std::string>& r) {
   return r ? std::string("(removed)") : r.error();
 }
@@ -219,12 +229,7 @@ TEST_CASE("remove_archived: the range leaves the live log; archived calls keep t
   CHECK_FALSE(log->get(1).has_value());
   CHECK(log->seqs_by_call("C0").empty());
   CHECK(log->seqs_by_txn("txn-s0").empty());
-  event_seq first = 0;
-  REQUIRE(log->scan(1, 1000, [&](const engine::event& e, std::string_view) {
-    first = e.seq;
-    return false;
-  }).has_value());
-  CHECK(first == 151);
+  CHECK(first_readable(*log) == 151);
   CHECK(log->seqs_by_call("C50") == std::vector<event_seq>{151, 152, 153});
   CHECK(log->last_seq() == 302);
 
@@ -351,12 +356,7 @@ TEST_CASE("remove_archived cut short after the anchor: reads skip the rest, veri
   auto log = open_log(tmp.log());
   CHECK(log->anchor().seq == 150);
   CHECK(log->seqs_by_call("C30").empty());  // events 91..93 are back on disk, not in the live log
-  event_seq first = 0;
-  REQUIRE(log->scan(1, 1000, [&](const engine::event& e, std::string_view) {
-    first = e.seq;
-    return false;
-  }).has_value());
-  CHECK(first == 151);
+  CHECK(first_readable(*log) == 151);
   CHECK(log->load_call("C30")->retired);
   auto v = log->verify();
   CHECK_MESSAGE(v.ok, v.problem);

@@ -13,7 +13,6 @@ namespace cli {
 
 namespace {
 
-const std::string zero_hash(64, '0');
 
 std::string shorten(std::string s) {
   if (s.size() > 60) s = s.substr(0, 57) + "...";

@@ -20,7 +20,8 @@ class call_table {
   // indexes (the engine). keep: the call stays, marked retired (tools that report on
   // every call of the log: replay, cdr).
   enum class on_retire : std::uint8_t { drop, keep };
-  explicit call_table(on_retire r = on_retire::drop) : on_retire_(r) {}
+  call_table() = default;
+  explicit call_table(on_retire r) : on_retire_(r) {}
 
   // nullptr when unknown.
   const call_state* find(std::string_view call_id) const;

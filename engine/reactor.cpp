@@ -84,7 +84,7 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
   admit_limit_ = opts_.max_queue_delay_ms > 0 ? std::min(opts_.max_pending, opts_.admit_floor) : opts_.max_pending;
   admit_gauge_.set(static_cast<std::int64_t>(admit_limit_.load()));
   window_answers_.assign(admission_windows, 0);
-  window_start_ = clock_.now();
+  window_start_ = clock_.mono_ms();
   for (int i = 0; i < timer_kind_count; ++i) {
     const std::string label = fmt_label(static_cast<timer_kind>(i));
     timer_expiries_[i] = &m.get_counter("yna_timer_expiries_total", "Timer expiries written to the log", label);
@@ -135,7 +135,7 @@ bool reactor::admit() {
 
 bool reactor::submit(command cmd, reply_fn done) {
   if (stopping_.load() || !admit()) return false;
-  const epoch_ms deadline = clock_.now() + opts_.request_timeout_ms;
+  const epoch_ms deadline = clock_.mono_ms() + opts_.request_timeout_ms;
   post(request{std::move(cmd), std::move(done), deadline});
   return true;
 }
@@ -188,14 +188,14 @@ void reactor::run() {
           std::move(m));
     }
     batch.clear();
-    const epoch_ms now = clock_.now();
-    if (now - last_sweep_ >= sweep_interval_ms) {
-      last_sweep_ = now;
+    const epoch_ms mono = clock_.mono_ms();
+    if (mono - last_sweep_ >= sweep_interval_ms) {
+      last_sweep_ = mono;
       expire_stale();
     }
-    if (!stop_requested) fire_due(now);
+    if (!stop_requested) fire_due(clock_.now());
     flush();
-    update_admission(now);
+    update_admission(mono);
     pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
     if (had_work) {
       const auto took = std::chrono::steady_clock::now() - woke;
@@ -278,7 +278,7 @@ void reactor::lookup_loop() {
 void reactor::handle(request&& r) {
   assert(on_reactor_thread());
   const epoch_ms now = clock_.now();
-  if (now > r.deadline) {
+  if (clock_.mono_ms() > r.deadline) {
     timeouts_.inc();
     if (r.looked_up) release(lookup_key(r.cmd));
     answer(r.done, reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
@@ -614,11 +614,11 @@ void reactor::fire(const std::string& call_id, timer_kind kind, epoch_ms deadlin
         r.code == reason_code::request_timeout)
       timers_.schedule(clock_.now() + opts_.timer_retry_ms, call_id, kind);
   };
-  handle(request{std::move(cmd), std::move(done), clock_.now() + opts_.request_timeout_ms});
+  handle(request{std::move(cmd), std::move(done), clock_.mono_ms() + opts_.request_timeout_ms});
 }
 
 void reactor::expire_stale() {
-  const epoch_ms now = clock_.now();
+  const epoch_ms now = clock_.mono_ms();
   // Decided but not yet handed to the store: safe to drop, nothing was written.
   std::vector<std::string> freed;
   for (auto it = pending_.begin(); it != pending_.end();) {

@@ -67,7 +67,7 @@ struct reactor_options {
   epoch_ms max_queue_delay_ms = 250;
   std::size_t admit_floor = 256;
   std::size_t max_batch = 1024;       // events per write
-  epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored
+  epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored (monotonic time)
   timer_settings timers;              // durations of the call timers (contract §7) and the retention (§9)
   call_caps caps;                     // calls per number, ringing per number (contract §3a; 0: off)
   epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
@@ -123,7 +123,7 @@ class reactor {
   struct request {
     command cmd;
     reply_fn done;
-    epoch_ms deadline;
+    epoch_ms deadline;  // on the monotonic clock (clock::mono_ms)
     // Set once the lookup thread has read the call from the log (it was not in memory):
     // `found` is that call, or empty when the log has none. The request then holds its
     // busy key already.
@@ -147,7 +147,7 @@ class reactor {
     event ev;
     reply_fn done;
     std::string key;  // busy key released when written ("" for none)
-    epoch_ms deadline;
+    epoch_ms deadline;  // monotonic
     std::string message;  // systemMessage when rejected
     bool holds_caps = false;  // an accepted start counted in inflight_from_/inflight_to_
     std::optional<call_state> found;  // the call read back from the log (not in memory), for the reply
@@ -219,8 +219,8 @@ class reactor {
   std::unordered_map<std::string, std::size_t> inflight_to_;
   bool writing_ = false;
   event_seq next_seq_;
-  epoch_ms last_sweep_ = 0;
-  // admission: answers per window over the last admission_windows windows
+  epoch_ms last_sweep_ = 0;  // monotonic
+  // admission: answers per window over the last admission_windows windows (monotonic)
   std::uint64_t answered_ = 0;
   std::uint64_t answered_at_window_start_ = 0;
   epoch_ms window_start_ = 0;

@@ -121,6 +121,48 @@ TEST_CASE("reactor: requests older than the timeout get 408 and are not stored")
   CHECK(h.store.events().empty());
 }
 
+TEST_CASE("reactor: a wall-clock step does not time out waiting requests (their deadline is monotonic)") {
+  reactor_options o;
+  o.request_timeout_ms = 1000;
+  harness h(o);
+  auto f = h.submit(start_cmd("C1"));
+  h.clk.step_wall(60'000);  // NTP steps the wall clock a minute ahead: no time has passed
+  h.start();
+  CHECK(f.get().code == reason_code::none);
+  REQUIRE(h.store.events().size() == 1);
+  CHECK(h.store.events()[0].time == h.clk.now());  // the event carries the wall time
+  auto g = h.submit(start_cmd("C2"));
+  h.clk.step_wall(-120'000);  // and back two minutes: the request still waits its whole timeout
+  CHECK(g.get().code == reason_code::none);
+}
+
+TEST_CASE("reactor: a request parked behind a slow write outlives a wall-clock step, not its monotonic timeout") {
+  reactor_options o;
+  o.request_timeout_ms = 1000;
+  harness h(o);
+  h.start();
+  REQUIRE(h.call(start_cmd("C1")).code == reason_code::none);
+  h.store.pause();  // the next write stays in flight
+  auto ringing = h.submit(mt_cmd(action::ringing, "C1"));
+  REQUIRE(h.wait_until([&] { return h.store.has_waiting_append(); }));
+  auto parked = h.submit(mt_cmd(action::connected, "C1"));  // waits for C1's event in flight
+  h.clk.step_wall(10'000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));  // two sweeps of the reactor
+  h.store.resume();
+  CHECK(ringing.get().code == reason_code::none);
+  CHECK(parked.get().code == reason_code::none);  // decided: the step was no wait
+
+  h.store.pause();
+  auto end = h.submit(mo_cmd(action::end, "C1"));
+  REQUIRE(h.wait_until([&] { return h.store.has_waiting_append(); }));
+  auto late = h.submit(mo_cmd(action::end, "C1"));
+  h.clk.advance(1001);  // time passes: the parked request's timeout is over
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  h.store.resume();
+  CHECK(end.get().code == reason_code::none);
+  CHECK(late.get().code == reason_code::request_timeout);
+}
+
 TEST_CASE("reactor: each batch persists the states of the calls it changed: the fold of the log, call by call") {
   harness h;
   h.start();

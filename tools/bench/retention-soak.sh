@@ -45,6 +45,10 @@
 #                     interpolated within its bucket, as Prometheus' histogram_quantile;
 #                     the bucket bounds are given) and from the max gauge
 #
+# Profiles along the run: PERF_AT="150000 1500000" runs `perf record -g` on the engine for
+# PERF_SECS (20) seconds at PERF_HZ (499) when the calls handled first reach each figure,
+# into OUT/perf-<calls>.data, and writes the flat profile of each (self time by library
+# and function) to OUT/perf-<calls>.txt: what costs more late in a run than early.
 # Settings (environment): BUILD (build), CALLS (2000000), USERS (32 loadgen users, i.e.
 # calls in flight), THREADS (2 loadgen threads), MIX (answer:4,full:1,cancel:2,decline:1,busy:1),
 # RETENTION (2 seconds; empty: no --call-retention flag; left out with a warning when the
@@ -238,6 +242,22 @@ sample() {  # sample PHASE: one CSV row and one progress line
     "$(awk -v u="$M_LOOPMAX" 'BEGIN { if (u == "") print "?"; else printf "%.2f", u / 1000 }')"
 }
 
+# perf_check CALLS: starts the next profile of PERF_AT once the calls handled reach it
+read -ra PERF_LEFT <<<"${PERF_AT:-}"
+PERF_RUNS=()
+if [ ${#PERF_LEFT[@]} -gt 0 ] && ! command -v perf >/dev/null; then
+  echo "PERF_AT needs perf (apt-get install linux-perf): no profiles" >&2; PERF_LEFT=()
+fi
+perf_check() {
+  [ ${#PERF_LEFT[@]} -gt 0 ] && [ "$1" -ge "${PERF_LEFT[0]}" ] || return 0
+  local at=${PERF_LEFT[0]}
+  PERF_LEFT=("${PERF_LEFT[@]:1}")
+  echo "profiling the engine at $1 calls for ${PERF_SECS:-20} s: $OUT/perf-$at.data"
+  perf record -q -F "${PERF_HZ:-499}" -g -p "$EPID" -o "$OUT/perf-$at.data" -- sleep "${PERF_SECS:-20}" \
+    >"$OUT/perf-$at.log" 2>&1 &
+  PERF_RUNS+=("$at")
+}
+
 sample idle
 "${LOADGEN_CMD[@]}" >"$OUT/loadgen.json" 2>"$OUT/loadgen.log" &
 LPID=$!
@@ -245,8 +265,9 @@ LOAD_T0=$(date +%s.%N)
 while kill -0 "$LPID" 2>/dev/null; do
   sleep "$INTERVAL"
   kill -0 "$EPID" 2>/dev/null || { echo "the engine died:" >&2; tail -20 "$OUT/engine.err" >&2; exit 1; }
-  kill -0 "$LPID" 2>/dev/null && sample load
+  kill -0 "$LPID" 2>/dev/null && sample load && perf_check "$(calls_done)"
 done
+wait_perf() { local j; for j in $(jobs -p); do [ "$j" = "$EPID" ] || [ "$j" = "${LPID:-}" ] || wait "$j" 2>/dev/null || true; done; }
 LRC=0; wait "$LPID" || LRC=$?
 LPID='' LOAD_DONE=1
 LOAD_S=$(awk -v a="$LOAD_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
@@ -256,6 +277,15 @@ for _ in $(seq "$(awk -v t="$TAIL" -v i="$INTERVAL" 'BEGIN { print int((t + i - 
   sample tail
 done
 HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$EPID/status")
+wait_perf
+for at in "${PERF_RUNS[@]}"; do
+  { echo "# perf record at $at calls: self time by library, then by function (top 40)"
+    perf report -i "$OUT/perf-$at.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+    echo
+    perf report -i "$OUT/perf-$at.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+  } >"$OUT/perf-$at.txt"
+  echo "profile at $at calls: $OUT/perf-$at.txt"
+done
 
 # ------------------------------------------------------------------ summary
 col() { head -1 "$CSV" | tr ',' '\n' | grep -nx "$1" | cut -d: -f1; }

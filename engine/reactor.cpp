@@ -162,49 +162,59 @@ void reactor::stop() {
 void reactor::run() {
   thread_id_ = std::this_thread::get_id();
   if (lookup_ && !lookup_thread_.joinable()) lookup_thread_ = std::thread([this] { lookup_loop(); });
-  std::vector<message> batch;
-  bool stop_requested = false;
   for (;;) {
     {
       epoch_ms wait = sweep_interval_ms;
       if (auto next = timers_.next()) wait = std::clamp<epoch_ms>(*next - clock_.now(), 0, sweep_interval_ms);
       std::unique_lock lk(mu_);
       cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return !inbox_.empty(); });
-      batch.swap(inbox_);
     }
-    // The loop's own time on a monotonic clock: what every request and timer waits
-    // behind (a wall-clock step must not show up as a pause).
-    const auto woke = std::chrono::steady_clock::now();
-    const bool had_work = !batch.empty() || writing_;
-    for (auto& m : batch) {
-      std::visit(
-          [&](auto&& v) {
-            using T = std::decay_t<decltype(v)>;
-            if constexpr (std::is_same_v<T, stop_msg>)
-              stop_requested = true;
-            else
-              handle(std::move(v));
-          },
-          std::move(m));
-    }
-    batch.clear();
-    const epoch_ms mono = clock_.mono_ms();
-    if (mono - last_sweep_ >= sweep_interval_ms) {
-      last_sweep_ = mono;
-      expire_stale();
-    }
-    if (!stop_requested) fire_due(clock_.now());
-    flush();
-    update_admission(mono);
-    pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
-    if (had_work) {
-      const auto took = std::chrono::steady_clock::now() - woke;
-      loop_seconds_.observe(std::chrono::duration<double>(took).count());
-      const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
-      if (us > loop_max_us_.value()) loop_max_us_.set(us);
-    }
-    if (stop_requested && !writing_) break;
+    if (poll_once()) break;
   }
+  shut_down();
+}
+
+bool reactor::poll_once() {
+  thread_id_ = std::this_thread::get_id();
+  {
+    std::lock_guard lk(mu_);
+    batch_.swap(inbox_);
+  }
+  // The loop's own time on a monotonic clock: what every request and timer waits
+  // behind (a wall-clock step must not show up as a pause).
+  const auto woke = std::chrono::steady_clock::now();
+  const bool had_work = !batch_.empty() || writing_;
+  for (auto& m : batch_) {
+    std::visit(
+        [&](auto&& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, stop_msg>)
+            stop_requested_ = true;
+          else
+            handle(std::move(v));
+        },
+        std::move(m));
+  }
+  batch_.clear();
+  const epoch_ms mono = clock_.mono_ms();
+  if (mono - last_sweep_ >= sweep_interval_ms) {
+    last_sweep_ = mono;
+    expire_stale();
+  }
+  if (!stop_requested_) fire_due(clock_.now());
+  flush();
+  update_admission(mono);
+  pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
+  if (had_work) {
+    const auto took = std::chrono::steady_clock::now() - woke;
+    loop_seconds_.observe(std::chrono::duration<double>(took).count());
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+    if (us > loop_max_us_.value()) loop_max_us_.set(us);
+  }
+  return stop_requested_ && !writing_;
+}
+
+void reactor::shut_down() {
   // Answer what never reached the log: nothing of it is stored. The lookup thread
   // finishes its job first (its answer lands in the inbox); the jobs it did not start are
   // refused here.

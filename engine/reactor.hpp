@@ -101,6 +101,13 @@ class reactor {
 
   // Runs the loop on the calling thread until stop(); finishes the in-flight write first.
   void run();
+  // One iteration of that loop without waiting: handles what was submitted (and the
+  // store's answers) since the last one, times out stale requests, fires due timers and
+  // hands the next batch to the store. True once stop() was called and no write is in
+  // flight (run() then answers what is left and returns). For tests that drive the
+  // reactor step by step on their own thread, with a manual_clock and no sleeps; never
+  // together with run().
+  bool poll_once();
   void stop();
 
   // Any thread (approximate).
@@ -154,6 +161,7 @@ class reactor {
   };
 
   void post(message m);
+  void shut_down();
   void handle(request&& r);
   void handle(read_request&& r);
   void handle(write_done&& d);
@@ -207,6 +215,8 @@ class reactor {
 
   // reactor thread only
   std::thread::id thread_id_;
+  std::vector<message> batch_;  // the inbox as taken by poll_once
+  bool stop_requested_ = false;
   std::unordered_map<std::string, std::deque<request>> busy_;  // key -> parked requests
   std::deque<decided> pending_;     // decided, waiting for the next write
   std::vector<decided> inflight_;   // being written

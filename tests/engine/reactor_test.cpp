@@ -139,26 +139,36 @@ TEST_CASE("reactor: a wall-clock step does not time out waiting requests (their 
 TEST_CASE("reactor: a request parked behind a slow write outlives a wall-clock step, not its monotonic timeout") {
   reactor_options o;
   o.request_timeout_ms = 1000;
-  harness h(o);
-  h.start();
-  REQUIRE(h.call(start_cmd("C1")).code == reason_code::none);
+  harness h(o);  // driven by poll_once on this thread
+  auto settle = [&] { for (int i = 0; i < 4; ++i) h.r.poll_once(); };
+  auto started = h.submit(start_cmd("C1"));
+  settle();
+  REQUIRE(started.get().code == reason_code::none);
+
   h.store.pause();  // the next write stays in flight
   auto ringing = h.submit(mt_cmd(action::ringing, "C1"));
-  REQUIRE(h.wait_until([&] { return h.store.has_waiting_append(); }));
+  h.r.poll_once();
+  REQUIRE(h.store.has_waiting_append());
   auto parked = h.submit(mt_cmd(action::connected, "C1"));  // waits for C1's event in flight
-  h.clk.step_wall(10'000);
-  std::this_thread::sleep_for(std::chrono::milliseconds(120));  // two sweeps of the reactor
+  h.r.poll_once();
+  h.clk.step_wall(10'000);  // the wall clock jumps 10 s: no time has passed
+  h.clk.advance(60);        // enough for the reactor's sweep of stale requests to run
+  h.r.poll_once();
   h.store.resume();
+  settle();
   CHECK(ringing.get().code == reason_code::none);
   CHECK(parked.get().code == reason_code::none);  // decided: the step was no wait
 
   h.store.pause();
   auto end = h.submit(mo_cmd(action::end, "C1"));
-  REQUIRE(h.wait_until([&] { return h.store.has_waiting_append(); }));
+  h.r.poll_once();
+  REQUIRE(h.store.has_waiting_append());
   auto late = h.submit(mo_cmd(action::end, "C1"));
+  h.r.poll_once();
   h.clk.advance(1001);  // time passes: the parked request's timeout is over
-  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  h.r.poll_once();
   h.store.resume();
+  settle();
   CHECK(end.get().code == reason_code::none);
   CHECK(late.get().code == reason_code::request_timeout);
 }
@@ -266,4 +276,29 @@ TEST_CASE("reactor: every loop iteration that did work is measured (yna_reactor_
   };
   CHECK(value("yna_reactor_loop_seconds_count") >= 5);  // at least one iteration per request
   CHECK(value("yna_reactor_loop_max_microseconds") > 0);
+}
+
+TEST_CASE("reactor: poll_once drives the loop step by step, without threads or sleeps") {
+  harness h;  // never start()ed: this thread is the reactor's
+  auto f = h.submit(start_cmd("C1"));
+  CHECK_FALSE(h.r.poll_once());  // decided, and handed to the store as one batch
+  REQUIRE(h.store.events().size() == 1);
+  CHECK(f.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);  // not before the store's answer
+  CHECK(h.r.committed_seq() == 0);
+  CHECK_FALSE(h.r.poll_once());  // the store's answer: applied, then answered
+  CHECK(f.get().code == reason_code::none);
+  CHECK(h.r.committed_seq() == 1);
+  CHECK(h.r.armed_timers() == 2);  // the invitation and answer timers (contract §7)
+
+  h.r.poll_once();
+  CHECK(h.store.events().size() == 1);  // nothing due yet
+  h.clk.advance(timer_settings{}.invite_ms);
+  h.r.poll_once();  // due: the expiry is decided and written
+  REQUIRE(h.store.events().size() == 2);
+  CHECK(h.store.events()[1].act == action::timeout);
+  h.r.poll_once();
+  CHECK(h.r.active_calls() == 0);
+
+  h.r.stop();
+  CHECK(h.r.poll_once());  // stopped, nothing in flight
 }

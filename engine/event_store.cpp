@@ -34,23 +34,30 @@ void memory_store::write(std::vector<event>& batch, const std::vector<call_chang
   }
 }
 
+std::optional<store_error> memory_store::complete(std::vector<event>& batch, const std::vector<call_change>* calls) {
+  if (fail_next_) {
+    fail_next_ = false;
+    if (!discarding_ && !batch.empty()) expect_next_ = batch.front().seq;
+    discarding_ = true;
+    return fail_with_;
+  }
+  // Numbered past a batch that failed (decided before the caller heard of it): fails too.
+  if (discarding_ && !batch.empty() && batch.front().seq != expect_next_) return fail_with_;
+  discarding_ = false;
+  write(batch, calls);
+  return std::nullopt;
+}
+
 void memory_store::append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
                                 append_done done) {
   std::optional<store_error> err;
   {
     std::lock_guard lk(mu_);
     if (paused_) {
-      waiting_batch_ = &batch;
-      waiting_calls_ = calls;
-      waiting_done_ = std::move(done);
+      waiting_.push_back(waiting{&batch, calls, std::move(done)});
       return;
     }
-    if (fail_next_) {
-      fail_next_ = false;
-      err = fail_with_;
-    } else {
-      write(batch, calls);
-    }
+    err = complete(batch, calls);
   }
   if (err)
     done(schemas::failure{*err});
@@ -64,21 +71,30 @@ void memory_store::pause() {
 }
 
 void memory_store::resume() {
-  append_done done;
+  std::deque<waiting> ready;
+  std::vector<std::optional<store_error>> results;
   {
     std::lock_guard lk(mu_);
     paused_ = false;
-    if (!waiting_batch_) return;
-    write(*waiting_batch_, waiting_calls_);
-    waiting_batch_ = nullptr;
-    done = std::move(waiting_done_);
+    ready.swap(waiting_);
+    for (auto& w : ready) results.push_back(complete(*w.batch, w.calls));
   }
-  done({});
+  for (std::size_t i = 0; i < ready.size(); ++i) {
+    if (results[i])
+      ready[i].done(schemas::failure{*results[i]});
+    else
+      ready[i].done({});
+  }
 }
 
 bool memory_store::has_waiting_append() const {
   std::lock_guard lk(mu_);
-  return waiting_batch_ != nullptr;
+  return !waiting_.empty();
+}
+
+std::size_t memory_store::waiting_appends() const {
+  std::lock_guard lk(mu_);
+  return waiting_.size();
 }
 
 std::optional<call_state> memory_store::load_call(std::string_view call_id) const {

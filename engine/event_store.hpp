@@ -3,6 +3,7 @@
 // RocksDB; engine::memory_store (below) keeps events in memory for tests and can be told
 // to fail. The reactor is the only caller.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -38,7 +39,8 @@ class event_store {
  public:
   virtual ~event_store() = default;
 
-  // Appends `batch` durably: one atomic write, one WAL sync. The events are numbered
+  // Appends `batch` durably: one atomic write, then a WAL sync that started after it. The
+  // events are numbered
   // already (consecutive, continuing the log) and have no prev_hash: the store owns the
   // hash chain and fills prev_hash into each event of `batch` before writing. `calls`
   // are the states of the calls the batch changed, written in the same atomic write, and
@@ -46,8 +48,12 @@ class event_store {
   // events only, the persisted state stays where it was (tests, tools).
   // `done` is called exactly once, on any thread, after the batch is durable (success)
   // or has failed; on failure nothing of the batch is in the log and the chain is as it
-  // was. The caller keeps `batch` and `calls` alive and untouched until `done`, and has
-  // at most one append in flight. Called on the reactor thread.
+  // was. Several appends may be in flight (the next is written while the last one
+  // syncs): their `done`s come in the order they were handed over, and once one fails
+  // every append handed over before its `done` fails too (they continue a chain that is
+  // not there); the caller renumbers from the failed batch and hands over again only
+  // after every append in flight is answered. The caller keeps `batch` and `calls` alive
+  // and untouched until `done`. Called on the reactor thread.
   virtual void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) = 0;
   // Events only: the persisted call state falls behind the log, and the next start-up
   // folds the difference (storage::load_calls).
@@ -85,7 +91,9 @@ class event_reader {
   virtual event_seq anchor_seq() const { return 0; }
 };
 
-// In-memory store for tests: appends complete synchronously, inside append_async.
+// In-memory store for tests: appends complete synchronously, inside append_async
+// (unless paused). It keeps the pipelining rules: after a failed append, appends that do
+// not continue the stored events fail too.
 class memory_store final : public event_store, public call_lookup {
  public:
   using event_store::append_async;
@@ -95,11 +103,12 @@ class memory_store final : public event_store, public call_lookup {
 
   // The next append fails with `e` (once).
   void fail_next_append(store_error e = store_error::io_error);
-  // While paused, appends wait (in flight, not durable) until resume() completes them:
-  // for tests that need a write to be in flight at a chosen moment.
+  // While paused, appends wait (in flight, not durable) until resume() completes them,
+  // in order: for tests that need writes to be in flight at a chosen moment.
   void pause();
   void resume();
   bool has_waiting_append() const;
+  std::size_t waiting_appends() const;
 
   std::vector<event> events() const;
   std::size_t appends() const;
@@ -117,10 +126,17 @@ class memory_store final : public event_store, public call_lookup {
   bool fail_next_ = false;
   store_error fail_with_ = store_error::io_error;
   bool paused_ = false;
-  std::vector<event>* waiting_batch_ = nullptr;
-  const std::vector<call_change>* waiting_calls_ = nullptr;
-  append_done waiting_done_;
+  bool discarding_ = false;  // an append failed: appends not starting at expect_next_ fail
+  event_seq expect_next_ = 0;
+  struct waiting {
+    std::vector<event>* batch;
+    const std::vector<call_change>* calls;
+    append_done done;
+  };
+  std::deque<waiting> waiting_;
 
+  // Under mu_: writes the batch or says why not (fail_next_, or numbering past a failure).
+  std::optional<store_error> complete(std::vector<event>& batch, const std::vector<call_change>* calls);
   void write(std::vector<event>& batch, const std::vector<call_change>* calls);
 };
 

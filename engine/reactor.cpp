@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <utility>
 
 #include "engine/codec.hpp"
 #include "engine/decide.hpp"
@@ -13,10 +14,6 @@ namespace engine {
 namespace {
 
 constexpr epoch_ms sweep_interval_ms = 50;
-// Admission control measures the answer rate over windows of this length and takes the
-// best of the last admission_windows, so one slow fsync does not shrink the limit.
-constexpr epoch_ms admission_window_ms = 100;
-constexpr std::size_t admission_windows = 5;
 
 std::string fmt_label(timer_kind k) {
   std::string l = "timer=\"";
@@ -50,6 +47,7 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       clock_(clk),
       opts_(std::move(opts)),
       table_(std::move(recovered)),
+      admission_(opts_.max_pending, opts_.max_queue_delay_ms, opts_.admit_floor, clk.mono_ms(), m),
       next_seq_(table_.last_seq() + 1),
       batch_size_(m.get_histogram("yna_commit_batch_events", "Events per log write (group commit batch size)",
                                   size_buckets())),
@@ -59,7 +57,6 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       events_rejected_(m.get_counter("yna_events_total", "Events written", "outcome=\"rejected\"")),
       write_failures_(m.get_counter("yna_log_write_failures_total", "Log writes that failed (requests answered 500/503)")),
       timeouts_(m.get_counter("yna_request_timeouts_total", "Requests answered 408 before being written")),
-      shed_(m.get_counter("yna_requests_shed_total", "Requests refused with 503 for load (admission control, --max-pending)")),
       timers_superseded_(m.get_counter("yna_timer_superseded_total",
                                        "Timer expiries dropped unwritten: a request decided first disarmed them")),
       capped_calls_(m.get_counter("yna_calls_capped_total", "/start requests refused or ended by a call cap",
@@ -75,16 +72,11 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       live_in_memory_(m.get_gauge("yna_calls_in_memory", "Calls held in memory (retired calls are not)", "state=\"live\"")),
       ended_in_memory_(m.get_gauge("yna_calls_in_memory", "Calls held in memory (retired calls are not)", "state=\"ended\"")),
       pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")),
-      admit_gauge_(m.get_gauge("yna_admission_limit", "Requests the reactor admits at once now (admission control)")),
       loop_seconds_(m.get_histogram("yna_reactor_loop_seconds",
                                     "Reactor loop iterations that did work: from waking up to going back to wait "
                                     "(every pause of the reactor is one)",
                                     latency_buckets_seconds())),
       loop_max_us_(m.get_gauge("yna_reactor_loop_max_microseconds", "Longest reactor loop iteration since start")) {
-  admit_limit_ = opts_.max_queue_delay_ms > 0 ? std::min(opts_.max_pending, opts_.admit_floor) : opts_.max_pending;
-  admit_gauge_.set(static_cast<std::int64_t>(admit_limit_.load()));
-  window_answers_.assign(admission_windows, 0);
-  window_start_ = clock_.mono_ms();
   for (int i = 0; i < timer_kind_count; ++i) {
     const std::string label = fmt_label(static_cast<timer_kind>(i));
     timer_expiries_[i] = &m.get_counter("yna_timer_expiries_total", "Timer expiries written to the log", label);
@@ -119,30 +111,27 @@ void reactor::update_memory_gauges() {
 bool reactor::on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
 
 void reactor::post(message m) {
+  bool wake = false;
   {
     std::lock_guard lk(mu_);
     inbox_.push_back(std::move(m));
+    // Only a sleeping reactor is signalled, and only by the first message since it fell
+    // asleep: one wake-up per batch, none while it works (it takes the inbox when done).
+    wake = std::exchange(asleep_, false);
   }
-  cv_.notify_one();
-}
-
-bool reactor::admit() {
-  if (outstanding_.fetch_add(1) < admit_limit_.load(std::memory_order_relaxed)) return true;
-  outstanding_.fetch_sub(1);
-  shed_.inc();
-  return false;
+  if (wake) cv_.notify_one();
 }
 
 bool reactor::submit(command cmd, reply_fn done) {
-  if (stopping_.load() || !admit()) return false;
+  if (stopping_.load() || !admission_.admit()) return false;
   const epoch_ms deadline = clock_.mono_ms() + opts_.request_timeout_ms;
-  post(request{std::move(cmd), std::move(done), deadline});
+  post(request{std::move(cmd), std::move(done), deadline, false, std::nullopt});
   return true;
 }
 
 bool reactor::query(std::string call_id, actor who, reply_fn done) {
-  if (stopping_.load() || !admit()) return false;
-  post(read_request{std::move(call_id), std::move(who), std::move(done)});
+  if (stopping_.load() || !admission_.admit()) return false;
+  post(read_request{std::move(call_id), std::move(who), std::move(done), false, std::nullopt});
   return true;
 }
 
@@ -167,7 +156,11 @@ void reactor::run() {
       epoch_ms wait = sweep_interval_ms;
       if (auto next = timers_.next()) wait = std::clamp<epoch_ms>(*next - clock_.now(), 0, sweep_interval_ms);
       std::unique_lock lk(mu_);
-      cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return !inbox_.empty(); });
+      if (inbox_.empty()) {
+        asleep_ = true;
+        cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return !inbox_.empty(); });
+        asleep_ = false;
+      }
     }
     if (poll_once()) break;
   }
@@ -183,7 +176,7 @@ bool reactor::poll_once() {
   // The loop's own time on a monotonic clock: what every request and timer waits
   // behind (a wall-clock step must not show up as a pause).
   const auto woke = std::chrono::steady_clock::now();
-  const bool had_work = !batch_.empty() || writing_;
+  const bool had_work = !batch_.empty() || !inflight_.empty();
   for (auto& m : batch_) {
     std::visit(
         [&](auto&& v) {
@@ -203,15 +196,15 @@ bool reactor::poll_once() {
   }
   if (!stop_requested_) fire_due(clock_.now());
   flush();
-  update_admission(mono);
-  pending_gauge_.set(static_cast<std::int64_t>(outstanding_.load()));
+  admission_.update(mono);
+  pending_gauge_.set(static_cast<std::int64_t>(admission_.outstanding()));
   if (had_work) {
     const auto took = std::chrono::steady_clock::now() - woke;
     loop_seconds_.observe(std::chrono::duration<double>(took).count());
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
     if (us > loop_max_us_.value()) loop_max_us_.set(us);
   }
-  return stop_requested_ && !writing_;
+  return stop_requested_ && inflight_.empty();
 }
 
 void reactor::shut_down() {
@@ -413,7 +406,7 @@ void reactor::handle(read_request&& r) {
   } else if (resolve_role(*call, r.who, action::end) == role::stranger) {
     rep = reply{reason_code::forbidden, "only the parties of a call may read it", {}};
   } else {
-    rep.body = encode_call_view(*call, opts_.base_path);
+    rep.result = *call;
   }
   answer(r.done, std::move(rep));
 }
@@ -440,24 +433,32 @@ void reactor::release(const std::string& key) {
 }
 
 void reactor::flush() {
-  if (writing_ || pending_.empty()) return;
-  const std::size_t n = std::min(pending_.size(), opts_.max_batch);
-  inflight_.clear();
-  inflight_events_.clear();
-  inflight_.reserve(n);
-  inflight_events_.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    decided d = std::move(pending_.front());
-    pending_.pop_front();
-    d.ev.seq = next_seq_++;
-    inflight_events_.push_back(std::move(d.ev));  // the store's batch; finish() reads it back
-    inflight_.push_back(std::move(d));
+  const std::size_t depth = std::max<std::size_t>(1, opts_.max_inflight_batches);
+  while (!pending_.empty() && !unwinding_ && inflight_.size() < depth) {
+    const std::size_t n = std::min(pending_.size(), opts_.max_batch);
+    if (spare_batches_.empty()) {
+      inflight_.emplace_back();
+    } else {
+      inflight_.push_back(std::move(spare_batches_.back()));
+      spare_batches_.pop_back();
+    }
+    write_batch& b = inflight_.back();
+    b.requests.reserve(n);
+    b.events.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      decided d = std::move(pending_.front());
+      pending_.pop_front();
+      d.ev.seq = next_seq_++;
+      b.events.push_back(std::move(d.ev));  // the store's batch; finish() reads it back
+      b.requests.push_back(std::move(d));
+    }
+    // Decided on committed state: no call of this batch has an event in an earlier batch
+    // still in flight (a request waits while its call has one, busy_), so each call folds
+    // from the table.
+    b.calls = changes_of(b.events);
+    batch_size_.observe(static_cast<double>(n));
+    store_.append_async(b.events, &b.calls, [this](schemas::status<store_error> s) { post(write_done{s}); });
   }
-  inflight_calls_ = changes_of(inflight_events_);
-  writing_ = true;
-  batch_size_.observe(static_cast<double>(n));
-  store_.append_async(inflight_events_, &inflight_calls_,
-                      [this](schemas::status<store_error> s) { post(write_done{s}); });
 }
 
 // The state each call of `batch` is left in, for the log to persist with the batch
@@ -495,54 +496,33 @@ std::vector<call_change> reactor::changes_of(const std::vector<event>& batch) co
 }
 
 void reactor::handle(write_done&& d) {
-  assert(writing_);
-  writing_ = false;
+  assert(!inflight_.empty());
+  write_batch& b = inflight_.front();
   const bool ok = d.result.has_value();
   if (!ok) {
     write_failures_.inc();
-    next_seq_ -= inflight_.size();
+    next_seq_ -= b.requests.size();  // every later batch in flight fails too and gives its seqs back
+    unwinding_ = true;
   }
-  for (std::size_t i = 0; i < inflight_.size(); ++i) {
-    finish(inflight_[i], inflight_events_[i], ok, ok ? store_error::io_error : d.result.error());
+  for (std::size_t i = 0; i < b.requests.size(); ++i) {
+    finish(b.requests[i], b.events[i], ok, ok ? store_error::io_error : d.result.error());
   }
   // Release busy keys only after every event of the batch is applied, in log order.
-  for (auto& f : inflight_) release(f.key);
-  inflight_.clear();
-  inflight_events_.clear();
-  inflight_calls_.clear();
+  for (auto& f : b.requests) release(f.key);
+  b.requests.clear();
+  b.events.clear();
+  b.calls.clear();
+  spare_batches_.push_back(std::move(b));
+  inflight_.pop_front();
+  if (inflight_.empty()) unwinding_ = false;
   active_calls_ = table_.active();
   active_gauge_.set(static_cast<std::int64_t>(table_.active()));
   update_memory_gauges();
 }
 
-// Little's law: a queue drained at rate R holds R × D requests when each waits D. So the
-// limit is the best recent answer rate times max_queue_delay: under a load the engine
-// cannot take, the outstanding requests stay at what it answers within that delay, and
-// the excess is refused at submit() in microseconds instead of waiting to time out. Under
-// a load it can take the limit never binds: outstanding requests are then the rate times
-// one commit (milliseconds), far below rate times the delay.
-void reactor::update_admission(epoch_ms now) {
-  if (opts_.max_queue_delay_ms <= 0) return;
-  if (now - window_start_ < admission_window_ms) return;
-  const epoch_ms elapsed = now - window_start_;
-  // Answers per admission_window_ms in the window that just closed.
-  window_answers_[window_next_] = (answered_ - answered_at_window_start_) * admission_window_ms /
-                                  static_cast<std::uint64_t>(elapsed);
-  window_next_ = (window_next_ + 1) % window_answers_.size();
-  answered_at_window_start_ = answered_;
-  window_start_ = now;
-  const std::uint64_t best = *std::max_element(window_answers_.begin(), window_answers_.end());
-  const std::uint64_t by_rate = best * static_cast<std::uint64_t>(opts_.max_queue_delay_ms) / admission_window_ms;
-  const std::size_t limit =
-      std::min<std::size_t>(opts_.max_pending, std::max<std::size_t>(opts_.admit_floor, static_cast<std::size_t>(by_rate)));
-  admit_limit_.store(limit, std::memory_order_relaxed);
-  admit_gauge_.set(static_cast<std::int64_t>(limit));
-}
-
 void reactor::answer(reply_fn& done, reply r) {
   // Counters first: whoever wakes on the reply sees them settled.
-  ++answered_;
-  outstanding_.fetch_sub(1, std::memory_order_relaxed);
+  admission_.answered();
   done(std::move(r));
 }
 
@@ -591,12 +571,17 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err)
 reply reactor::success_reply(const event& e, const call_state* found) const {
   reply r;
   if (e.act == action::start) {
-    const call_state* c = found ? found : table_.find(e.call_id);
-    if (c) r.body = schemas::encode_start_response(c->to, c->from, c->call_id, c->client_correlator);
-  } else {
-    r.body = "{}";
+    if (const call_state* c = found ? found : table_.find(e.call_id))
+      r.result = started_call{c->to, c->from, c->call_id, c->client_correlator};
   }
   return r;
+}
+
+std::string render_success(const reply& r, std::string_view base_path) {
+  if (const auto* s = std::get_if<started_call>(&r.result))
+    return schemas::encode_start_response(s->to, s->from, s->call_id, s->client_correlator);
+  if (const auto* c = std::get_if<call_state>(&r.result)) return encode_call_view(*c, base_path);
+  return "{}";
 }
 
 void reactor::fire_due(epoch_ms now) {
@@ -617,14 +602,14 @@ void reactor::fire(const std::string& call_id, timer_kind kind, epoch_ms deadlin
   cmd.act = kind == timer_kind::retire ? action::retire : action::timeout;
   cmd.call_id = call_id;
   cmd.timer = kind;
-  outstanding_.fetch_add(1, std::memory_order_relaxed);
+  admission_.add_own();
   auto done = [this, call_id, kind](reply r) {
     // Not written (log failure, 408, shutdown): the call still has the timer; try again.
     if (r.code == reason_code::internal_error || r.code == reason_code::service_unavailable ||
         r.code == reason_code::request_timeout)
       timers_.schedule(clock_.now() + opts_.timer_retry_ms, call_id, kind);
   };
-  handle(request{std::move(cmd), std::move(done), clock_.mono_ms() + opts_.request_timeout_ms});
+  handle(request{std::move(cmd), std::move(done), clock_.mono_ms() + opts_.request_timeout_ms, false, std::nullopt});
 }
 
 void reactor::expire_stale() {

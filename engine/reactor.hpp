@@ -23,12 +23,14 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include "engine/admission.hpp"
 #include "engine/call_table.hpp"
 #include "engine/clock.hpp"
 #include "engine/decide.hpp"
@@ -39,12 +41,27 @@
 
 namespace engine {
 
-// What a request gets back. code none = success, body is the JSON to send ("{}" if empty).
-struct reply {
-  reason_code code = reason_code::none;
-  std::string message;  // systemMessage for errors
-  std::string body;
+// A /start's answer: the call it made, or the call an earlier /start with the same
+// clientCorrelator made (StartCallResponse).
+struct started_call {
+  std::string to;
+  std::string from;
+  std::string call_id;
+  std::optional<std::string> client_correlator;
 };
+
+// What a request gets back: values, not JSON. The I/O thread that answers the request
+// renders it (render_success, ErrorInfo), so the reactor spends no time on bodies.
+struct reply {
+  reason_code code = reason_code::none;  // none: success
+  std::string message;                   // systemMessage for errors
+  // On success: the call of a /start, the call a GET reads; nothing for other actions.
+  std::variant<std::monostate, started_call, call_state> result;
+};
+
+// The JSON body of a successful reply: StartCallResponse, the call view (its
+// callObjectRef under `base_path`), or "{}". Any thread.
+std::string render_success(const reply& r, std::string_view base_path);
 // Called exactly once per submitted request, on the reactor thread: must only hand off
 // (post to the session's thread), never block.
 using reply_fn = std::function<void(reply)>;
@@ -67,11 +84,13 @@ struct reactor_options {
   epoch_ms max_queue_delay_ms = 250;
   std::size_t admit_floor = 256;
   std::size_t max_batch = 1024;       // events per write
+  // Writes handed to the store at once (--write-pipeline): the next batch is decided and
+  // written while the last one syncs. 1: each batch waits for the last one's sync.
+  std::size_t max_inflight_batches = 2;
   epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored (monotonic time)
   timer_settings timers;              // durations of the call timers (contract §7) and the retention (§9)
   call_caps caps;                     // calls per number, ringing per number (contract §3a; 0: off)
   epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
-  std::string base_path;              // for callObjectRef
 };
 
 class reactor {
@@ -111,16 +130,12 @@ class reactor {
   void stop();
 
   // Any thread (approximate).
-  std::size_t pending() const noexcept { return outstanding_.load(std::memory_order_relaxed); }
+  std::size_t pending() const noexcept { return admission_.outstanding(); }
   // False (and counted as shed) when a request submitted now would be refused for load:
   // lets the transport refuse before it spends CPU on authentication. submit() decides
   // for real.
-  bool admitting() noexcept {
-    if (outstanding_.load(std::memory_order_relaxed) < admit_limit_.load(std::memory_order_relaxed)) return true;
-    shed_.inc();
-    return false;
-  }
-  std::size_t admit_limit() const noexcept { return admit_limit_.load(std::memory_order_relaxed); }
+  bool admitting() noexcept { return admission_.admitting(); }
+  std::size_t admit_limit() const noexcept { return admission_.limit(); }
   event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
   std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
   std::size_t armed_timers() const noexcept { return armed_timers_.load(std::memory_order_relaxed); }
@@ -177,8 +192,6 @@ class reactor {
   void release_caps(decided& d, const event& ev);
   void flush();
   void expire_stale();
-  bool admit();
-  void update_admission(epoch_ms now);
   void fire_due(epoch_ms now);
   void fire(const std::string& call_id, timer_kind kind, epoch_ms deadline);
   // ev: d's event as the store wrote it (moved out of d at flush, prev_hash filled in).
@@ -197,8 +210,8 @@ class reactor {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<message> inbox_;
-  std::atomic<std::size_t> outstanding_{0};
-  std::atomic<std::size_t> admit_limit_;
+  bool asleep_ = false;  // the reactor waits on cv_ (under mu_)
+  admission admission_;
   std::atomic<bool> stopping_{false};
   std::atomic<event_seq> committed_seq_{0};
   std::atomic<std::size_t> active_calls_{0};
@@ -219,23 +232,27 @@ class reactor {
   bool stop_requested_ = false;
   std::unordered_map<std::string, std::deque<request>> busy_;  // key -> parked requests
   std::deque<decided> pending_;     // decided, waiting for the next write
-  std::vector<decided> inflight_;   // being written
-  std::vector<event> inflight_events_;
-  std::vector<call_change> inflight_calls_;  // the states the batch leaves, written with it
+  // A batch handed to the store: its requests, its events (the store's, which it fills the
+  // hash chain into) and the states of the calls it changes, written with it.
+  struct write_batch {
+    std::vector<decided> requests;
+    std::vector<event> events;
+    std::vector<call_change> calls;
+  };
+  // Handed to the store and not yet answered, oldest first (the store answers in this
+  // order). A deque: the store holds pointers into each until its answer.
+  std::deque<write_batch> inflight_;
+  std::vector<write_batch> spare_batches_;  // answered, kept for their vectors' capacity
+  // A write failed: no new batch until every one in flight is answered (the later ones
+  // fail with it), so next_seq_ is renumbered from the failed one.
+  bool unwinding_ = false;
   // Accepted starts decided but not yet applied to table_ (pending_ or being written), by
   // MO and by MT: the call caps count them with the table's calls, so a burst decided
   // within one batch cannot pass them. Released when the start is applied or dropped.
   std::unordered_map<std::string, std::size_t> inflight_from_;
   std::unordered_map<std::string, std::size_t> inflight_to_;
-  bool writing_ = false;
   event_seq next_seq_;
   epoch_ms last_sweep_ = 0;  // monotonic
-  // admission: answers per window over the last admission_windows windows (monotonic)
-  std::uint64_t answered_ = 0;
-  std::uint64_t answered_at_window_start_ = 0;
-  epoch_ms window_start_ = 0;
-  std::vector<std::uint64_t> window_answers_;
-  std::size_t window_next_ = 0;
   timer_queue timers_;
 
   // metrics
@@ -245,7 +262,6 @@ class reactor {
   counter& events_rejected_;
   counter& write_failures_;
   counter& timeouts_;
-  counter& shed_;
   counter* timer_expiries_[timer_kind_count];
   counter& timers_superseded_;
   counter& capped_calls_;    // 429 TOO_MANY_CALLS written
@@ -257,7 +273,6 @@ class reactor {
   gauge& live_in_memory_;     // yna_calls_in_memory{state="live"}
   gauge& ended_in_memory_;    // yna_calls_in_memory{state="ended"}
   gauge& pending_gauge_;
-  gauge& admit_gauge_;
   histogram& loop_seconds_;  // each loop iteration that did work (yna_reactor_loop_seconds)
   gauge& loop_max_us_;
 };

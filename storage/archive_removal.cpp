@@ -92,8 +92,7 @@ engine::call_state strip(engine::call_state c) {
 std::string write_on_writer(detail::log_state& s, const std::function<void(rocksdb::WriteBatch&)>& fill, bool sync) {
   std::string error;
   const bool ran = detail::run_on_writer(s, [&] {
-    if (s.recovery_needed) detail::recover(s);
-    if (s.recovery_needed || !s.db) {
+    if (!detail::ready_to_write(s)) {
       error = "the log is recovering from a failed write";
       return;
     }
@@ -105,6 +104,7 @@ std::string write_on_writer(detail::log_state& s, const std::function<void(rocks
       error = st.ToString();
       s.recovery_needed = true;
       s.failed_with = detail::to_store_error(st);
+      s.discarding = true;
     }
   });
   return ran ? error : std::string("the log is closing");

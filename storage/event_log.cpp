@@ -164,6 +164,13 @@ event_log::~event_log() {
   // A clean close leaves no WAL to replay: the next open (start-up) then reads only the
   // persisted calls, whatever the memtables held (up to max_total_wal_size otherwise).
   if (s_->db && !s_->recovery_needed) {
+    // Every batch is answered: the durable mark covers the whole log.
+    rocksdb::WriteOptions wo;
+    wo.sync = s_->options.sync;
+    if (auto st = s_->db->Put(wo, s_->cf[detail::cf_meta], slice(detail::durable_key),
+                              slice(detail::seq_key(s_->last_seq.load())));
+        !st.ok())
+      s_->warn("durable mark at close: " + st.ToString());
     std::vector<rocksdb::ColumnFamilyHandle*> all(s_->cf.begin(), s_->cf.end());
     rocksdb::FlushOptions fo;
     fo.wait = true;
@@ -234,10 +241,16 @@ read_guard::read_guard(const log_state& s) : lock(s.db_mu) {
     ready = schemas::failure{closed_error()};
     return;
   }
+  if (s.kind == instance_kind::writer) visible = s.last_seq.load();
   if (s.kind != instance_kind::secondary) return;
   std::lock_guard lk(s.catch_up_mu);
-  if (auto st = s.db->TryCatchUpWithPrimary(); !st.ok())
+  if (auto st = s.db->TryCatchUpWithPrimary(); !st.ok()) {
     ready = schemas::failure{read_error{read_errc::io_error, 0, "catch up with the writer: " + st.ToString()}};
+    return;
+  }
+  std::string mark;
+  if (s.db->Get({}, s.cf[cf_meta], slice(durable_key), &mark).ok())
+    if (auto seq = parse_seq_key(mark)) visible = *seq;
 }
 
 }  // namespace detail
@@ -266,7 +279,7 @@ engine::event_seq event_log::last_seq() const {
   std::unique_ptr<rocksdb::Iterator> it(s_->db->NewIterator({}, s_->cf[detail::cf_events]));
   it->SeekToLast();
   if (!it->Valid()) return 0;
-  return detail::parse_seq_key(view(it->key())).value_or(0);
+  return std::min(detail::parse_seq_key(view(it->key())).value_or(0), g.visible);
 }
 
 schemas::result<persisted_state, read_error> event_log::load_persisted() const {
@@ -348,6 +361,7 @@ std::optional<engine::call_state> event_log::load_call(std::string_view call_id)
   for (it->Seek(slice(detail::index_key(call_id, after + 1))); it->Valid(); it->Next()) {
     auto entry = detail::parse_index_key(view(it->key()));
     if (!entry || entry->id != call_id) continue;
+    if (entry->seq > g.visible) break;  // written, not yet acknowledged
     if (!s_->db->Get(ro, s_->cf[detail::cf_events], slice(detail::seq_key(entry->seq)), &raw).ok()) continue;
     if (auto ev = engine::decode_event(raw); ev && ev->seq == entry->seq) events.push_back(std::move(*ev));
   }
@@ -371,6 +385,7 @@ schemas::status<read_error> event_log::scan(engine::event_seq from, engine::even
   detail::read_guard g(*s_);
   if (!g.ready) return g.ready;
   from = std::max(from, detail::read_anchor(*s_, {}).seq + 1);
+  to = std::min(to, g.visible);
   if (from > to) return {};
   rocksdb::ReadOptions ro;
   std::string upper;
@@ -403,7 +418,7 @@ schemas::status<read_error> event_log::scan(engine::event_seq from, engine::even
 
 std::optional<engine::event> event_log::get(engine::event_seq seq) const {
   detail::read_guard g(*s_);
-  if (!g.ready) return std::nullopt;
+  if (!g.ready || seq > g.visible) return std::nullopt;
   std::string raw;
   if (!s_->db->Get({}, s_->cf[detail::cf_events], slice(detail::seq_key(seq)), &raw).ok()) return std::nullopt;
   auto ev = engine::decode_event(raw);
@@ -425,6 +440,7 @@ std::vector<engine::event_seq> index_seqs(const log_state& s, detail::cf_id fami
     return out;
   }
   from = std::max(from, detail::read_anchor(s, {}).seq + 1);  // entries an interrupted removal left
+  to = std::min(to, g.visible);
   if (from > to) return out;
   std::string upper = detail::index_prefix(id);
   upper.back() = '\x01';

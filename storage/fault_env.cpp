@@ -33,8 +33,10 @@ struct fault_env::state {
   std::uint32_t remaining = 0;
   std::atomic<std::uint64_t> injected{0};
   std::atomic<std::uint32_t> sync_delay_ms{0};
+  std::atomic<std::uint64_t> syncs{0};
 
-  void delay_sync() const {
+  void delay_sync() {
+    syncs.fetch_add(1);
     if (const auto ms = sync_delay_ms.load(std::memory_order_relaxed))
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }
@@ -131,5 +133,6 @@ void fault_env::set_sync_delay_ms(std::uint32_t ms) { state_->sync_delay_ms.stor
 std::uint32_t fault_env::sync_delay_ms() const noexcept { return state_->sync_delay_ms.load(); }
 
 std::uint64_t fault_env::injected() const noexcept { return state_->injected.load(); }
+std::uint64_t fault_env::wal_syncs() const noexcept { return state_->syncs.load(); }
 
 }  // namespace storage

@@ -38,6 +38,8 @@ class fault_env {
   std::uint32_t sync_delay_ms() const noexcept;
   // Faults injected so far.
   std::uint64_t injected() const noexcept;
+  // WAL syncs (Sync and Fsync calls on WAL files) so far, failed ones included.
+  std::uint64_t wal_syncs() const noexcept;
 
   struct state;
 

@@ -2,6 +2,7 @@
 // one at a time, in the order they were handed over, so the chain
 // head and the expected next seq need no lock.
 #include <algorithm>
+#include <shared_mutex>
 #include <chrono>
 #include <future>
 #include <string>
@@ -21,7 +22,7 @@ namespace detail {
 namespace {
 
 std::optional<std::string> check_numbering(const log_state& s, const std::vector<engine::event>& batch) {
-  const engine::event_seq next = s.last_seq.load() + 1;
+  const engine::event_seq next = s.written_seq + 1;
   for (std::size_t i = 0; i < batch.size(); ++i)
     if (batch[i].seq != next + i)
       return "append refused: event " + std::to_string(i) + " of the batch has seq " + std::to_string(batch[i].seq) +
@@ -29,26 +30,63 @@ std::optional<std::string> check_numbering(const log_state& s, const std::vector
   return std::nullopt;
 }
 
+// The batch is durable: readers may see it, and a failure later rolls back to it.
+void acknowledge(log_state& s, const unsynced_batch& b) {
+  if (b.last == 0) return;
+  {
+    std::lock_guard lk(s.sync_mu);
+    s.synced_hash = b.head_hash;
+  }
+  s.last_seq.store(b.last);
+}
+
+// Answers one batch: the observer's figures, then `done`. On the syncer thread, or on the
+// writer thread when there is no syncer; in order.
+void answer(unsynced_batch& b, schemas::status<engine::store_error> result) {
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - b.started;
+  if (b.observer) b.observer(b.events, took.count(), result.has_value());
+  b.done(result);
+}
+
+// Hands a batch to the sync pipeline (or answers it at once when writes are not synced).
+void hand_over(log_state& s, unsynced_batch&& b) {
+  if (!s.options.sync) {
+    if (b.failed) return answer(b, schemas::failure{*b.failed});
+    acknowledge(s, b);
+    return answer(b, {});
+  }
+  {
+    std::lock_guard lk(s.sync_mu);
+    s.unsynced.push_back(std::move(b));
+  }
+  s.sync_cv.notify_all();
+}
+
+// Writer thread: waits until the syncer has answered everything handed to it.
+void wait_syncer_idle(log_state& s) {
+  std::unique_lock lk(s.sync_mu);
+  s.sync_cv.wait(lk, [&] { return s.unsynced.empty() && !s.syncing; });
+}
+
 void run_append(log_state& s, append_job& j, std::optional<engine::store_error> injected,
                 const sync_observer& observer) {
   auto& batch = *j.batch;
-  const auto t0 = std::chrono::steady_clock::now();
-  auto finish = [&](schemas::status<engine::store_error> result) {
-    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - t0;
-    if (observer) observer(batch.size(), took.count(), result.has_value());
-    j.done(result);
+  unsynced_batch b{std::move(j.done), 0, {}, std::nullopt, batch.size(), std::chrono::steady_clock::now(), observer};
+  auto fail = [&](engine::store_error e) {
+    b.failed = e;
+    s.discarding = true;  // what was decided after this batch is numbered past it
+    hand_over(s, std::move(b));
   };
 
-  if (injected) return finish(schemas::failure{*injected});
-  if (batch.empty()) return finish({});
+  if (injected) return fail(*injected);
+  if (batch.empty()) return hand_over(s, std::move(b));
+  if (!ready_to_write(s)) return fail(s.failed_with);
   if (auto bad = check_numbering(s, batch)) {
+    if (s.discarding) return fail(s.failed_with);  // decided before the reactor heard of the failure
     s.warn(*bad);
-    return finish(schemas::failure{engine::store_error::corruption});
+    return fail(engine::store_error::corruption);
   }
-  // Never write through a RocksDB that has not recovered from the last failure: its WAL
-  // writer has seen an error, and writing to it again is undefined (RocksDB asserts).
-  if (s.recovery_needed) recover(s);
-  if (s.recovery_needed || !s.db) return finish(schemas::failure{s.failed_with});
+  s.discarding = false;
 
   rocksdb::WriteBatch wb;
   std::string prev = s.head_hash;
@@ -74,20 +112,43 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     }
     wb.Put(s.cf[cf_calls], slice(state_seq_key), slice(seq_key(batch.back().seq)));
   }
+  // How far a reader beside this engine may read (durable_key).
+  wb.Put(s.cf[cf_meta], slice(durable_key), slice(seq_key(s.last_seq.load())));
 
+  // Without a sync: the syncer syncs it (and whatever was written meanwhile) and only
+  // then is it acknowledged. Without --sync (tests, benchmarks) it is acknowledged now.
   rocksdb::WriteOptions wo;
-  wo.sync = s.options.sync;
+  wo.sync = false;
   const auto st = s.db->Write(wo, &wb);
   if (st.ok()) {
-    s.head_hash = std::move(prev);
-    s.last_seq.store(batch.back().seq);
-    return finish({});
+    s.head_hash = prev;
+    s.written_seq = batch.back().seq;
+    b.last = batch.back().seq;
+    b.head_hash = std::move(prev);
+    return hand_over(s, std::move(b));
   }
   s.recovery_needed = true;
   s.failed_with = to_store_error(st);
   s.warn("append of " + std::to_string(batch.size()) + " events from seq " + std::to_string(batch.front().seq) +
          " failed: " + st.ToString());
-  finish(schemas::failure{to_store_error(st)});
+  fail(to_store_error(st));
+}
+
+// Writer thread, after a sync: when nothing else waits, records how far the log is
+// acknowledged (durable_key), so a reader beside an idle engine sees its last batch.
+void mark_durable(log_state& s) {
+  const engine::event_seq acked = s.last_seq.load();
+  if (s.recovery_needed || !s.db || acked != s.written_seq) return;  // a batch follows and carries it
+  rocksdb::WriteBatch wb;
+  wb.Put(s.cf[cf_meta], slice(durable_key), slice(seq_key(acked)));
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  if (auto st = s.db->Write(wo, &wb); !st.ok()) {
+    s.recovery_needed = true;
+    s.failed_with = to_store_error(st);
+    s.discarding = true;
+    s.warn("writing the durable mark failed: " + st.ToString());
+  }
 }
 
 void writer_loop(log_state& s) {
@@ -114,15 +175,101 @@ void writer_loop(log_state& s) {
   }
 }
 
+// The syncer thread: syncs the WAL for the batches written so far and answers them, in
+// order. Every batch it takes was written before its sync starts.
+void syncer_loop(log_state& s) {
+  for (;;) {
+    std::deque<unsynced_batch> take;
+    std::optional<engine::store_error> failed;
+    {
+      std::unique_lock lk(s.sync_mu);
+      s.sync_cv.wait(lk, [&] { return s.sync_stopping || !s.unsynced.empty(); });
+      if (s.unsynced.empty()) return;  // stopping, and every batch is answered
+      take.swap(s.unsynced);
+      s.syncing = true;
+      failed = s.sync_failed;  // a failed sync not yet rolled back: nothing more is synced on this WAL
+    }
+    const bool written = std::any_of(take.begin(), take.end(), [](const unsynced_batch& b) { return !b.failed; });
+    if (!failed && written) {
+      rocksdb::Status st;
+      {
+        std::shared_lock g(s.db_mu);  // the writer reopens only once this thread is idle
+        st = s.db ? s.db->SyncWAL() : rocksdb::Status::IOError("the log is closed");
+      }
+      if (!st.ok()) {
+        failed = to_store_error(st);
+        s.warn("WAL sync failed: " + st.ToString() + "; failing every batch not yet acknowledged");
+      }
+    }
+    if (!failed) {
+      for (const auto& b : take)
+        if (!b.failed) acknowledge(s, b);
+      // The durable mark, before anyone hears of the batches: a reader beside this engine
+      // (yna-tool) sees what a client was told is stored.
+      std::lock_guard lk(s.mu);
+      if (s.queue.empty() && !s.stopping) {
+        s.queue.push_back(append_job{nullptr, nullptr, {}, [&s] { mark_durable(s); }});
+        s.cv.notify_one();
+      }
+    }
+    for (auto& b : take) {
+      if (b.failed)
+        answer(b, schemas::failure{*b.failed});
+      else if (failed)
+        answer(b, schemas::failure{*failed});
+      else
+        answer(b, {});
+    }
+    {
+      std::lock_guard lk(s.sync_mu);
+      s.syncing = false;
+      if (failed && !s.sync_failed) s.sync_failed = failed;
+    }
+    s.sync_cv.notify_all();
+  }
+}
+
 }  // namespace
 
+bool ready_to_write(log_state& s) {
+  bool sync_failed;
+  {
+    std::lock_guard lk(s.sync_mu);
+    sync_failed = s.sync_failed.has_value();
+  }
+  if (sync_failed || s.recovery_needed) {
+    // Every batch handed on is answered first (acknowledged, or failed with the sync);
+    // then the writer continues from the last acknowledged one.
+    wait_syncer_idle(s);
+    std::lock_guard lk(s.sync_mu);
+    if (s.sync_failed) {
+      s.failed_with = *s.sync_failed;
+      s.sync_failed.reset();
+      s.recovery_needed = true;
+      s.discarding = true;
+    }
+    s.written_seq = s.last_seq.load();
+    s.head_hash = s.synced_hash;
+  }
+  if (s.recovery_needed) recover(s);
+  return !s.recovery_needed && s.db;
+}
+
 void start_writer(log_state& s) {
+  s.written_seq = s.last_seq.load();
+  s.synced_hash = s.head_hash;
   s.writer = std::thread([&s] {
     engine::log::name_this_thread("yna-log-writer");
     // No per-operation perf counting (thread-local work on every write; nothing reads it).
     rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
     writer_loop(s);
   });
+  if (s.options.sync)
+    s.syncer = std::thread([&s] {
+      engine::log::name_this_thread("yna-log-sync");
+      rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);
+      syncer_loop(s);
+    });
 }
 
 bool run_on_writer(log_state& s, const std::function<void()>& fn) {
@@ -148,6 +295,13 @@ void stop_writer(log_state& s) {
   }
   s.cv.notify_one();
   if (s.writer.joinable()) s.writer.join();
+  // Everything written is synced and answered before the syncer stops.
+  {
+    std::lock_guard lk(s.sync_mu);
+    s.sync_stopping = true;
+  }
+  s.sync_cv.notify_all();
+  if (s.syncer.joinable()) s.syncer.join();
 }
 
 }  // namespace detail

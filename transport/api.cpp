@@ -118,21 +118,25 @@ void api::note_unauthenticated(const route& r, std::string_view why) {
 
 engine::counter& api::requests(const route& r, int status) {
   // The registry keeps each counter for its lifetime; label sets are few (routes × statuses).
-  thread_local std::unordered_map<std::string, engine::counter*> cache;
-  std::string key(route_label(r));
-  key += '|';
-  key += std::to_string(status);
+  // Cached per I/O thread under a number made of the label's parts: no string per answer.
+  thread_local std::unordered_map<std::uint32_t, engine::counter*> cache;
+  const std::uint32_t key = (static_cast<std::uint32_t>(r.kind) << 24) | (static_cast<std::uint32_t>(r.act) << 12) |
+                            (static_cast<std::uint32_t>(status) & 0xfff);
   auto it = cache.find(key);
   if (it != cache.end()) return *it->second;
   std::string labels = "endpoint=\"" + std::string(route_label(r)) + "\",status=\"" + std::to_string(status) + "\"";
   auto& c = metrics_.get_counter("yna_http_requests_total", "HTTP requests answered, by endpoint and status", labels);
-  cache.emplace(std::move(key), &c);
+  cache.emplace(key, &c);
   return c;
 }
 
-void api::finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res) {
-  requests(r, res.status).inc();
+void api::account(const route& r, std::int64_t started_ns, int status) {
+  requests(r, status).inc();
   latency_.observe(static_cast<double>(mono_ns() - started_ns) / 1e9);
+}
+
+void api::finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res) {
+  account(r, started_ns, res.status);
   respond(std::move(res));
 }
 
@@ -244,7 +248,7 @@ http_response api::phone_file(const route& r, std::string txn) const {
   return res;
 }
 
-void api::handle(const http_request& req, respond_fn respond) {
+void api::handle(const http_request& req, respond_fn respond, respond_later_fn respond_later) {
   const std::int64_t started = mono_ns();
   const route r = match_route(req.method, req.target, opts_.base_path);
   const bool txn_valid = req.has_transaction_id && schemas::is_valid_guid(req.transaction_id);
@@ -345,7 +349,7 @@ void api::handle(const http_request& req, respond_fn respond) {
       return finish(r, started, respond,
                     error(rc::invalid_transaction_id, "x-transaction-id must be a GUID", std::move(txn)));
     engine::actor a{who->sub, who->device_id, who->msisdns};
-    auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(txn));
+    auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(respond_later), std::move(txn));
     if (!reactor_.query(std::string(r.call_id), std::move(a), std::move(done))) refuse();
     return;
   }
@@ -361,12 +365,12 @@ void api::handle(const http_request& req, respond_fn respond) {
     input_message = "callId must be 1 to 128 characters of [A-Za-z0-9._~-]";
   }
   handle_call(r, req, std::move(*who), std::move(txn), input_error, std::move(input_message), started,
-              std::move(respond));
+              std::move(respond), std::move(respond_later));
 }
 
 void api::handle_call(const route& r, const http_request& req, principal who, std::string txn,
                       rc input_error, std::string input_message, std::int64_t started,
-                      respond_fn respond) {
+                      respond_fn respond, respond_later_fn respond_later) {
   engine::command cmd;
   cmd.act = r.kind == route_kind::start ? engine::action::start : r.act;
   cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns)};
@@ -425,26 +429,32 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
   cmd.input_error = input_error;
   cmd.input_error_message = std::move(input_message);
 
-  auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(txn));
+  auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(respond_later), std::move(txn));
   if (!reactor_.submit(std::move(cmd), std::move(done))) refuse();
 }
 
 std::pair<engine::reply_fn, std::function<void()>> api::through_reactor(const route& r, std::int64_t started,
-                                                                         respond_fn respond, std::string txn) {
-  auto shared = std::make_shared<respond_fn>(std::move(respond));
-  engine::reply_fn done = [this, r, started, shared, txn](engine::reply rep) {
-    http_response res;
-    res.transaction_id = txn;
-    if (rep.code == rc::none) {
-      res.body = rep.body.empty() ? "{}" : std::move(rep.body);
-    } else {
-      res.status = schemas::http_status(rep.code);
-      res.body = schemas::encode_error_info(rep.code, rep.message);
-      if (rep.code == rc::service_unavailable) res.retry_after_s = 1;
-    }
-    finish(r, started, *shared, std::move(res));
+                                                                         respond_fn respond,
+                                                                         respond_later_fn respond_later,
+                                                                         std::string txn) {
+  // On the reactor thread: only the hand-off. The connection's I/O thread renders the
+  // reply (render_success, ErrorInfo) and counts it.
+  engine::reply_fn done = [this, r, started, later = std::move(respond_later), txn](engine::reply rep) {
+    later([this, r, started, txn, rep = std::move(rep)]() mutable {
+      http_response res;
+      res.transaction_id = std::move(txn);
+      if (rep.code == rc::none) {
+        res.body = engine::render_success(rep, opts_.base_path);
+      } else {
+        res.status = schemas::http_status(rep.code);
+        res.body = schemas::encode_error_info(rep.code, rep.message);
+        if (rep.code == rc::service_unavailable) res.retry_after_s = 1;
+      }
+      account(r, started, res.status);
+      return res;
+    });
   };
-  auto refuse = [this, r, started, shared, txn] { finish(r, started, *shared, overloaded(txn)); };
+  auto refuse = [this, r, started, respond = std::move(respond), txn] { finish(r, started, respond, overloaded(txn)); };
   return {std::move(done), std::move(refuse)};
 }
 

@@ -4,8 +4,11 @@
 // (every call endpoint). Session code (server.cpp) only moves bytes; everything the
 // contract says about a request happens here. No Beast/Asio include.
 //
-// Thread-safety: handle() is called concurrently from the I/O threads; `respond` may be
-// called on the calling I/O thread or on the reactor thread, exactly once.
+// Thread-safety: handle() is called concurrently from the I/O threads. Each request is
+// answered exactly once: through `respond` on the calling I/O thread (answers made at
+// once), or through `respond_later` from the reactor thread, whose function the
+// connection's I/O thread runs to make the response (rendering and metrics stay off the
+// reactor).
 #include <array>
 #include <atomic>
 #include <functional>
@@ -54,6 +57,8 @@ struct http_response {
 };
 
 using respond_fn = std::function<void(http_response)>;
+using render_fn = std::function<http_response()>;
+using respond_later_fn = std::function<void(render_fn)>;
 
 // What a WebSocket upgrade on GET /notifications is granted.
 struct socket_grant {
@@ -87,7 +92,7 @@ class api {
   api(engine::reactor& reactor, const token_verifier& verifier, engine::registry& metrics, api_options opts,
       std::function<bool()> ready);
 
-  void handle(const http_request& req, respond_fn respond);
+  void handle(const http_request& req, respond_fn respond, respond_later_fn respond_later);
 
   // For an upgrade request: routes it (must be GET /notifications), authenticates it
   // (Bearer header, or the access_token query parameter for browsers; no PoP) and reads
@@ -107,17 +112,20 @@ class api {
  private:
   http_response phone_file(const route& r, std::string txn) const;
   void finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res);
+  // The metrics of an answered request (by endpoint and status, latency).
+  void account(const route& r, std::int64_t started_ns, int status);
   void handle_call(const route& r, const http_request& req, principal who, std::string txn,
                    schemas::reason_code input_error, std::string input_message, std::int64_t started_ns,
-                   respond_fn respond);
+                   respond_fn respond, respond_later_fn respond_later);
   engine::counter& requests(const route& r, int status);
   void note_unauthenticated(const route& r, std::string_view why);
   // Sets the gauges of the bounded tables (replay cache, rate limiters) before /metrics.
   void refresh_gauges();
-  // The reply callback handed to the reactor (turns its reply into the HTTP response),
-  // and what to do when the reactor refuses the request (503, full).
+  // The reply callback handed to the reactor (hands its reply to the connection's I/O
+  // thread, which renders it), and what to do when the reactor refuses the request (503).
   std::pair<engine::reply_fn, std::function<void()>> through_reactor(const route& r, std::int64_t started,
-                                                                     respond_fn respond, std::string txn);
+                                                                     respond_fn respond,
+                                                                     respond_later_fn respond_later, std::string txn);
 
   engine::reactor& reactor_;
   const token_verifier& verifier_;

@@ -56,6 +56,7 @@ struct flags {
   double max_queue_delay = 0.25;
   std::size_t admit_floor = 256;
   std::size_t max_batch = 1024;
+  std::size_t write_pipeline = 2;
   double request_timeout = 5;
   double invite_timeout = 30, answer_timeout = 90, offer_timeout = 15, max_call_duration = 4 * 3600;
   double call_retention = 3600;
@@ -222,6 +223,10 @@ int main(int argc, char** argv) {
   app.add_option("--admit-floor", f.admit_floor,
                  "Requests always admitted at once, whatever the recent rate (--max-queue-delay)");
   app.add_option("--max-batch", f.max_batch, "Most events in one log write");
+  app.add_option("--write-pipeline", f.write_pipeline,
+                 "Log writes in flight at once: the next batch is written while the last one syncs (1: each write "
+                 "waits for the last one's sync)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{16}));
   app.add_option("--request-timeout", f.request_timeout, "Seconds a request may wait to be written; then 408");
   const auto seconds = CLI::Range(0.0, 1e9);
   app.add_option("--invite-timeout", f.invite_timeout, "Seconds after /start without MT progress: NotReachable (0: never)")
@@ -326,8 +331,9 @@ int main(int argc, char** argv) {
   transport::token_verifier verifier(std::move(issuer_cfg), f.token_cache);
 
   engine::registry metrics;
-  auto& sync_seconds = metrics.get_histogram("yna_log_sync_seconds", "Time of one log write including its fsync",
-                                             engine::latency_buckets_seconds());
+  auto& sync_seconds = metrics.get_histogram(
+      "yna_log_sync_seconds", "Time of one log write until it is durable: the write, then the WAL sync that covers it",
+      engine::latency_buckets_seconds());
   std::atomic<bool> storage_ok{true};
 
   storage::log_options lo;
@@ -377,12 +383,12 @@ int main(int argc, char** argv) {
   ro.max_queue_delay_ms = static_cast<engine::epoch_ms>(std::llround(f.max_queue_delay * 1000));
   ro.admit_floor = f.admit_floor;
   ro.max_batch = f.max_batch;
+  ro.max_inflight_batches = f.write_pipeline;
   ro.request_timeout_ms = static_cast<engine::epoch_ms>(f.request_timeout * 1000);
   auto ms = [](double secs) { return static_cast<engine::epoch_ms>(std::llround(secs * 1000)); };
   ro.timers = engine::timer_settings{ms(f.invite_timeout), ms(f.answer_timeout), ms(f.offer_timeout),
                                      ms(f.max_call_duration), ms(f.call_retention)};
   ro.caps = caps;
-  ro.base_path = f.base_path;
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
   if (reactor.armed_timers() > 0)
     engine::log::info("{} call timers armed; those whose deadline passed while stopped fire now", reactor.armed_timers());

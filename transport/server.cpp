@@ -233,10 +233,17 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     r.transaction_id = header(req, "x-transaction-id", r.has_transaction_id);
     r.reason = header(req, "reason", r.has_reason);
     r.conference = header(req, "conference", r.has_conference);
-    st_.handler.handle(r, [self = self()](http_response res) {
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->write(std::move(res), self->keep_alive_); });
-    });
+    st_.handler.handle(
+        r,
+        [self = self()](http_response res) {
+          net::post(self->stream_.get_executor(),
+                    [self, res = std::move(res)]() mutable { self->write(std::move(res), self->keep_alive_); });
+        },
+        // From the reactor thread: the response is made here, on this connection's thread.
+        [self = self()](render_fn make) {
+          net::post(self->stream_.get_executor(),
+                    [self, make = std::move(make)] { self->write(make(), self->keep_alive_); });
+        });
   }
 
   // A connection in a reserved health slot (every other slot taken): /healthz and

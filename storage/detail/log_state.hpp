@@ -4,10 +4,12 @@
 // each group of members.
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -36,6 +38,18 @@ struct append_job {
 };
 using job = append_job;
 
+// A batch the writer thread has handed on (written without a sync, or failed), waiting
+// in the sync pipeline to be answered in its turn.
+struct unsynced_batch {
+  engine::append_done done;
+  engine::event_seq last = 0;  // its last event's seq (0: nothing written)
+  std::string head_hash;       // the chain head after it
+  std::optional<engine::store_error> failed;  // failed on the writer thread: answered so, unsynced
+  std::size_t events = 0;
+  std::chrono::steady_clock::time_point started;
+  sync_observer observer;
+};
+
 enum class instance_kind : std::uint8_t { writer, secondary, read_only };
 
 struct log_state {
@@ -56,7 +70,9 @@ struct log_state {
   std::array<rocksdb::ColumnFamilyHandle*, cf_count> cf{};
 
   // Any thread.
-  std::atomic<engine::event_seq> last_seq{0};  // writer instance: advanced after each durable append
+  // Writer instance: the last acknowledged seq (its batch synced, or written without
+  // --sync). Readers in this process see nothing past it.
+  std::atomic<engine::event_seq> last_seq{0};
   mutable std::mutex catch_up_mu;              // one TryCatchUpWithPrimary at a time
 
   // The handoff to the writer thread, under mu.
@@ -68,8 +84,28 @@ struct log_state {
   sync_observer observer;
   std::thread writer;
 
+  // The sync pipeline (writer instance with options.sync): the writer thread writes each
+  // batch without a sync and queues it in `unsynced`; the syncer thread takes what is
+  // queued, syncs the WAL (so every batch it took was written before the sync started),
+  // then answers them in order. So the next batch is encoded and written while the last
+  // one syncs. A failed sync fails every batch not yet answered; the writer then rolls
+  // back to the last acknowledged batch and recovers (reopen, a new WAL: a failed sync is
+  // never retried on the same file) before it writes again. Under sync_mu.
+  std::mutex sync_mu;
+  std::condition_variable sync_cv;
+  std::deque<unsynced_batch> unsynced;
+  bool syncing = false;        // the syncer is answering batches it took
+  bool sync_stopping = false;
+  std::optional<engine::store_error> sync_failed;  // until the writer has rolled back
+  std::string synced_hash;     // the chain head of the last acknowledged batch
+  std::thread syncer;
+
   // Writer thread only (and open(), before the thread starts).
-  std::string head_hash;                             // hex sha256 of the last stored record
+  std::string head_hash;                             // hex sha256 of the last written record
+  engine::event_seq written_seq = 0;                 // the last written seq (acknowledged or not)
+  // After a failure: batches numbered past the failed one (decided before the reactor
+  // heard of it) fail with it, until one continues from the last acknowledged seq.
+  bool discarding = false;
   bool recovery_needed = false;                      // a write failed: recover before the next one
   engine::store_error failed_with = engine::store_error::io_error;  // how, while recovery_needed
 
@@ -91,6 +127,11 @@ struct read_guard {
   explicit read_guard(const log_state& s);
   std::shared_lock<std::shared_mutex> lock;
   schemas::status<read_error> ready;
+  // The last seq a read may show: nothing the writer has not acknowledged. On the writer
+  // instance its last acknowledged seq (a batch is visible in RocksDB before its sync);
+  // on a secondary the writer's durable mark (durable_key; none in a log written before
+  // it); read-only (no writer running): everything.
+  engine::event_seq visible = std::numeric_limits<engine::event_seq>::max();
 };
 
 // writer.cpp
@@ -100,6 +141,10 @@ void stop_writer(log_state& s);
 // it. False (fn not run) when the log is closing. The caller must not hold a read_guard:
 // the writer thread may need db_mu exclusively to recover.
 bool run_on_writer(log_state& s, const std::function<void()>& fn);
+// Writer thread, before anything that writes: after a failed sync (or write), waits for
+// the syncer to answer what it holds, rolls the writer back to the last acknowledged
+// batch and recovers. False when the log cannot be written (s.failed_with says why).
+bool ready_to_write(log_state& s);
 
 // recovery.cpp. Writer thread, after a failed write: brings RocksDB back to
 // writable (Resume, or close and reopen when Resume cannot) and removes whatever the

@@ -39,6 +39,11 @@ inline constexpr std::string_view log_id_key = "log_id";
 // archived and removed (or are being removed); the live log continues at seq+1, whose
 // prev is that hash. Absent: nothing archived.
 inline constexpr std::string_view anchor_key = "anchor";
+// meta: [seq:8], every event up to it was synced and acknowledged when it was written. The
+// writer puts it in each batch (and alone when idle after a sync), so a secondary reader
+// (yna-tool beside a running engine), which sees the WAL as written, shows no event the
+// engine has not acknowledged (issue 19: writes are synced after they are visible).
+inline constexpr std::string_view durable_key = "durable";
 
 // secondary: options for DB::OpenAsSecondary / OpenForReadOnly (keeps every table
 // file open, as the secondary requires, and creates nothing). env: null for the default.

@@ -142,7 +142,7 @@ result raw_threads(const fs::path& dir, double seconds, std::size_t appenders) {
 }
 
 // The engine's own path: reactor decides, event_log hash-chains, indexes and syncs.
-result engine_path(const fs::path& dir, double seconds, std::size_t appenders) {
+result engine_path(const fs::path& dir, double seconds, std::size_t appenders, std::size_t pipeline) {
   storage::log_options lo;
   lo.dir = dir;
   lo.sync = true;
@@ -158,6 +158,7 @@ result engine_path(const fs::path& dir, double seconds, std::size_t appenders) {
   engine::system_clock clock;
   engine::registry metrics;
   engine::reactor_options ro;
+  ro.max_inflight_batches = pipeline;
   engine::reactor reactor(*log, clock, metrics, ro, engine::call_table{});
   std::thread reactor_thread([&] { reactor.run(); });
 
@@ -238,7 +239,7 @@ result engine_path(const fs::path& dir, double seconds, std::size_t appenders) {
 
 int main(int argc, char** argv) {
   double seconds = 5;
-  std::size_t batch = 64, appenders = 64;
+  std::size_t batch = 64, appenders = 64, pipeline = 2;
   std::string dir = fs::temp_directory_path().string(), only;
   bool json = false, keep = false;
   CLI::App app{"yna-logbench: durable events per second, raw RocksDB against the engine's group commit"};
@@ -246,6 +247,8 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "Seconds per mode");
   app.add_option("--batch", batch, "Events per write in rocksdb-batch");
   app.add_option("--appenders", appenders, "Concurrent appenders in rocksdb-threads and engine");
+  app.add_option("--pipeline", pipeline, "Engine mode: log writes in flight at once (yna-engine --write-pipeline)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{16}));
   app.add_option("--dir", dir, "Where the temporary logs go (the disk under test)");
   app.add_option("--only", only, "Run one mode: rocksdb-single, rocksdb-batch, rocksdb-threads, engine");
   app.add_flag("--json", json, "One JSON object on stdout");
@@ -270,7 +273,7 @@ int main(int argc, char** argv) {
     if (want("rocksdb-single")) timed([&] { return raw_batches(root / "single", seconds, 1, "rocksdb-single"); });
     if (want("rocksdb-batch")) timed([&] { return raw_batches(root / "batch", seconds, batch, "rocksdb-batch"); });
     if (want("rocksdb-threads")) timed([&] { return raw_threads(root / "threads", seconds, appenders); });
-    if (want("engine")) timed([&] { return engine_path(root / "engine", seconds, appenders); });
+    if (want("engine")) timed([&] { return engine_path(root / "engine", seconds, appenders, pipeline); });
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}\n", e.what());
     if (!keep) fs::remove_all(root);

@@ -279,10 +279,13 @@ done
 HWM=$(awk '/^VmHWM:/ { print $2 }' "/proc/$EPID/status")
 wait_perf
 for at in "${PERF_RUNS[@]}"; do
+  # Whole reports to files first: head closing a pipe would fail the script (pipefail).
+  perf report -i "$OUT/perf-$at.data" --no-children --sort dso --stdio -g none >"$OUT/perf-$at.dso" 2>/dev/null || true
+  perf report -i "$OUT/perf-$at.data" --no-children --sort dso,symbol --stdio -g none >"$OUT/perf-$at.sym" 2>/dev/null || true
   { echo "# perf record at $at calls: self time by library, then by function (top 40)"
-    perf report -i "$OUT/perf-$at.data" --no-children --sort dso --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -15
+    grep -v '^#' "$OUT/perf-$at.dso" | grep -v '^$' | sed -n '1,15p'
     echo
-    perf report -i "$OUT/perf-$at.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40
+    grep -v '^#' "$OUT/perf-$at.sym" | grep -v '^$' | sed -n '1,40p'
   } >"$OUT/perf-$at.txt"
   echo "profile at $at calls: $OUT/perf-$at.txt"
 done

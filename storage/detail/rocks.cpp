@@ -86,6 +86,11 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
       //    the memtable kind is chosen at each open, not stored.
       //  - by_call is read by the engine too since calls retire (contract §9: a retired
       //    call is folded from its events), so it keeps the skiplist with the hint.
+      // LZ4 at every level: the indexes are inserted in id order, not seq order, so every
+      // compaction rewrites them, and ZSTD on each rewrite into the bottom level grew to
+      // 13 % of the engine's CPU by 1.25M calls (soak profile). Their keys are short; the
+      // bytes ZSTD saves are the events'.
+      o.bottommost_compression = rocksdb::kDisableCompressionOption;
       if (which == cf_by_msisdn || which == cf_by_call)
         o.memtable_insert_with_hint_prefix_extractor = index_id_prefix();
       else if (writer)
@@ -106,6 +111,18 @@ rocksdb::ColumnFamilyOptions cf_options(cf_id which, const std::shared_ptr<rocks
       // retire; `by_start` grows with history like the other indexes.
       t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
       t.whole_key_filtering = true;
+      if (which != cf_archived) o.bottommost_compression = rocksdb::kDisableCompressionOption;  // as the indexes
+      // Partitioned: a lookup loads one 4 KiB filter partition (and one index partition),
+      // not the whole filter of a table. A full filter grows with the table (by_start's
+      // bottom level: megabytes), the block cache cannot keep it beside the memtables,
+      // and every /start with a clientCorrelator then read it back from the file (the
+      // soak at 1.25M calls: 6 % of the engine's CPU in page faults and copies of filter
+      // blocks on the lookup thread). Only the partitions' top level stays pinned.
+      t.partition_filters = true;
+      t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+      t.metadata_block_size = 4096;
+      t.pin_top_level_index_and_filter = true;
+      t.cache_index_and_filter_blocks_with_high_priority = true;
       o.write_buffer_size = 16 * mib;
       break;
     default:

@@ -1,7 +1,5 @@
 #include "storage/event_log.hpp"
 
-#include <thread>
-
 #include <doctest/doctest.h>
 
 #include "engine/codec.hpp"
@@ -375,10 +373,7 @@ TEST_CASE("event_log: open_reader follows a live writer") {
   CHECK(reader->is_reader());
   // A reader beside a live writer sees what the writer acknowledged (its durable mark,
   // written just after each sync).
-  auto sees = [&](event_seq last) {
-    for (int i = 0; i < 500 && reader->last_seq() != last; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    return reader->last_seq() == last;
-  };
+  auto sees = [&](event_seq last) { return wait_until([&] { return reader->last_seq() == last; }); };
   CHECK(sees(2));
 
   std::vector<engine::event> more{make_event(3, "CALLR", "121212", "tr3"), make_event(4, "CALLR", "343434", "tr4")};

@@ -40,15 +40,6 @@ struct answers {
   bool wait() { return all.get_future().wait_for(std::chrono::seconds(20)) == std::future_status::ready; }
 };
 
-template <class Pred>
-bool wait_until(Pred p) {
-  for (int i = 0; i < 1000; ++i) {
-    if (p()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return p();
-}
-
 std::vector<event_seq> scanned(const storage::event_log& log) {
   std::vector<event_seq> out;
   REQUIRE(log.scan(0, std::numeric_limits<event_seq>::max(), [&](const engine::event& e, std::string_view) {

@@ -406,7 +406,7 @@ void reactor::handle(read_request&& r) {
   } else if (resolve_role(*call, r.who, action::end) == role::stranger) {
     rep = reply{reason_code::forbidden, "only the parties of a call may read it", {}};
   } else {
-    rep.result = *call;
+    rep.result = std::make_shared<const call_state>(*call);
   }
   answer(r.done, std::move(rep));
 }
@@ -580,7 +580,8 @@ reply reactor::success_reply(const event& e, const call_state* found) const {
 std::string render_success(const reply& r, std::string_view base_path) {
   if (const auto* s = std::get_if<started_call>(&r.result))
     return schemas::encode_start_response(s->to, s->from, s->call_id, s->client_correlator);
-  if (const auto* c = std::get_if<call_state>(&r.result)) return encode_call_view(*c, base_path);
+  if (const auto* c = std::get_if<std::shared_ptr<const call_state>>(&r.result); c && *c)
+    return encode_call_view(**c, base_path);
   return "{}";
 }
 

@@ -55,8 +55,9 @@ struct started_call {
 struct reply {
   reason_code code = reason_code::none;  // none: success
   std::string message;                   // systemMessage for errors
-  // On success: the call of a /start, the call a GET reads; nothing for other actions.
-  std::variant<std::monostate, started_call, call_state> result;
+  // On success: the call of a /start, the call a GET reads (shared: a reply is copied
+  // into the closure that takes it to the I/O thread); nothing for other actions.
+  std::variant<std::monostate, started_call, std::shared_ptr<const call_state>> result;
 };
 
 // The JSON body of a successful reply: StartCallResponse, the call view (its

@@ -2,12 +2,14 @@
 // The reactor: the one thread that owns all call state.
 //
 // I/O threads submit() commands; the reactor decides each into an event, collects the
-// events decided while the previous write is being synced into the next batch, hands
-// that batch to the event_store (group commit: one sync for many requests), and only
-// once the store says the batch is durable applies it to the call table, publishes
-// notifications and replies. Commands on a call that has an event in flight wait
-// ("parked") until that event is durable, so every decision sees durable state and a
-// failed write never has to be undone.
+// events decided while earlier writes are in flight into the next batch, hands that
+// batch to the event_store (group commit: one sync for many requests; up to
+// max_inflight_batches batches in flight, so the next one is written while the last one
+// syncs), and only once the store says a batch is durable applies it to the call table,
+// publishes notifications and replies, batch by batch in log order. Commands on a call
+// that has an event in flight wait ("parked") until that event is durable, so every
+// decision sees durable state and a failed write never has to be undone. Replies are
+// values (reply); the I/O threads render them.
 //
 // Timers (contract §7) live here as a deadline queue built from call state. An expiry
 // is a command like any other (engine as the actor): it goes through decide(), waits its

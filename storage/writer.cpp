@@ -1,10 +1,12 @@
 // The writer thread: the only code that writes to a writer instance. Appends run
 // one at a time, in the order they were handed over, so the chain
-// head and the expected next seq need no lock.
+// head and the expected next seq need no lock. Each batch is written without a sync and
+// handed to the syncer thread, which syncs the WAL and answers the batches in order
+// (log_state.hpp: the sync pipeline).
 #include <algorithm>
-#include <shared_mutex>
 #include <chrono>
 #include <future>
+#include <shared_mutex>
 #include <string>
 
 #include <rocksdb/perf_level.h>
@@ -251,6 +253,8 @@ bool ready_to_write(log_state& s) {
     s.written_seq = s.last_seq.load();
     s.head_hash = s.synced_hash;
   }
+  // Never write through a RocksDB that has not recovered from the last failure: its WAL
+  // writer has seen an error, and writing to it again is undefined (RocksDB asserts).
   if (s.recovery_needed) recover(s);
   return !s.recovery_needed && s.db;
 }

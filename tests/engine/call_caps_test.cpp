@@ -390,6 +390,7 @@ TEST_CASE("caps reactor: a burst decided within one batch cannot pass the caps (
   SUBCASE("starts that time out before being written (408) are released too") {
     o.caps = call_caps{3, 0};
     o.request_timeout_ms = 1000;
+    o.max_inflight_batches = 1;  // T1 and T2 wait for the next write instead of joining T0 in flight
     harness h(o);
     h.store.pause();
     h.start();

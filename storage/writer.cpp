@@ -214,6 +214,12 @@ void syncer_loop(log_state& s) {
         s.cv.notify_one();
       }
     }
+    if (failed) {
+      // Before anyone hears of the failure: the next append (renumbered from the failed
+      // batch) must find the writer rolling back, not a chain that still runs past it.
+      std::lock_guard lk(s.sync_mu);
+      if (!s.sync_failed) s.sync_failed = failed;
+    }
     for (auto& b : take) {
       if (b.failed)
         answer(b, schemas::failure{*b.failed});
@@ -225,7 +231,6 @@ void syncer_loop(log_state& s) {
     {
       std::lock_guard lk(s.sync_mu);
       s.syncing = false;
-      if (failed && !s.sync_failed) s.sync_failed = failed;
     }
     s.sync_cv.notify_all();
   }

@@ -143,3 +143,24 @@ TEST_CASE("state bounds: --log-memory bounds the log's RocksDB, reported by yna_
     CHECK(r.out.find("--log-memory") != std::string::npos);
   }
 }
+
+// --write-pipeline: log writes in flight at once (issue 19). 1 is the old one-at-a-time
+// behaviour and must still serve; outside 1..16 the engine refuses to start.
+TEST_CASE("state bounds: --write-pipeline takes 1..16; an engine with one write in flight serves") {
+  engine_process eng({"--write-pipeline", "1"});
+  http_client c(eng.port());
+  const party a = new_party(eng, "a"), b = new_party(eng, "b");
+  auto r = c.post("/start", start_body(a.number, b.number, sdp("a")), a.auth());
+  REQUIRE(r.status == 200);
+  CHECK(c.del("/end/" + json_str(r.body, "/callId").value_or(""), a.auth()).status == 200);
+
+  const std::string bin = shell_quote(engine_path().string());
+  const std::string data = shell_quote((eng.root() / "other-data").string());
+  for (const char* bad : {"0", "17", "lots"}) {
+    CAPTURE(bad);
+    const auto out = run_command("timeout 20 " + bin + " --data-dir " + data + " --write-pipeline " + shell_quote(bad) +
+                                 " 2>&1; echo \"exit=$?\"");
+    CHECK(out.out.find("exit=2") != std::string::npos);
+    CHECK(out.out.find("--write-pipeline") != std::string::npos);
+  }
+}

@@ -58,7 +58,9 @@ TEST_CASE("pipeline: batches written while the last one syncs share the next syn
   auto first = make_batch(1, 1);
   REQUIRE(append_wait(*log, first).has_value());
 
-  fe.set_sync_delay_ms(300);
+  // Long enough that the writer, handed all three at once, writes the other two during
+  // the first one's sync even on a loaded machine under a sanitizer.
+  fe.set_sync_delay_ms(1000);
   const auto syncs_before = fe.wal_syncs();
   std::vector<std::vector<engine::event>> batches{make_batch(2, 1), make_batch(3, 2), make_batch(5, 1)};
   answers a;

@@ -101,6 +101,12 @@ reactor::~reactor() {
 
 void reactor::set_listener(event_listener* l) { listener_ = l; }
 void reactor::set_lookup(const call_lookup* l) { lookup_ = l; }
+void reactor::set_after_batch(std::function<void()> f) { after_batch_ = std::move(f); }
+
+void reactor::end_batch() {
+  if (!std::exchange(answered_, false)) return;
+  if (after_batch_) after_batch_();
+}
 
 void reactor::update_memory_gauges() {
   calls_in_memory_.store(table_.size(), std::memory_order_relaxed);
@@ -198,6 +204,7 @@ bool reactor::poll_once() {
   flush();
   admission_.update(mono);
   pending_gauge_.set(static_cast<std::int64_t>(admission_.outstanding()));
+  end_batch();
   if (had_work) {
     const auto took = std::chrono::steady_clock::now() - woke;
     loop_seconds_.observe(std::chrono::duration<double>(took).count());
@@ -225,12 +232,14 @@ void reactor::shut_down() {
   for (auto& [k, q] : busy_)
     for (auto& r : q) refuse(r.done);
   busy_.clear();
-  std::lock_guard lk(mu_);
+  std::unique_lock lk(mu_);
   for (auto& m : inbox_) {
     if (auto* r = std::get_if<request>(&m)) refuse(r->done);
     if (auto* q = std::get_if<read_request>(&m)) refuse(q->done);
   }
   inbox_.clear();
+  lk.unlock();
+  end_batch();
 }
 
 void reactor::refuse(reply_fn& done) {
@@ -523,6 +532,7 @@ void reactor::handle(write_done&& d) {
 void reactor::answer(reply_fn& done, reply r) {
   // Counters first: whoever wakes on the reply sees them settled.
   admission_.answered();
+  answered_ = true;
   done(std::move(r));
 }
 

@@ -110,6 +110,10 @@ class reactor {
   [[nodiscard]] bool query(std::string call_id, actor who, reply_fn done);
 
   void set_listener(event_listener* l);  // before run()
+  // Called on the reactor thread at the end of every loop iteration (and of the shut-down)
+  // that answered a request: the transport hands the batch's replies and notification
+  // frames to each I/O thread at once here, one wake-up per thread per batch. Before run().
+  void set_after_batch(std::function<void()> f);
   // Where calls that are not in memory (retired, contract §9) are read back from; before
   // run(). Without one, a call not in memory is unknown (404) and a /start is new.
   void set_lookup(const call_lookup* l);
@@ -179,6 +183,7 @@ class reactor {
   };
 
   void post(message m);
+  void end_batch();
   void shut_down();
   void handle(request&& r);
   void handle(read_request&& r);
@@ -208,6 +213,8 @@ class reactor {
   reactor_options opts_;
   call_table table_;
   event_listener* listener_ = nullptr;
+  std::function<void()> after_batch_;
+  bool answered_ = false;  // answer() ran since after_batch_ was last called
 
   // shared with other threads
   mutable std::mutex mu_;

@@ -398,10 +398,6 @@ int main(int argc, char** argv) {
   auto replay = std::make_unique<transport::replay_worker>(
       log.get(), f.base_path, transport::replay_limits{f.max_replay_events, f.max_replay_jobs, f.max_replay_bytes},
       &metrics);
-  std::thread reactor_thread([&] {
-    engine::log::name_this_thread("yna-reactor");
-    reactor.run();
-  });
 
   transport::api_options ao;
   ao.base_path = f.base_path;
@@ -444,6 +440,12 @@ int main(int argc, char** argv) {
   ws.opts.token_leeway_s = f.token_leeway;
   ws.opts.idle_timeout = milliseconds(static_cast<std::int64_t>(f.ws_idle_timeout * 1000));
   transport::server srv(so, handler, ws, metrics);
+  // Each batch's replies and frames go to each I/O thread in one hand-off.
+  reactor.set_after_batch([&srv] { srv.flush_handoffs(); });
+  std::thread reactor_thread([&] {
+    engine::log::name_this_thread("yna-reactor");
+    reactor.run();
+  });
   std::uint16_t bound = 0;
   try {
     bound = srv.start();

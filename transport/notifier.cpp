@@ -16,8 +16,8 @@ void notification_hub::on_committed(const engine::event& e, const engine::call_s
   auto n = engine::derive_notification(e);
   if (!n) return;
   published_.inc();
-  frame_ptr frame;
-  std::vector<std::shared_ptr<subscriber>> targets;
+  // The sockets that receive it (a member, so its capacity is reused: reactor thread only).
+  targets_.clear();
   {
     std::lock_guard lk(mu_);
     for (const auto& number : n->recipients()) {
@@ -33,16 +33,17 @@ void notification_hub::on_committed(const engine::event& e, const engine::call_s
         ++w;
         if (!n->is_for(s->sub, s->device_id, s->msisdns)) continue;
         // A device holding both numbers of a call is told once.
-        if (std::find(targets.begin(), targets.end(), s) == targets.end()) targets.push_back(std::move(s));
+        if (std::find(targets_.begin(), targets_.end(), s) == targets_.end()) targets_.push_back(std::move(s));
       }
       if (subs.empty()) by_msisdn_.erase(it);
     }
     numbers_.set(static_cast<std::int64_t>(by_msisdn_.size()));
   }
-  if (targets.empty()) return;
-  frame = std::make_shared<const std::string>(engine::encode_notification(*n, base_path_));
-  for (auto& s : targets) s->deliver(n->seq, frame);
-  delivered_.inc(targets.size());
+  if (targets_.empty()) return;
+  auto frame = std::make_shared<pending_frame>(std::move(*n), base_path_);
+  for (auto& s : targets_) s->deliver(frame);
+  delivered_.inc(targets_.size());
+  targets_.clear();  // drops the references now, not at the next event
 }
 
 void notification_hub::subscribe(const std::shared_ptr<subscriber>& s) {

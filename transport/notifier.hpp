@@ -1,9 +1,10 @@
 #pragma once
 // Fan-out of notifications to WebSocket subscribers (contract §5). The hub is the
 // reactor's event_listener: for every committed event it derives the notification
-// (engine/notify.hpp), encodes the frame once, and hands it to every subscribed device
+// (engine/notify.hpp) and hands it to every subscribed device
 // that should receive it. Delivery itself is the subscriber's business (post to its
-// I/O thread, bounded queue): the hub never blocks the reactor.
+// I/O thread, bounded queue): the hub never blocks the reactor, and leaves the encoding
+// of the frame to the I/O threads (pending_frame).
 //
 // Thread-safety: on_committed() runs on the reactor thread; subscribe() must run on the
 // reactor thread too (engine::reactor::run_on_reactor), so a new subscriber sees every
@@ -24,12 +25,38 @@ namespace transport {
 
 using frame_ptr = std::shared_ptr<const std::string>;
 
+// A live notification on its way to the sockets: derived on the reactor thread, its
+// frame encoded once, by the first I/O thread that writes it (JSON encoding is no work
+// for the reactor). Shared by every socket that receives it.
+class pending_frame {
+ public:
+  pending_frame(engine::notification n, const std::string& base_path)
+      : seq_(n.seq), n_(std::move(n)), base_path_(base_path) {}
+  engine::event_seq seq() const { return seq_; }
+  // Any thread; the first call encodes (and lets the notification go).
+  frame_ptr get() {
+    std::call_once(once_, [this] {
+      frame_ = std::make_shared<const std::string>(engine::encode_notification(n_, base_path_));
+      n_ = {};
+    });
+    return frame_;
+  }
+
+ private:
+  std::once_flag once_;
+  engine::event_seq seq_;
+  engine::notification n_;
+  const std::string& base_path_;  // the hub's: outlives every session
+  frame_ptr frame_;
+};
+
 // A connected device (one WebSocket), as the hub sees it.
 class subscriber {
  public:
   virtual ~subscriber() = default;
-  // Called on the reactor thread: must only hand off, never block.
-  virtual void deliver(engine::event_seq seq, frame_ptr frame) = 0;
+  // Called on the reactor thread: must only hand off, never block (nor encode: the
+  // frame is encoded by whoever calls frame->get() first).
+  virtual void deliver(std::shared_ptr<pending_frame> frame) = 0;
 
   std::string sub;
   std::string device_id;
@@ -60,6 +87,7 @@ class notification_hub final : public engine::event_listener {
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::vector<std::weak_ptr<subscriber>>> by_msisdn_;
   std::unordered_map<const subscriber*, std::size_t> count_;  // subscribed sockets
+  std::vector<std::shared_ptr<subscriber>> targets_;  // on_committed's scratch (reactor thread)
   engine::counter& published_;
   engine::counter& delivered_;
   engine::gauge& numbers_;

@@ -15,6 +15,7 @@
 
 #include "engine/log.hpp"
 #include "transport/detail/conn_limits.hpp"
+#include "transport/detail/handoff.hpp"
 #include "transport/detail/request_reader.hpp"
 #include "transport/detail/ws_session.hpp"
 
@@ -71,10 +72,12 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
   // `slots`: the connection's --max-connections (or health) slot and its per-address
   // slot; `proxied`: the peer is a trusted proxy, which may name the client first.
-  http_session(tcp::socket&& socket, shared_state& st, std::vector<detail::slot_guard> slots, bool health_only,
-               bool proxied)
+  // `lane`: the hand-off to this connection's I/O thread (the socket's io_context).
+  http_session(tcp::socket&& socket, shared_state& st, detail::handoff& lane, std::vector<detail::slot_guard> slots,
+               bool health_only, bool proxied)
       : stream_(make_stream(std::move(socket), st)),
         st_(st),
+        lane_(lane),
         slots_(std::move(slots)),
         health_only_(health_only),
         proxy_pending_(proxied) {
@@ -239,10 +242,10 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
           net::post(self->stream_.get_executor(),
                     [self, res = std::move(res)]() mutable { self->write(std::move(res), self->keep_alive_); });
         },
-        // From the reactor thread: the response is made here, on this connection's thread.
+        // From the reactor thread: the response is made here, on this connection's thread,
+        // when the reactor hands its batch's replies over (one post per I/O thread).
         [self = self()](render_fn make) {
-          net::post(self->stream_.get_executor(),
-                    [self, make = std::move(make)] { self->write(make(), self->keep_alive_); });
+          self->lane_.push([self, make = std::move(make)] { self->write(make(), self->keep_alive_); });
         });
   }
 
@@ -287,7 +290,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     }
     slots_.push_back(std::move(*sub_slot));
     std::string txn = g.transaction_id;
-    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, std::move(g), std::move(slots_))
+    std::make_shared<detail::ws_session<Stream>>(std::move(stream_), st_.ws, lane_, std::move(g), std::move(slots_))
         ->run(reader_->release(), std::move(txn));
   }
 
@@ -324,6 +327,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   shared_state& st_;
+  detail::handoff& lane_;
   std::vector<detail::slot_guard> slots_;  // moved to the WebSocket on upgrade
   std::optional<detail::request_reader> reader_;
   bool keep_alive_ = false;
@@ -378,6 +382,7 @@ struct server::impl {
     for (std::size_t i = 0; i < n; ++i) {
       iocs.push_back(std::make_unique<net::io_context>(1));
       guards.emplace_back(net::make_work_guard(*iocs.back()));
+      lanes.push_back(std::make_unique<detail::handoff>(*iocs.back()));
     }
     acceptor.emplace(*iocs.front());
   }
@@ -404,13 +409,13 @@ struct server::impl {
   }
 
   void do_accept() {
-    net::io_context& next = *iocs[next_ioc++ % iocs.size()];
-    acceptor->async_accept(next, [this](beast::error_code ec, tcp::socket socket) {
+    detail::handoff& lane = *lanes[next_ioc++ % lanes.size()];
+    acceptor->async_accept(lane.context(), [this, &lane](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor->is_open()) return;
         return do_accept();  // e.g. EMFILE: keep serving the others
       }
-      admit(std::move(socket));
+      admit(std::move(socket), lane);
       do_accept();
     });
   }
@@ -418,7 +423,7 @@ struct server::impl {
   // Slots (contract §3a): one of --max-connections (or a reserved health slot), and one
   // of the peer address's --max-connections-per-ip; a trusted proxy's connections count
   // under the client its PROXY header names instead.
-  void admit(tcp::socket socket) {
+  void admit(tcp::socket socket, detail::handoff& lane) {
     beast::error_code ec;
     const auto peer = socket.remote_endpoint(ec);
     if (ec) return;
@@ -440,15 +445,20 @@ struct server::impl {
       slots.push_back(std::move(*ip));
     }
     if (st.tls)
-      std::make_shared<http_session<tls_stream>>(std::move(socket), st, std::move(slots), health_only, false)->run();
+      std::make_shared<http_session<tls_stream>>(std::move(socket), st, lane, std::move(slots), health_only, false)
+          ->run();
     else
-      std::make_shared<http_session<plain_stream>>(std::move(socket), st, std::move(slots), health_only, proxied)
+      std::make_shared<http_session<plain_stream>>(std::move(socket), st, lane, std::move(slots), health_only,
+                                                   proxied)
           ->run();
   }
 
   shared_state st;
   std::vector<std::unique_ptr<net::io_context>> iocs;
   std::vector<net::executor_work_guard<net::io_context::executor_type>> guards;
+  // One per I/O thread (iocs[i]). After iocs: destroyed first, with the sessions its
+  // unrun items hold, while their io_contexts still exist.
+  std::vector<std::unique_ptr<detail::handoff>> lanes;
   std::optional<tcp::acceptor> acceptor;
   std::size_t next_ioc = 0;
   // Held by stop() throughout, and by ~server before anything is destroyed. stop() runs on
@@ -487,6 +497,10 @@ void server::run() {
     });
   impl_->iocs.front()->run();  // I/O thread 0 is the main thread: it keeps the process's name
   for (auto& t : threads) t.join();
+}
+
+void server::flush_handoffs() {
+  for (auto& l : impl_->lanes) l->flush();
 }
 
 void server::stop() {

@@ -65,6 +65,10 @@ class server {
   std::uint16_t start();
   // Runs the I/O threads until stop(); returns after they have all finished.
   void run();
+  // Hands what the reactor queued for each I/O thread (replies, notification frames) to
+  // that thread, one post per thread: engine::reactor::set_after_batch calls it at the end
+  // of each batch. Any thread.
+  void flush_handoffs();
   // Stops accepting and closes every session. Any thread; the destructor waits for a
   // stop() still running on another thread.
   void stop();

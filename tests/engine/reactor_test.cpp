@@ -303,6 +303,48 @@ TEST_CASE("reactor: poll_once drives the loop step by step, without threads or s
   CHECK(h.r.poll_once());  // stopped, nothing in flight
 }
 
+TEST_CASE("reactor: the replies of a batch are handed over together: one after_batch call per iteration that answered") {
+  reactor_options o = harness::uncapped();
+  harness h(o);
+  int flushes = 0;
+  int answered_before_flush = 0;
+  int answered = 0;
+  h.r.set_after_batch([&] {
+    ++flushes;
+    answered_before_flush = answered;
+  });
+  std::vector<reason_code> codes;
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(h.r.submit(start_cmd("B" + std::to_string(i)), [&](reply r) {
+      ++answered;
+      codes.push_back(r.code);
+    }));
+  h.r.poll_once();  // decided and written: nothing answered yet
+  CHECK(flushes == 0);
+  h.r.poll_once();  // the store's answer: all three answered, then one hand-off
+  CHECK(answered == 3);
+  CHECK(flushes == 1);
+  CHECK(answered_before_flush == 3);  // called after the batch's replies, not between them
+  h.r.poll_once();  // nothing to answer: no hand-off
+  CHECK(flushes == 1);
+  CHECK(codes == std::vector<reason_code>(3, reason_code::none));
+
+  // Replies made outside a write (here a 404 decided at once and still written as a
+  // rejected event) go out the same way; so do the refusals of a shut-down.
+  h.store.pause();
+  command end;
+  end.act = action::end;
+  end.call_id = "nope";
+  REQUIRE(h.r.submit(end, [&](reply) { ++answered; }));
+  h.r.poll_once();
+  h.r.stop();
+  h.store.resume();
+  for (int i = 0; i < 3 && !h.r.poll_once(); ++i) {
+  }
+  CHECK(answered == 4);
+  CHECK(flushes == 2);
+}
+
 TEST_CASE("reactor: with a write pipeline of 2, the next batch is handed over while the last one is in flight") {
   reactor_options o = harness::uncapped();
   o.max_batch = 1;  // one request per batch, so the batches are easy to count

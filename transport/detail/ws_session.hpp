@@ -25,6 +25,7 @@
 #include "engine/reactor.hpp"
 #include "transport/api.hpp"
 #include "transport/detail/conn_limits.hpp"
+#include "transport/detail/handoff.hpp"
 #include "transport/notifier.hpp"
 #include "transport/replay.hpp"
 #include "transport/server.hpp"
@@ -49,9 +50,9 @@ template <class Stream>
 class ws_session final : public subscriber, public std::enable_shared_from_this<ws_session<Stream>> {
  public:
   // `slots` are the connection's slots (--max-connections, per address, per subject):
-  // held until this socket is destroyed.
-  ws_session(Stream&& stream, ws_shared& sh, socket_grant grant, std::vector<slot_guard> slots)
-      : ws_(std::move(stream)), sh_(sh), slots_(std::move(slots)), expiry_(ws_.get_executor()) {
+  // held until this socket is destroyed; `lane`: the hand-off to its I/O thread.
+  ws_session(Stream&& stream, ws_shared& sh, handoff& lane, socket_grant grant, std::vector<slot_guard> slots)
+      : ws_(std::move(stream)), sh_(sh), lane_(lane), slots_(std::move(slots)), expiry_(ws_.get_executor()) {
     sub = std::move(grant.who.sub);
     device_id = std::move(grant.who.device_id);
     msisdns = std::move(grant.who.msisdns);
@@ -85,9 +86,10 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
     });
   }
 
-  void deliver(engine::event_seq seq, frame_ptr frame) override {
-    net::post(ws_.get_executor(), [self = this->shared_from_this(), seq, frame = std::move(frame)]() mutable {
-      self->on_live(seq, std::move(frame));
+  // On the reactor thread: queued with the batch's other hand-offs to this I/O thread.
+  void deliver(std::shared_ptr<pending_frame> frame) override {
+    lane_.push([self = this->shared_from_this(), frame = std::move(frame)] {
+      if (!self->closed_) self->on_live(frame->seq(), frame->get());  // encoded here, once for all sockets
     });
   }
 
@@ -250,6 +252,7 @@ class ws_session final : public subscriber, public std::enable_shared_from_this<
 
   websocket::stream<Stream> ws_;
   ws_shared& sh_;
+  handoff& lane_;
   std::vector<slot_guard> slots_;
   net::steady_timer expiry_;
   std::int64_t token_exp_ = 0;

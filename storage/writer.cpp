@@ -90,18 +90,24 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
   }
   s.discarding = false;
 
-  rocksdb::WriteBatch wb;
+  rocksdb::WriteBatch& wb = s.write_buffer;
+  wb.Clear();
+  std::string& key = s.key_buffer;
   std::string prev = s.head_hash;
   for (auto& e : batch) {
     e.prev_hash = prev;
     const std::string raw = engine::encode_event(e);
     prev = schemas::to_hex(schemas::sha256(raw));
     if (e.seq == 1) wb.Put(s.cf[cf_meta], slice(log_id_key), slice(prev));  // the log's name
-    wb.Put(s.cf[cf_events], slice(seq_key(e.seq)), slice(raw));
+    const std::string seq = seq_key(e.seq);
+    wb.Put(s.cf[cf_events], slice(seq), slice(raw));
     const index_ids ids = ids_of(e);
     for (int k = 0; k < index_kind_count; ++k)
-      for (std::string_view id : ids.of[k])
-        wb.Put(s.cf[index_cf(static_cast<index_kind>(k))], slice(index_key(id, e.seq)), rocksdb::Slice());
+      for (std::string_view id : ids.of[k]) {
+        key.assign(id).push_back('\0');  // index_key(id, seq), without a string per entry
+        key.append(seq);
+        wb.Put(s.cf[index_cf(static_cast<index_kind>(k))], slice(key), rocksdb::Slice());
+      }
     if (auto sk = start_key_of(e)) wb.Put(s.cf[cf_by_start], slice(*sk), slice(e.call_id));
   }
   // The state of the calls the batch changed, in the same atomic write (contract §9).

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include "engine/event_store.hpp"
 #include "storage/detail/rocks.hpp"
@@ -107,6 +108,10 @@ struct log_state {
   // heard of it) fail with it, until one continues from the last acknowledged seq.
   bool discarding = false;
   bool recovery_needed = false;                      // a write failed: recover before the next one
+  // Reused by every append (cleared, its buffer kept): a batch's write is built without
+  // growing a fresh buffer from nothing each time.
+  rocksdb::WriteBatch write_buffer;
+  std::string key_buffer;
   engine::store_error failed_with = engine::store_error::io_error;  // how, while recovery_needed
 
   void warn(std::string_view what) const;

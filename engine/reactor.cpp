@@ -15,13 +15,7 @@ namespace {
 
 constexpr epoch_ms sweep_interval_ms = 50;
 
-std::string fmt_label(timer_kind k) {
-  std::string l = "timer=\"";
-  l.append(to_string(k)).push_back('"');
-  return l;
-}
-
-// The busy key of a request whose call is not in memory, while the log is read: the
+// The lane (call_lanes) of a request whose call is not in memory, while the log is read: the
 // start key, or the call id.
 std::string lookup_key(const command& cmd) {
   if (cmd.act == action::start) {
@@ -34,7 +28,7 @@ std::string lookup_key(const command& cmd) {
   return "c:" + cmd.call_id;
 }
 
-std::string busy_key(const command& cmd, const call_state* call) {
+std::string lane_key(const command& cmd, const call_state* call) {
   if (cmd.act == action::start) return lookup_key(cmd);
   if (!call) return {};
   return "c:" + call->call_id;
@@ -49,45 +43,10 @@ reactor::reactor(event_store& store, const clock& clk, registry& m, reactor_opti
       table_(std::move(recovered)),
       admission_(opts_.max_pending, opts_.max_queue_delay_ms, opts_.admit_floor, clk.mono_ms(), m),
       next_seq_(table_.last_seq() + 1),
-      batch_size_(m.get_histogram("yna_commit_batch_events", "Events per log write (group commit batch size)",
-                                  size_buckets())),
-      commit_latency_(m.get_histogram("yna_commit_seconds", "Time from decision to durable, per event",
-                                      latency_buckets_seconds())),
-      events_accepted_(m.get_counter("yna_events_total", "Events written", "outcome=\"accepted\"")),
-      events_rejected_(m.get_counter("yna_events_total", "Events written", "outcome=\"rejected\"")),
-      write_failures_(m.get_counter("yna_log_write_failures_total", "Log writes that failed (requests answered 500/503)")),
-      timeouts_(m.get_counter("yna_request_timeouts_total", "Requests answered 408 before being written")),
-      timers_superseded_(m.get_counter("yna_timer_superseded_total",
-                                       "Timer expiries dropped unwritten: a request decided first disarmed them")),
-      capped_calls_(m.get_counter("yna_calls_capped_total", "/start requests refused or ended by a call cap",
-                                  "cap=\"calls_per_number\"")),
-      capped_ringing_(m.get_counter("yna_calls_capped_total", "/start requests refused or ended by a call cap",
-                                    "cap=\"ringing_per_number\"")),
-      retired_(m.get_counter("yna_calls_retired_total",
-                             "Ended calls retired from memory after --call-retention (retire events written)")),
-      lookups_(m.get_counter("yna_call_lookups_total",
-                             "Requests on calls not in memory, read back from the log (retired calls, new /start keys)")),
-      timers_gauge_(m.get_gauge("yna_timers_armed", "Call timers waiting in the deadline queue")),
-      active_gauge_(m.get_gauge("yna_active_calls", "Calls not yet ended")),
-      live_in_memory_(m.get_gauge("yna_calls_in_memory", "Calls held in memory (retired calls are not)", "state=\"live\"")),
-      ended_in_memory_(m.get_gauge("yna_calls_in_memory", "Calls held in memory (retired calls are not)", "state=\"ended\"")),
-      pending_gauge_(m.get_gauge("yna_reactor_pending", "Requests accepted by the reactor and not yet answered")),
-      loop_seconds_(m.get_histogram("yna_reactor_loop_seconds",
-                                    "Reactor loop iterations that did work: from waking up to going back to wait "
-                                    "(every pause of the reactor is one)",
-                                    latency_buckets_seconds())),
-      loop_max_us_(m.get_gauge("yna_reactor_loop_max_microseconds", "Longest reactor loop iteration since start")) {
-  for (int i = 0; i < timer_kind_count; ++i) {
-    const std::string label = fmt_label(static_cast<timer_kind>(i));
-    timer_expiries_[i] = &m.get_counter("yna_timer_expiries_total", "Timer expiries written to the log", label);
-  }
+      probe_(m) {
   timers_.rebuild(table_);  // deadlines that passed while the engine was down fire at once
-  armed_timers_ = timers_.size();
-  timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
-  committed_seq_ = table_.last_seq();
-  active_calls_ = table_.active();
-  active_gauge_.set(static_cast<std::int64_t>(table_.active()));
-  update_memory_gauges();
+  probe_.timers(timers_.size());
+  probe_.table(table_);
 }
 
 reactor::~reactor() {
@@ -108,11 +67,6 @@ void reactor::end_batch() {
   if (after_batch_) after_batch_();
 }
 
-void reactor::update_memory_gauges() {
-  calls_in_memory_.store(table_.size(), std::memory_order_relaxed);
-  live_in_memory_.set(static_cast<std::int64_t>(table_.active()));
-  ended_in_memory_.set(static_cast<std::int64_t>(table_.size() - table_.active()));
-}
 
 bool reactor::on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
 
@@ -203,13 +157,10 @@ bool reactor::poll_once() {
   if (!stop_requested_) fire_due(clock_.now());
   flush();
   admission_.update(mono);
-  pending_gauge_.set(static_cast<std::int64_t>(admission_.outstanding()));
+  probe_.pending(admission_.outstanding());
   end_batch();
   if (had_work) {
-    const auto took = std::chrono::steady_clock::now() - woke;
-    loop_seconds_.observe(std::chrono::duration<double>(took).count());
-    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(took).count();
-    if (us > loop_max_us_.value()) loop_max_us_.set(us);
+    probe_.loop(std::chrono::steady_clock::now() - woke);
   }
   return stop_requested_ && inflight_.empty();
 }
@@ -229,9 +180,7 @@ void reactor::shut_down() {
   for (auto& j : unlooked) std::visit([&](auto& v) { refuse(v.done); }, j);
   for (auto& d : pending_) refuse(d.done);
   pending_.clear();
-  for (auto& [k, q] : busy_)
-    for (auto& r : q) refuse(r.done);
-  busy_.clear();
+  lanes_.drain([&](request& r) { refuse(r.done); });
   std::unique_lock lk(mu_);
   for (auto& m : inbox_) {
     if (auto* r = std::get_if<request>(&m)) refuse(r->done);
@@ -253,7 +202,7 @@ bool reactor::send_to_lookup(lookup_job&& job) {
     lookup_queue_.push_back(std::move(job));
   }
   lookup_cv_.notify_one();
-  lookups_.inc();
+  probe_.looked_up();
   return true;
 }
 
@@ -291,7 +240,7 @@ void reactor::handle(request&& r) {
   assert(on_reactor_thread());
   const epoch_ms now = clock_.now();
   if (clock_.mono_ms() > r.deadline) {
-    timeouts_.inc();
+    probe_.timed_out();
     if (r.looked_up) release(lookup_key(r.cmd));
     answer(r.done, reply{reason_code::request_timeout, "the request waited too long to be written; nothing was changed", {}});
     return;
@@ -316,34 +265,26 @@ void reactor::handle(request&& r) {
   if (!call && lookup_ && endpoint && r.cmd.input_error == reason_code::none &&
       (r.cmd.act == action::start ? start_key : !r.cmd.call_id.empty())) {
     std::string key = lookup_key(r.cmd);
-    auto it = busy_.find(key);
-    if (it != busy_.end()) {  // in flight: wait, then look again (memory first)
-      it->second.push_back(std::move(r));
-      return;
-    }
+    if (lanes_.wait(key, r)) return;  // in flight: wait, then look again (memory first)
     lookup_job job{std::move(r)};
     if (send_to_lookup(std::move(job))) {
-      busy_.emplace(std::move(key), std::deque<request>{});
+      lanes_.take(std::move(key));
       return;
     }
     refuse(std::get<request>(job).done);  // stopping
     return;
   }
-  std::string key = busy_key(r.cmd, call);
+  std::string key = lane_key(r.cmd, call);
   if (!key.empty()) {
-    auto it = busy_.find(key);
-    if (it != busy_.end()) {  // an event of this call is on its way to the log: wait for it
-      it->second.push_back(std::move(r));
-      return;
-    }
+    if (lanes_.wait(key, r)) return;  // an event of this call is on its way to the log: wait for it
     if (call && r.cmd.act != action::timeout) {
       if (auto due = due_timer(*call, now)) {  // a passed deadline wins: its expiry goes first
         fire(call->call_id, *due, *call->timers[*due]);
-        busy_[key].push_back(std::move(r));
+        lanes_.wait_behind(key, std::move(r));
         return;
       }
     }
-    busy_.emplace(key, std::deque<request>{});
+    lanes_.take(key);
   }
   decide_request(std::move(r), call, std::move(key), now);
 }
@@ -360,8 +301,8 @@ void reactor::decide_request(request&& r, const call_state* call, std::string ke
   }
   if ((r.cmd.act == action::timeout || r.cmd.act == action::retire) && !ev.accepted()) {
     // Disarmed by an event decided before it: not an event. The log shows the winner.
-    timers_superseded_.inc();
-    busy_.erase(key);
+    probe_.superseded();
+    lanes_.drop(key);
     answer(r.done, reply{ev.rejected, explain_rejection(ev, call), {}});
     return;
   }
@@ -369,8 +310,8 @@ void reactor::decide_request(request&& r, const call_state* call, std::string ke
   if (!ev.accepted())
     message = r.cmd.input_error != reason_code::none ? std::move(r.cmd.input_error_message)
                                                      : explain_rejection(ev, call);
-  pending_.push_back(
-      decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message), holds_caps, {}});
+  pending_.push_back(decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message),
+                             holds_caps, {}, std::chrono::steady_clock::now()});
   if (r.looked_up && r.found) pending_.back().found = std::move(r.found);
 }
 
@@ -421,24 +362,8 @@ void reactor::handle(read_request&& r) {
 }
 
 void reactor::release(const std::string& key) {
-  if (key.empty()) return;
-  auto it = busy_.find(key);
-  while (it != busy_.end() && !it->second.empty()) {
-    // Hand the call to the next waiting request: it is decided now, against durable state.
-    std::deque<request> rest = std::move(it->second);
-    busy_.erase(it);
-    request next = std::move(rest.front());
-    rest.pop_front();
-    handle(std::move(next));
-    it = busy_.find(key);
-    if (it != busy_.end()) {  // next is on its way to the log: the rest keep waiting
-      for (auto& w : rest) it->second.push_back(std::move(w));
-      return;
-    }
-    if (rest.empty()) return;  // next needed no write (timed out) and nobody else waits
-    it = busy_.emplace(key, std::move(rest)).first;
-  }
-  if (it != busy_.end()) busy_.erase(it);
+  // The call's next waiting request is decided now, against durable state.
+  lanes_.release(key, [this](request&& next) { handle(std::move(next)); });
 }
 
 void reactor::flush() {
@@ -462,10 +387,10 @@ void reactor::flush() {
       b.requests.push_back(std::move(d));
     }
     // Decided on committed state: no call of this batch has an event in an earlier batch
-    // still in flight (a request waits while its call has one, busy_), so each call folds
+    // still in flight (a request waits while its call has one: lanes_), so each call folds
     // from the table.
     b.calls = changes_of(b.events);
-    batch_size_.observe(static_cast<double>(n));
+    probe_.batch(n);
     store_.append_async(b.events, &b.calls, [this](schemas::status<store_error> s) { post(write_done{s}); });
   }
 }
@@ -509,14 +434,14 @@ void reactor::handle(write_done&& d) {
   write_batch& b = inflight_.front();
   const bool ok = d.result.has_value();
   if (!ok) {
-    write_failures_.inc();
+    probe_.write_failed();
     next_seq_ -= b.requests.size();  // every later batch in flight fails too and gives its seqs back
     unwinding_ = true;
   }
   for (std::size_t i = 0; i < b.requests.size(); ++i) {
     finish(b.requests[i], b.events[i], ok, ok ? store_error::io_error : d.result.error());
   }
-  // Release busy keys only after every event of the batch is applied, in log order.
+  // Release the lanes only after every event of the batch is applied, in log order.
   for (auto& f : b.requests) release(f.key);
   b.requests.clear();
   b.events.clear();
@@ -524,9 +449,7 @@ void reactor::handle(write_done&& d) {
   spare_batches_.push_back(std::move(b));
   inflight_.pop_front();
   if (inflight_.empty()) unwinding_ = false;
-  active_calls_ = table_.active();
-  active_gauge_.set(static_cast<std::int64_t>(table_.active()));
-  update_memory_gauges();
+  probe_.table(table_);
 }
 
 void reactor::answer(reply_fn& done, reply r) {
@@ -551,27 +474,15 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err)
   const call_state* before = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   const deadlines armed_before = before ? before->timers : deadlines{};
   table_.apply(ev);
-  committed_seq_.store(ev.seq, std::memory_order_relaxed);
-  active_calls_.store(table_.active(), std::memory_order_relaxed);
-  active_gauge_.set(static_cast<std::int64_t>(table_.active()));  // settled before the reply
-  update_memory_gauges();
-  (ev.accepted() ? events_accepted_ : events_rejected_).inc();
+  probe_.durable(std::chrono::steady_clock::now() - d.decided_at);
+  probe_.committed(ev, table_);  // settled before the reply
   const call_state* after = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   if (before && !after) {  // retired: nothing of it stays in the deadline queue
     timers_.update(ev.call_id, armed_before, deadlines{});
-    armed_timers_.store(timers_.size(), std::memory_order_relaxed);
-    timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
+    probe_.timers(timers_.size());
   } else if (after && after->timers != armed_before) {
     timers_.update(after->call_id, armed_before, after->timers);
-    armed_timers_.store(timers_.size(), std::memory_order_relaxed);
-    timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
-  }
-  if (ev.act == action::timeout && ev.accepted() && ev.timer)
-    timer_expiries_[static_cast<int>(*ev.timer)]->inc();
-  if (ev.act == action::retire && ev.accepted()) retired_.inc();
-  if (ev.act == action::start) {
-    if (ev.rejected == reason_code::too_many_calls) capped_calls_.inc();
-    else if (ev.accepted() && !ev.noop && ev.status_after && is_ended(*ev.status_after)) capped_ringing_.inc();
+    probe_.timers(timers_.size());
   }
   if (listener_) listener_->on_committed(ev, after);
   answer(d.done, ev.accepted() ? success_reply(ev, d.found ? &*d.found : nullptr)
@@ -603,8 +514,7 @@ void reactor::fire_due(epoch_ms now) {
     if (!d || *d > now) continue;  // a retry of a timer that has since been disarmed or re-armed
     fire(e->call_id, e->kind, *d);
   }
-  armed_timers_.store(timers_.size(), std::memory_order_relaxed);
-  timers_gauge_.set(static_cast<std::int64_t>(timers_.size()));
+  probe_.timers(timers_.size());
 }
 
 void reactor::fire(const std::string& call_id, timer_kind kind, epoch_ms deadline) {
@@ -629,7 +539,7 @@ void reactor::expire_stale() {
   std::vector<std::string> freed;
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now > it->deadline) {
-      timeouts_.inc();
+      probe_.timed_out();
       answer(it->done, reply{reason_code::request_timeout, "the request was not written in time; nothing was changed", {}});
       release_caps(*it, it->ev);
       freed.push_back(std::move(it->key));

@@ -19,6 +19,7 @@
 //
 // Lifetime: constructed after recovery with the recovered call table; run() on its own
 // thread until stop(). All public functions but run() may be called from any thread.
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -33,11 +34,13 @@
 #include <vector>
 
 #include "engine/admission.hpp"
+#include "engine/call_lanes.hpp"
 #include "engine/call_table.hpp"
 #include "engine/clock.hpp"
 #include "engine/decide.hpp"
 #include "engine/event_store.hpp"
 #include "engine/metrics.hpp"
+#include "engine/reactor_probe.hpp"
 #include "engine/timer_queue.hpp"
 #include "engine/types.hpp"
 
@@ -143,10 +146,10 @@ class reactor {
   // for real.
   bool admitting() noexcept { return admission_.admitting(); }
   std::size_t admit_limit() const noexcept { return admission_.limit(); }
-  event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
-  std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
-  std::size_t armed_timers() const noexcept { return armed_timers_.load(std::memory_order_relaxed); }
-  std::size_t calls_in_memory() const noexcept { return calls_in_memory_.load(std::memory_order_relaxed); }
+  event_seq committed_seq() const noexcept { return probe_.committed_seq(); }
+  std::size_t active_calls() const noexcept { return probe_.active_calls(); }
+  std::size_t armed_timers() const noexcept { return probe_.armed_timers(); }
+  std::size_t calls_in_memory() const noexcept { return probe_.calls_in_memory(); }
 
  private:
   struct request {
@@ -155,7 +158,7 @@ class reactor {
     epoch_ms deadline;  // on the monotonic clock (clock::mono_ms)
     // Set once the lookup thread has read the call from the log (it was not in memory):
     // `found` is that call, or empty when the log has none. The request then holds its
-    // busy key already.
+    // lane already.
     bool looked_up = false;
     std::optional<call_state> found;
   };
@@ -175,11 +178,12 @@ class reactor {
   struct decided {
     event ev;
     reply_fn done;
-    std::string key;  // busy key released when written ("" for none)
+    std::string key;  // its lane (call_lanes), released when written ("" for none)
     epoch_ms deadline;  // monotonic
     std::string message;  // systemMessage when rejected
     bool holds_caps = false;  // an accepted start counted in inflight_from_/inflight_to_
     std::optional<call_state> found;  // the call read back from the log (not in memory), for the reply
+    std::chrono::steady_clock::time_point decided_at;  // yna_commit_seconds
   };
 
   void post(message m);
@@ -193,7 +197,6 @@ class reactor {
   bool send_to_lookup(lookup_job&& job);
   void lookup_loop();
   void refuse(reply_fn& done);
-  void update_memory_gauges();
   std::vector<call_change> changes_of(const std::vector<event>& batch) const;
   void release(const std::string& key);
   start_limits limits_for(const command& cmd) const;
@@ -223,10 +226,6 @@ class reactor {
   bool asleep_ = false;  // the reactor waits on cv_ (under mu_)
   admission admission_;
   std::atomic<bool> stopping_{false};
-  std::atomic<event_seq> committed_seq_{0};
-  std::atomic<std::size_t> active_calls_{0};
-  std::atomic<std::size_t> armed_timers_{0};
-  std::atomic<std::size_t> calls_in_memory_{0};
 
   // The lookup thread (calls not in memory, read back from the log), under lookup_mu_.
   const call_lookup* lookup_ = nullptr;
@@ -240,7 +239,7 @@ class reactor {
   std::thread::id thread_id_;
   std::vector<message> batch_;  // the inbox as taken by poll_once
   bool stop_requested_ = false;
-  std::unordered_map<std::string, std::deque<request>> busy_;  // key -> parked requests
+  call_lanes<request> lanes_;  // per call (or /start key): the requests waiting for its event in flight
   std::deque<decided> pending_;     // decided, waiting for the next write
   // A batch handed to the store: its requests, its events (the store's, which it fills the
   // hash chain into) and the states of the calls it changes, written with it.
@@ -265,26 +264,7 @@ class reactor {
   epoch_ms last_sweep_ = 0;  // monotonic
   timer_queue timers_;
 
-  // metrics
-  histogram& batch_size_;
-  histogram& commit_latency_;
-  counter& events_accepted_;
-  counter& events_rejected_;
-  counter& write_failures_;
-  counter& timeouts_;
-  counter* timer_expiries_[timer_kind_count];
-  counter& timers_superseded_;
-  counter& capped_calls_;    // 429 TOO_MANY_CALLS written
-  counter& capped_ringing_;  // starts ended Busy by the ringing cap written
-  counter& retired_;          // retire events written
-  counter& lookups_;          // requests that read a call back from the log
-  gauge& timers_gauge_;
-  gauge& active_gauge_;
-  gauge& live_in_memory_;     // yna_calls_in_memory{state="live"}
-  gauge& ended_in_memory_;    // yna_calls_in_memory{state="ended"}
-  gauge& pending_gauge_;
-  histogram& loop_seconds_;  // each loop iteration that did work (yna_reactor_loop_seconds)
-  gauge& loop_max_us_;
+  reactor_probe probe_;  // metrics, and the figures other threads read
 };
 
 }  // namespace engine

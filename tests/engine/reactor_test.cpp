@@ -276,6 +276,8 @@ TEST_CASE("reactor: every loop iteration that did work is measured (yna_reactor_
   };
   CHECK(value("yna_reactor_loop_seconds_count") >= 5);  // at least one iteration per request
   CHECK(value("yna_reactor_loop_max_microseconds") > 0);
+  CHECK(value("yna_commit_seconds_count") == 5);  // one per event made durable
+  CHECK(value("yna_commit_batch_events_count") >= 1);
 }
 
 TEST_CASE("reactor: poll_once drives the loop step by step, without threads or sleeps") {

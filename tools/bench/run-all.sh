@@ -104,7 +104,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.4f", a / b; else
 
 engine_start() {  # fresh engine on a fresh folder; sets EPID EPORT EDATA
   EDATA=$(mktemp -d "$WORK/engine-XXXXXX")
-  "$ENGINE" --listen 127.0.0.1:0 --data-dir "$EDATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 --max-connections 30000 --max-calls-per-number 0 --max-ringing-per-number 0 "$@" >"$EDATA/out" 2>"$EDATA/err" &
+  "$ENGINE" --listen 127.0.0.1:0 --data-dir "$EDATA" --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 --max-connections 30000 --max-calls-per-number 0 --max-ringing-per-number 0 --max-sockets-per-sub 0 "$@" >"$EDATA/out" 2>"$EDATA/err" &
   EPID=$!
   PIDS+=("$EPID")
   for _ in $(seq 200); do grep -q listening "$EDATA/out" 2>/dev/null && break; sleep 0.05; done
@@ -307,7 +307,7 @@ MACHINE="$(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | 
   echo "| every loadgen run passed (no error, no missing notification) | start $(sort -u "$WORK/series.start_passed" | xargs), full $(sort -u "$WORK/series.full_passed" | xargs), full½ $(sort -u "$WORK/series.full_half_passed" | xargs) |"
   echo
   echo "Commands of each round (\$B = $BUILD; each engine on a fresh folder, fsync on:"
-  echo "\`\$B/transport/yna-engine --listen 127.0.0.1:0 --data-dir D --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 --max-connections 30000 --max-calls-per-number 0 --max-ringing-per-number 0\`; loadgen prefix"
+  echo "\`\$B/transport/yna-engine --listen 127.0.0.1:0 --data-dir D --rate-limit 0 --rate-limit-sub 0 --max-connections-per-ip 0 --max-connections 30000 --max-calls-per-number 0 --max-ringing-per-number 0 --max-sockets-per-sub 0\`; loadgen prefix"
   echo "\`\$B/tools/yna-loadgen --port P --data-dir D --engine-pid PID --json -q --threads $LG_THREADS\`):"
   echo
   echo "    nginx   wrk -t2 -c$CONNS -d${SECS}s http://127.0.0.1:PORT/     # nginx with tools/bench/nginx.conf.in"

@@ -55,16 +55,16 @@ run() {  # $1 label, $2 invite timeout (s)
   kill "$pid"; wait "$pid" 2>/dev/null || true
   "$TOOL" --data-dir "$d" cdr --json >"$d/cdr.jsonl"
   local ms; ms=$(awk -v t="$timeout" 'BEGIN { printf "%d", t * 1000 }')
-  jq -n -c --arg label "$label" --argjson lg "$j" --argjson ms "$ms" \
+  jq -n -c --arg name "$label" --argjson lg "$j" --argjson ms "$ms" \
      --argjson exp "$(awk -v a="${after:-0}" -v b="${before:-0}" -v t0="$t0" -v t1="$t1" 'BEGIN { print (a - b) / (t1 - t0) }')" \
      --slurpfile cdr "$d/cdr.jsonl" '
     def pct(p): if length == 0 then null else sort | .[((length - 1) * p | floor)] end;
     ($cdr | map(select(.finalStatus == "NotReachable" and .end != null) | (.end - .start - $ms))) as $late |
-    {run: $label,
+    {run: $name,
      starts_per_s: $lg.requests_per_s, start_p99_ms: $lg.endpoints.start.p99_ms,
      engine_cpu_us: $lg.engine.cpu_per_request_us, passed: $lg.passed,
      expiries_per_s: ($exp * 10 | round / 10),
-     calls: ($cdr | length), ended_by_timer: ($late | length),
+     cdr_rows: ($cdr | length), ended_by_timer: ($late | length),
      lateness_ms: {p50: ($late | pct(0.5)), p99: ($late | pct(0.99)), max: ($late | max)}}'
   rm -rf "$d"
 }

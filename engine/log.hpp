@@ -1,10 +1,13 @@
 #pragma once
 // Process log: one line per message on stderr, as text or JSON (--log-format).
 // Thread-safe (one write per line). Never logs tokens or SDP bodies.
+//   text: 2026-12-06T10:29:44.789Z info  listening on http://127.0.0.1:8080 …
+//   json: {"ts":1796552984789,"level":"info","msg":"listening on http://127.0.0.1:8080 …"}
 #include <fmt/format.h>
 
 #include <atomic>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace engine::log {
@@ -15,6 +18,10 @@ enum class format { text, json };
 void set_format(format f);
 void set_level(level l);
 void write(level l, std::string_view msg);
+// The line write() prints for a message at `epoch_ms` (UTC milliseconds), newline included.
+std::string format_line(format f, level l, std::int64_t epoch_ms, std::string_view msg);
+// 2026-12-06T10:29:44.789Z: ISO 8601, UTC, milliseconds.
+std::string iso8601_utc(std::int64_t epoch_ms);
 
 template <class... A>
 void info(fmt::format_string<A...> f, A&&... a) { write(level::info, fmt::format(f, std::forward<A>(a)...)); }

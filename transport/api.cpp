@@ -30,7 +30,7 @@ void random_bytes(unsigned char* p, int n) {
 }
 
 http_response error(rc code, std::string_view message, std::string txn) {
-  return http_response{schemas::http_status(code), schemas::encode_error_info(code, message), std::move(txn), "application/json", {}};
+  return response_of(schemas::http_status(code), schemas::encode_error_info(code, message), std::move(txn), "application/json");
 }
 
 // A request refused for load (admission control, or --max-pending): nothing was stored.
@@ -237,13 +237,13 @@ std::variant<socket_grant, http_response> api::authorize_socket(const http_reque
 
 http_response api::phone_file(const route& r, std::string txn) const {
   if (r.asset.empty()) {  // /phone: the page's relative links need the trailing slash
-    http_response res{301, "", std::move(txn), "text/plain; charset=utf-8", {}};
+    http_response res = response_of(301, "", std::move(txn), "text/plain; charset=utf-8");
     res.location = opts_.base_path + "/phone/";
     return res;
   }
   const phone_asset* a = find_phone_asset(r.asset);
   if (!a) return error(rc::not_found, "no such file in /phone/", std::move(txn));
-  http_response res{200, std::string(a->bytes), std::move(txn), a->content_type, {}};
+  http_response res = response_of(200, std::string(a->bytes), std::move(txn), a->content_type);
   res.cache_control = "no-cache";  // revalidate: a new engine build may serve a new page
   return res;
 }
@@ -265,16 +265,16 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
   }
   switch (r.kind) {
     case route_kind::healthz:
-      return finish(r, started, respond, http_response{200, R"({"status":"ok"})", std::move(txn), "application/json", {}});
+      return finish(r, started, respond, response_of(200, R"({"status":"ok"})", std::move(txn), "application/json"));
     case route_kind::readyz:
       if (ready_())
-        return finish(r, started, respond, http_response{200, R"({"status":"ready"})", std::move(txn), "application/json", {}});
+        return finish(r, started, respond, response_of(200, R"({"status":"ready"})", std::move(txn), "application/json"));
       return finish(r, started, respond,
                     error(rc::service_unavailable, "not ready: recovering or storage failing", std::move(txn)));
     case route_kind::metrics:
       refresh_gauges();
       return finish(r, started, respond,
-                    http_response{200, metrics_.render(), std::move(txn), "text/plain; version=0.0.4", {}});
+                    response_of(200, metrics_.render(), std::move(txn), "text/plain; version=0.0.4"));
     case route_kind::notifications:
       return finish(r, started, respond,
                     error(rc::invalid_field, "GET /notifications needs a WebSocket upgrade (Upgrade: websocket)",
@@ -282,7 +282,7 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
     case route_kind::faults: {
       auto out = opts_.faults(req.body);
       if (!out) return finish(r, started, respond, error(rc::invalid_field, out.error(), std::move(txn)));
-      return finish(r, started, respond, http_response{200, std::move(*out), std::move(txn), "application/json", {}});
+      return finish(r, started, respond, response_of(200, std::move(*out), std::move(txn), "application/json"));
     }
     case route_kind::phone:
       return finish(r, started, respond, phone_file(r, std::move(txn)));
@@ -297,7 +297,7 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
       }
       auto out = opts_.dev_token(req.body);
       if (!out) return finish(r, started, respond, error(rc::invalid_field, out.error(), std::move(txn)));
-      http_response res{200, std::move(*out), std::move(txn), "application/json", {}};
+      http_response res = response_of(200, std::move(*out), std::move(txn), "application/json");
       res.cache_control = "no-store";
       return finish(r, started, respond, std::move(res));
     }

@@ -56,6 +56,17 @@ struct http_response {
   std::string location;            // set on redirects
 };
 
+// A response with these fields and the rest at their defaults.
+inline http_response response_of(int status, std::string body, std::string transaction_id,
+                                 std::string_view content_type) {
+  http_response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.transaction_id = std::move(transaction_id);
+  r.content_type = content_type;
+  return r;
+}
+
 using respond_fn = std::function<void(http_response)>;
 using render_fn = std::function<http_response()>;
 using respond_later_fn = std::function<void(render_fn)>;

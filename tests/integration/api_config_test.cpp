@@ -7,6 +7,10 @@
 #include <doctest/doctest.h>
 
 #include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <simdjson.h>
 
 #include "schemas/jose.hpp"
 #include "tests/integration/api_fixture.hpp"
@@ -136,4 +140,42 @@ TEST_CASE("http: garbage on a connection is refused and the engine keeps serving
   CHECK(c.get("/healthz").status == 200);
   const test_call t = make_call(eng, c, "Ringing");
   CHECK(t.status() == "Ringing");
+}
+
+TEST_CASE("log: the real binary's text lines start with an ISO 8601 UTC time; --log-format json lines parse") {
+  const std::regex text_line(R"(^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z (debug|info |warn |error) .+$)");
+  {
+    engine_process eng;
+    eng.stop();
+    std::istringstream lines(eng.stderr_tail(1000));
+    int n = 0;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      INFO(line);
+      CHECK(std::regex_match(line, text_line));
+      ++n;
+    }
+    CHECK(n >= 3);  // at least: recovered, listening, stopped
+  }
+  {
+    engine_process eng({"--log-format", "json"});
+    eng.stop();
+    std::istringstream lines(eng.stderr_tail(1000));
+    int n = 0;
+    simdjson::dom::parser p;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      INFO(line);
+      auto doc = p.parse(line);
+      REQUIRE(doc.error() == simdjson::SUCCESS);
+      std::int64_t ts = 0;
+      CHECK(doc["ts"].get(ts) == simdjson::SUCCESS);
+      CHECK(ts > 1700000000000);  // epoch milliseconds
+      std::string_view level, msg;
+      CHECK(doc["level"].get(level) == simdjson::SUCCESS);
+      CHECK(doc["msg"].get(msg) == simdjson::SUCCESS);
+      ++n;
+    }
+    CHECK(n >= 3);
+  }
 }

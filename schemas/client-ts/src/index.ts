@@ -92,15 +92,19 @@ export type NotificationFrame =
   | { sessionInvitationNotification: SessionInvitationNotification }
   | { sessionStatusNotification: SessionStatusNotification };
 
+/** The notification inside a frame, whichever kind it is. */
+export function bodyOf(frame: NotificationFrame): SessionInvitationNotification | SessionStatusNotification {
+  return "sessionInvitationNotification" in frame ? frame.sessionInvitationNotification : frame.sessionStatusNotification;
+}
+
 /** The callId a frame is about (the last segment of its callObjectRef). */
 export function callIdOf(frame: NotificationFrame): string {
-  const body = "sessionInvitationNotification" in frame ? frame.sessionInvitationNotification : frame.sessionStatusNotification;
-  return body.callObjectRef.slice(body.callObjectRef.lastIndexOf("/") + 1);
+  const ref = bodyOf(frame).callObjectRef;
+  return ref.slice(ref.lastIndexOf("/") + 1);
 }
 
 export function sequenceOf(frame: NotificationFrame): number {
-  const body = "sessionInvitationNotification" in frame ? frame.sessionInvitationNotification : frame.sessionStatusNotification;
-  return body.notificationReference.sequenceNumber;
+  return bodyOf(frame).notificationReference.sequenceNumber;
 }
 
 export interface NotificationOptions {

@@ -15,6 +15,7 @@ import {
   callIdOf,
   createYnaClient,
   NotificationSocket,
+  sequenceOf,
   type NotificationFrame,
   type paths,
   type SessionStatus,
@@ -166,10 +167,7 @@ async function main(): Promise<void> {
 
     // Every frame each socket got, in strictly increasing sequenceNumber, none twice.
     for (const d of [a, b]) {
-      const seqs = d.frames.map((f) =>
-        "sessionInvitationNotification" in f
-          ? f.sessionInvitationNotification.notificationReference.sequenceNumber
-          : f.sessionStatusNotification.notificationReference.sequenceNumber);
+      const seqs = d.frames.map(sequenceOf);
       for (let i = 1; i < seqs.length; ++i) assert.ok(seqs[i] > seqs[i - 1], `${d.deviceId}: ${seqs}`);
     }
     console.log(`client-ts: a whole call through the generated client: OK (${a.frames.length} + ${b.frames.length} frames)`);

@@ -67,7 +67,6 @@ void reactor::end_batch() {
   if (after_batch_) after_batch_();
 }
 
-
 bool reactor::on_reactor_thread() const { return std::this_thread::get_id() == thread_id_; }
 
 void reactor::post(message m) {
@@ -438,8 +437,9 @@ void reactor::handle(write_done&& d) {
     next_seq_ -= b.requests.size();  // every later batch in flight fails too and gives its seqs back
     unwinding_ = true;
   }
+  const auto durable_at = std::chrono::steady_clock::now();  // one clock read per batch
   for (std::size_t i = 0; i < b.requests.size(); ++i) {
-    finish(b.requests[i], b.events[i], ok, ok ? store_error::io_error : d.result.error());
+    finish(b.requests[i], b.events[i], ok, ok ? store_error::io_error : d.result.error(), durable_at);
   }
   // Release the lanes only after every event of the batch is applied, in log order.
   for (auto& f : b.requests) release(f.key);
@@ -459,7 +459,8 @@ void reactor::answer(reply_fn& done, reply r) {
   done(std::move(r));
 }
 
-void reactor::finish(decided& d, const event& ev, bool durable, store_error err) {
+void reactor::finish(decided& d, const event& ev, bool durable, store_error err,
+                     std::chrono::steady_clock::time_point durable_at) {
   // Applied below (the table counts it from now on) or never written: either way no
   // longer in flight.
   release_caps(d, ev);
@@ -474,7 +475,7 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err)
   const call_state* before = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   const deadlines armed_before = before ? before->timers : deadlines{};
   table_.apply(ev);
-  probe_.durable(std::chrono::steady_clock::now() - d.decided_at);
+  probe_.durable(durable_at - d.decided_at);
   probe_.committed(ev, table_);  // settled before the reply
   const call_state* after = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   if (before && !after) {  // retired: nothing of it stays in the deadline queue

@@ -206,7 +206,9 @@ class reactor {
   void fire_due(epoch_ms now);
   void fire(const std::string& call_id, timer_kind kind, epoch_ms deadline);
   // ev: d's event as the store wrote it (moved out of d at flush, prev_hash filled in).
-  void finish(decided& d, const event& ev, bool durable, store_error err);
+  // durable_at: when the store's answer was taken (yna_commit_seconds).
+  void finish(decided& d, const event& ev, bool durable, store_error err,
+              std::chrono::steady_clock::time_point durable_at);
   void answer(reply_fn& done, reply r);
   reply success_reply(const event& e, const call_state* found) const;
   bool on_reactor_thread() const;

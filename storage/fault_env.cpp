@@ -2,6 +2,7 @@
 
 #include <array>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <string>
 #include <chrono>
@@ -34,9 +35,16 @@ struct fault_env::state {
   std::atomic<std::uint64_t> injected{0};
   std::atomic<std::uint32_t> sync_delay_ms{0};
   std::atomic<std::uint64_t> syncs{0};
+  std::atomic<std::uint64_t> appends{0};
+  std::condition_variable released;  // under mu
+  bool holding = false;               // under mu
 
   void delay_sync() {
     syncs.fetch_add(1);
+    {
+      std::unique_lock lk(mu);
+      released.wait(lk, [&] { return !holding; });
+    }
     if (const auto ms = sync_delay_ms.load(std::memory_order_relaxed))
       std::this_thread::sleep_for(std::chrono::milliseconds(ms));
   }
@@ -61,11 +69,13 @@ class wal_file final : public rocksdb::FSWritableFileOwnerWrapper {
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                            rocksdb::IODebugContext* d) override {
     if (auto e = append_error(); !e.ok()) return e;
+    s_->appends.fetch_add(1);
     return FSWritableFileOwnerWrapper::Append(data, o, d);
   }
   rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
                            const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* d) override {
     if (auto e = append_error(); !e.ok()) return e;
+    s_->appends.fetch_add(1);
     return FSWritableFileOwnerWrapper::Append(data, o, v, d);
   }
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
@@ -134,5 +144,14 @@ std::uint32_t fault_env::sync_delay_ms() const noexcept { return state_->sync_de
 
 std::uint64_t fault_env::injected() const noexcept { return state_->injected.load(); }
 std::uint64_t fault_env::wal_syncs() const noexcept { return state_->syncs.load(); }
+std::uint64_t fault_env::wal_appends() const noexcept { return state_->appends.load(); }
+
+void fault_env::hold_syncs(bool hold) {
+  {
+    std::lock_guard lk(state_->mu);
+    state_->holding = hold;
+  }
+  state_->released.notify_all();
+}
 
 }  // namespace storage

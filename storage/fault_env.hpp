@@ -40,6 +40,12 @@ class fault_env {
   std::uint64_t injected() const noexcept;
   // WAL syncs (Sync and Fsync calls on WAL files) so far, failed ones included.
   std::uint64_t wal_syncs() const noexcept;
+  // Successful appends to WAL files so far (a batch written to the log is at least one).
+  std::uint64_t wal_appends() const noexcept;
+  // While held, every WAL sync that starts (and is counted in wal_syncs) waits until
+  // hold_syncs(false): tests make "the next batch is written while this sync runs" a
+  // state they wait for, not a delay they hope is long enough.
+  void hold_syncs(bool hold);
 
   struct state;
 

@@ -104,8 +104,7 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     const index_ids ids = ids_of(e);
     for (int k = 0; k < index_kind_count; ++k)
       for (std::string_view id : ids.of[k]) {
-        key.assign(id).push_back('\0');  // index_key(id, seq), without a string per entry
-        key.append(seq);
+        assign_index_key(key, id, seq);  // no string per entry
         wb.Put(s.cf[index_cf(static_cast<index_kind>(k))], slice(key), rocksdb::Slice());
       }
     if (auto sk = start_key_of(e)) wb.Put(s.cf[cf_by_start], slice(*sk), slice(e.call_id));

@@ -26,9 +26,15 @@ std::string index_prefix(std::string_view id) {
   return k;
 }
 
+void assign_index_key(std::string& out, std::string_view id, std::string_view seq_key_bytes) {
+  out.assign(id);
+  out.push_back('\0');
+  out.append(seq_key_bytes);
+}
+
 std::string index_key(std::string_view id, engine::event_seq seq) {
-  std::string k = index_prefix(id);
-  k.append(seq_key(seq));
+  std::string k;
+  assign_index_key(k, id, seq_key(seq));
   return k;
 }
 

@@ -22,6 +22,8 @@ std::optional<engine::event_seq> parse_seq_key(std::string_view key) noexcept;
 // than the prefix, which keeps ids that contain '\0' (untrusted input) apart.
 std::string index_prefix(std::string_view id);
 std::string index_key(std::string_view id, engine::event_seq seq);
+// The same key, written into `out` (its buffer reused): the writer's hot path.
+void assign_index_key(std::string& out, std::string_view id, std::string_view seq_key_bytes);
 
 struct index_entry {
   std::string_view id;

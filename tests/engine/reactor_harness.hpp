@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/reactor.hpp"
+#include "tests/common/wait_until.hpp"
 
 namespace reactor_test {
 
@@ -47,14 +48,10 @@ struct harness {
   }
   reply call(command c) { return submit(std::move(c)).get(); }
 
-  // Waits (real time, at most 5 s) until `done()` holds; false if it never did.
+  // Waits (at most 10 s) until `done()` holds; false if it never did.
   template <class Pred>
   bool wait_until(Pred done) {
-    for (int i = 0; i < 500; ++i) {
-      if (done()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return done();
+    return test_support::wait_until(done);
   }
 };
 

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include <doctest/doctest.h>
+
+#include "tests/common/wait_until.hpp"
 #include <rocksdb/db.h>
 
 #include "engine/event_store.hpp"
@@ -87,16 +89,7 @@ inline std::vector<engine::event> make_batch(engine::event_seq first, std::size_
 
 using append_status = schemas::status<engine::store_error>;
 
-// Polls `p` every 10 ms for at most 10 s: for what another thread of the log does soon
-// (the syncer's durable mark). True once it held.
-template <class Pred>
-bool wait_until(Pred p) {
-  for (int i = 0; i < 1000; ++i) {
-    if (p()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return p();
-}
+using test_support::wait_until;
 
 // Appends and waits for `done`; fails the test if done does not come in 10 s. `calls`:
 // the call states written with the batch (null: events only).

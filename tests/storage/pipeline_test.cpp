@@ -58,15 +58,19 @@ TEST_CASE("pipeline: batches written while the last one syncs share the next syn
   auto first = make_batch(1, 1);
   REQUIRE(append_wait(*log, first).has_value());
 
-  // Long enough that the writer, handed all three at once, writes the other two during
-  // the first one's sync even on a loaded machine under a sanitizer.
-  fe.set_sync_delay_ms(1000);
+  // The first batch's sync is held until the writer has written all three: the other two
+  // are written during it (a state waited for, not a delay hoped long enough).
+  fe.hold_syncs(true);
   const auto syncs_before = fe.wal_syncs();
+  const auto appends_before = fe.wal_appends();
   std::vector<std::vector<engine::event>> batches{make_batch(2, 1), make_batch(3, 2), make_batch(5, 1)};
   answers a;
   a.hand(*log, batches);
+  const bool overlapped =
+      wait_until([&] { return fe.wal_syncs() > syncs_before && fe.wal_appends() >= appends_before + 3; });
+  fe.hold_syncs(false);
+  REQUIRE(overlapped);
   REQUIRE(a.wait());
-  fe.set_sync_delay_ms(0);
 
   REQUIRE(a.got.size() == 3);
   for (std::size_t i = 0; i < 3; ++i) {
@@ -95,28 +99,28 @@ TEST_CASE("pipeline: a batch written but not yet synced is invisible to readers,
   auto reader = std::move(opened).value();
   REQUIRE(wait_until([&] { return reader->last_seq() == 1; }));  // the durable mark of an idle writer
 
-  fe.set_sync_delay_ms(1000);
+  fe.hold_syncs(true);  // the batch is written, its sync waits until released
   const auto syncs_before = fe.wal_syncs();
   std::vector<std::vector<engine::event>> batches{make_batch(2, 2)};
   answers a;
   a.hand(*log, batches);
   // Its sync has started, so its write is done: RocksDB shows it, the log must not.
-  REQUIRE(wait_until([&] { return fe.wal_syncs() > syncs_before; }));
+  const bool syncing = wait_until([&] { return fe.wal_syncs() > syncs_before; });
   const auto seen = log->get(2);
   const auto scan = scanned(*log);
   const auto by_call = log->seqs_by_call("CALLEVEN");
   const auto reader_last = reader->last_seq();
   const auto reader_seen = reader->get(3);
-  const bool acked = log->last_seq() >= 3;  // only when the machine stalled for the whole second
-  if (!acked) {
-    CHECK_FALSE(seen.has_value());
-    CHECK(scan == std::vector<event_seq>{1});
-    CHECK(by_call.empty());
-    CHECK(reader_last == 1);
-    CHECK_FALSE(reader_seen.has_value());
-  }
+  const auto last = log->last_seq();
+  fe.hold_syncs(false);
+  REQUIRE(syncing);
+  CHECK(last == 1);
+  CHECK_FALSE(seen.has_value());
+  CHECK(scan == std::vector<event_seq>{1});
+  CHECK(by_call.empty());
+  CHECK(reader_last == 1);
+  CHECK_FALSE(reader_seen.has_value());
   REQUIRE(a.wait());
-  fe.set_sync_delay_ms(0);
   CHECK(a.got[0].second.has_value());
   CHECK(log->get(2).has_value());
   CHECK(scanned(*log) == std::vector<event_seq>{1, 2, 3});
@@ -132,15 +136,20 @@ TEST_CASE("pipeline: a failed sync fails the batch in flight behind it; nothing 
     auto acked = make_batch(1, 2);
     REQUIRE(append_wait(*log, acked).has_value());
 
-    // The next sync is slow and fails; a second batch is written while it runs.
-    fe.set_sync_delay_ms(300);
+    // The next sync fails; it is held until a second batch has been written during it.
+    fe.hold_syncs(true);
     fe.arm(storage::wal_fault::sync_io_error, 1);
+    const auto syncs_before = fe.wal_syncs();
+    const auto appends_before = fe.wal_appends();
     std::vector<std::vector<engine::event>> batches{{make_start(3, "LOST1", "777777", "888888", "txn-l1")},
                                                     {make_start(4, "LOST2", "777777", "999999", "txn-l2")}};
     answers a;
     a.hand(*log, batches);
+    const bool overlapped =
+        wait_until([&] { return fe.wal_syncs() > syncs_before && fe.wal_appends() >= appends_before + 2; });
+    fe.hold_syncs(false);
+    REQUIRE(overlapped);
     REQUIRE(a.wait());
-    fe.set_sync_delay_ms(0);
     REQUIRE(a.got.size() == 2);
     CHECK(a.got[0].first == 0);
     CHECK(a.got[1].first == 1);

@@ -78,14 +78,15 @@ class Device {
     await this.socket.open();
   }
 
-  // Waits (at most 5 s) for a frame about `callId` with this status (or an invitation).
+  // Waits (at most 15 s: the suite also runs against sanitizer builds) for a frame about
+  // `callId` with this status (or an invitation).
   async expect(callId: string, status: SessionStatus | "invitation"): Promise<NotificationFrame> {
     const match = (f: NotificationFrame) =>
       callIdOf(f) === callId &&
       (status === "invitation"
         ? "sessionInvitationNotification" in f
         : "sessionStatusNotification" in f && f.sessionStatusNotification.status === status);
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 15000;
     for (;;) {
       const f = this.frames.find(match);
       if (f) return f;

@@ -91,6 +91,26 @@ class event_reader {
   virtual event_seq anchor_seq() const { return 0; }
 };
 
+// The log read in order by the dispatchers of contract §13 (webhooks), each with a
+// durable cursor kept in the log's storage, so a restart resumes delivery where it
+// stopped. Blocking I/O: a dispatcher's own thread, never the reactor or an I/O thread.
+// Thread-safe.
+class delivery_source {
+ public:
+  virtual ~delivery_source() = default;
+  // Acknowledged events with seq > after, in order, at most `limit` of them (fewer at the
+  // end of the log). Events archived out of the log are skipped (none past a cursor is:
+  // archiving stops at the lowest cursor).
+  virtual std::vector<event> events_after(event_seq after, std::size_t limit) const = 0;
+  // The last acknowledged seq.
+  virtual event_seq acknowledged_seq() const = 0;
+  // Every cursor, by name.
+  virtual std::map<std::string, event_seq> cursors() const = 0;
+  // Sets (seq) or removes (nullopt) a cursor. Durable with the log's next sync: one lost
+  // in a crash only repeats deliveries. False when it could not be written.
+  virtual bool set_cursor(std::string_view name, std::optional<event_seq> seq) = 0;
+};
+
 // In-memory store for tests: appends complete synchronously, inside append_async
 // (unless paused). It keeps the pipelining rules: after a failed append, appends that do
 // not continue the stored events fail too.

@@ -171,6 +171,14 @@ schemas::result<removal_report, std::string> event_log::remove_archived(const st
                      ") is still in memory and started at event " + std::to_string(c.start_seq) +
                      ", inside the archive: archive an earlier range (--before), or after it retires" + nothing};
 
+  // No delivery owed past it (contract §13): every dispatcher's cursor is at or after its
+  // last event. Cursors only move forward, so this too holds for the rest of the job.
+  for (const auto& [name, seq] : cursors())
+    if (seq < h->last_seq)
+      return failure{"the delivery cursor " + name + " is at event " + std::to_string(seq) +
+                     ", inside the archive (deliveries after it are still owed): archive an earlier range "
+                     "(--before), or once it has caught up" + nothing};
+
   // 2. The archived states: the fold of the range's calls, onto the state an earlier
   // archive left for calls that started before it. A call is written once it retires (no
   // accepted event changes it after that), the rest at the end, so memory holds only the

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -132,7 +133,10 @@ struct persisted_state {
   std::vector<engine::call_state> calls;
 };
 
-class event_log final : public engine::event_store, public engine::event_reader, public engine::call_lookup {
+class event_log final : public engine::event_store,
+                        public engine::event_reader,
+                        public engine::call_lookup,
+                        public engine::delivery_source {
  public:
   // Opens `options.dir` for writing, creating it (and missing parents) if absent, and
   // starts the writer thread. On success the chain head and last seq are loaded from
@@ -259,6 +263,14 @@ class event_log final : public engine::event_store, public engine::event_reader,
   // seen by the chain. `progress` (optional) gets the events checked so far, every
   // 4096 events and at the end. Slow on big logs: for tools, not the engine.
   verify_report verify(const std::function<void(std::uint64_t)>& progress = {}) const;
+
+  // engine::delivery_source (contract §13, storage/cursors.cpp). Cursors live in `meta`;
+  // set_cursor writes without a sync (the next batch's sync covers it), writer instances
+  // only (false on a reader).
+  std::vector<engine::event> events_after(engine::event_seq after, std::size_t limit) const override;
+  engine::event_seq acknowledged_seq() const override { return last_seq(); }
+  std::map<std::string, engine::event_seq> cursors() const override;
+  bool set_cursor(std::string_view name, std::optional<engine::event_seq> seq) override;
 
   // Fault injection seam (style §9): the next append fails with `e`, nothing written.
   // Any thread.

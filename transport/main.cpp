@@ -29,11 +29,14 @@
 #include "transport/notifier.hpp"
 #include "transport/replay.hpp"
 #include "transport/server.hpp"
+#include "transport/webhook_dispatcher.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono;
+
+[[noreturn]] void die(const std::string& msg);
 
 struct flags {
   std::string listen = "127.0.0.1:8080";
@@ -76,7 +79,27 @@ struct flags {
   std::size_t max_replay_events = 10000;
   std::size_t max_replay_jobs = 1024, max_replay_bytes = 256u * 1024 * 1024;
   std::string log_format = "text";
+  std::vector<std::string> webhooks;
+  std::string webhook_secret_file;
+  double webhook_max_age = 24 * 3600, webhook_retry_min = 1, webhook_retry_max = 300, webhook_timeout = 5;
+  std::size_t webhook_max_pending = 4096, webhook_concurrency = 4;
+  std::vector<std::string> outbound_allow;
+  std::string outbound_ca;
 };
+
+// The secret of --webhook-secret-file: the file's contents without the line end.
+std::string read_secret(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) die("--webhook-secret-file " + path + ": cannot be read");
+  std::string s;
+  char buf[4096];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && s.size() < 65536) s.append(buf, n);
+  std::fclose(f);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.empty()) die("--webhook-secret-file " + path + " is empty");
+  return s;
+}
 
 [[noreturn]] void die(const std::string& msg) {
   engine::log::error("{}", msg);
@@ -282,6 +305,33 @@ int main(int argc, char** argv) {
   app.add_flag("--unsafe-no-fsync", f.no_fsync, "Do not fsync the log (benchmarks only: acknowledged events may be lost)");
   app.add_flag("--fault-injection", f.fault_injection,
                "Serve POST /_faults, which makes the log's writes fail on demand (tests only)");
+  app.add_option("--webhook", f.webhooks,
+                 "URL that gets every notification of every call, signed (contract §13; repeatable; needs "
+                 "--webhook-secret-file and its host in --outbound-allow)");
+  app.add_option("--webhook-secret-file", f.webhook_secret_file,
+                 "File holding the secret of the webhooks' Yna-Signature (HMAC-SHA256)");
+  app.add_option("--webhook-max-age", f.webhook_max_age,
+                 "Seconds after its event that a failing webhook delivery is retried; then it is dead (logged)")
+      ->check(CLI::Range(1.0, 1e9));
+  app.add_option("--webhook-retry-min", f.webhook_retry_min, "Seconds before the first retry of a webhook delivery")
+      ->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--webhook-retry-max", f.webhook_retry_max, "Longest wait between two attempts of a webhook delivery")
+      ->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--webhook-timeout", f.webhook_timeout,
+                 "Seconds one webhook attempt may take, connecting to answer; then it is retried")
+      ->check(CLI::Range(0.001, 3600.0));
+  app.add_option("--webhook-max-pending", f.webhook_max_pending,
+                 "Webhook deliveries read ahead from the log and not yet done, per URL (reading waits beyond)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
+  app.add_option("--webhook-concurrency", f.webhook_concurrency,
+                 "Connections per webhook URL (different numbers' deliveries go in parallel)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
+  app.add_option("--outbound-allow", f.outbound_allow,
+                 "Hosts that webhooks may go to (comma-separated or repeated); a loopback, private or link-local "
+                 "address is connected to only when listed exactly")
+      ->delimiter(',');
+  app.add_option("--outbound-ca", f.outbound_ca, "PEM file of CA certificates trusted for outbound HTTPS, besides the "
+                 "system's");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   // Counts: CLI11 would read "-1" into a size_t as a huge number; a negative count is a
   // usage error like any other malformed value.
@@ -289,7 +339,8 @@ int main(int argc, char** argv) {
                             "--max-connections-per-ip", "--max-sockets-per-sub", "--threads", "--max-pending",
                             "--admit-floor", "--max-batch", "--rate-max-tokens",
                             "--pop-replay-capacity", "--pop-jti-per-key", "--token-cache", "--ws-max-queue",
-                            "--max-replay-events", "--max-replay-jobs", "--max-replay-bytes"})
+                            "--max-replay-events", "--max-replay-jobs", "--max-replay-bytes",
+                            "--webhook-max-pending", "--webhook-concurrency"})
     app.get_option(count)->check(CLI::NonNegativeNumber);
   try {
     app.parse(argc, argv);
@@ -399,6 +450,29 @@ int main(int argc, char** argv) {
       log.get(), f.base_path, transport::replay_limits{f.max_replay_events, f.max_replay_jobs, f.max_replay_bytes},
       &metrics);
 
+  std::unique_ptr<transport::webhook_dispatcher> webhooks;
+  if (!f.webhooks.empty()) {
+    if (f.webhook_secret_file.empty()) die("--webhook needs --webhook-secret-file (deliveries are signed)");
+    if (f.webhook_retry_min > f.webhook_retry_max) die("--webhook-retry-min is above --webhook-retry-max");
+    transport::webhook_settings ws;
+    ws.urls = f.webhooks;
+    ws.secret = read_secret(f.webhook_secret_file);
+    ws.retry = transport::retry_policy{milliseconds(std::llround(f.webhook_retry_min * 1000)),
+                                       milliseconds(std::llround(f.webhook_retry_max * 1000)),
+                                       milliseconds(std::llround(f.webhook_max_age * 1000))};
+    ws.timeout = milliseconds(std::llround(f.webhook_timeout * 1000));
+    ws.max_pending = f.webhook_max_pending;
+    ws.concurrency = f.webhook_concurrency;
+    ws.outbound_allow = f.outbound_allow;
+    ws.outbound_ca = f.outbound_ca;
+    ws.base_path = f.base_path;
+    auto made = transport::webhook_dispatcher::create(*log, std::move(ws), metrics);
+    if (!made) die(made.error());
+    webhooks = std::move(*made);
+  } else if (!f.webhook_secret_file.empty()) {
+    engine::log::warn("--webhook-secret-file without --webhook: no webhook is sent");
+  }
+
   transport::api_options ao;
   ao.base_path = f.base_path;
   ao.rate_per_token = f.rate_limit;
@@ -441,7 +515,12 @@ int main(int argc, char** argv) {
   ws.opts.idle_timeout = milliseconds(static_cast<std::int64_t>(f.ws_idle_timeout * 1000));
   transport::server srv(so, handler, ws, metrics);
   // Each batch's replies and frames go to each I/O thread in one hand-off.
-  reactor.set_after_batch([&srv] { srv.flush_handoffs(); });
+  // and the webhook dispatcher hears that the log grew.
+  reactor.set_after_batch([&srv, hooks = webhooks.get()] {
+    srv.flush_handoffs();
+    if (hooks) hooks->notify();
+  });
+  if (webhooks) webhooks->start();
   std::thread reactor_thread([&] {
     engine::log::name_this_thread("yna-reactor");
     reactor.run();
@@ -487,6 +566,7 @@ int main(int argc, char** argv) {
   admin.stop();  // a removal in progress finishes first
   reactor.stop();
   reactor_thread.join();
+  if (webhooks) webhooks->stop();  // saves the cursors
   replay.reset();  // reads the log: gone before it
   log.reset();
   engine::log::info("stopped");

@@ -44,6 +44,9 @@ inline constexpr std::string_view anchor_key = "anchor";
 // (yna-tool beside a running engine), which sees the WAL as written, shows no event the
 // engine has not acknowledged (issue 19: writes are synced after they are visible).
 inline constexpr std::string_view durable_key = "durable";
+// meta: "cursor/" + name → [seq:8], a dispatcher's delivery cursor (contract §13): every
+// delivery owed for events up to seq is done. Archiving stops at the lowest.
+inline constexpr std::string_view cursor_prefix = "cursor/";
 
 // secondary: options for DB::OpenAsSecondary / OpenForReadOnly (keeps every table
 // file open, as the secondary requires, and creates nothing). env: null for the default.

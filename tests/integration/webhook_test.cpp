@@ -1,0 +1,309 @@
+// Webhooks over the real binary (contract §13): a receiver on loopback
+// (webhook_receiver.mjs: node's own HMAC checks every signature) gets every notification
+// owed, in log order per number, across SIGKILLs of the engine and while it is itself
+// down for a while; nothing owed goes missing (duplicates are allowed and told apart by
+// id). Also the start-up checks: no secret, a host not allowed, a URL that is not one.
+#include <doctest/doctest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/api_fixture.hpp"
+#include "tests/integration/harness.hpp"
+
+using namespace integration;
+namespace fs = std::filesystem;
+
+#ifndef YNA_SOURCE_DIR
+#error "meson passes -DYNA_SOURCE_DIR=<source>"
+#endif
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The node receiver as a child process (killed with the test process).
+class receiver {
+ public:
+  receiver(fs::path dir, std::uint16_t port = 0) : dir_(std::move(dir)) { start(port); }
+  ~receiver() { stop(); }
+
+  void start(std::uint16_t port) {
+    const fs::path script = fs::path(YNA_SOURCE_DIR) / "tests/integration/webhook_receiver.mjs";
+    const fs::path log = dir_ / ("receiver-" + std::to_string(++runs_) + ".out");
+    const std::string secret = (dir_ / "secret").string(), out = (dir_ / "received.jsonl").string(),
+                      port_arg = std::to_string(port), script_arg = script.string(), log_arg = log.string();
+    const pid_t parent = getpid();
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);
+      const int fd = open(log_arg.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      execlp("node", "node", script_arg.c_str(), secret.c_str(), out.c_str(), port_arg.c_str(), nullptr);
+      _exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      const std::string text = slurp(log);
+      if (auto at = text.find("receiver listening on "); at != std::string::npos && text.find('\n', at) != std::string::npos) {
+        port_ = static_cast<std::uint16_t>(std::stoi(text.substr(at + 22)));
+        return;
+      }
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL("the webhook receiver exited: ", text);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    FAIL("the webhook receiver did not start: ", slurp(log));
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+
+  // One line per request the receiver got, in arrival order.
+  std::vector<std::string> lines() const {
+    std::vector<std::string> out;
+    std::istringstream in(slurp(dir_ / "received.jsonl"));
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) out.push_back(l);
+    return out;
+  }
+
+ private:
+  fs::path dir_;
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  int runs_ = 0;
+};
+
+// A notification owed to one number: the call, the number, and "invitation" or the status.
+using owed = std::tuple<std::string, std::string, std::string>;
+
+struct received {
+  std::size_t requests = 0, invalid = 0, duplicates = 0, out_of_order = 0;
+  std::set<owed> got;
+  std::set<std::string> ids;
+  std::string first_invalid, first_out_of_order;
+};
+
+received read_received(const receiver& r) {
+  received out;
+  std::map<std::string, std::int64_t> last_seq;  // per number, the highest seq delivered
+  for (const auto& line : r.lines()) {
+    ++out.requests;
+    if (json_str(line, "/delivery").value_or("") == "" || line.find("\"valid\":true") == std::string::npos) {
+      if (!out.invalid++) out.first_invalid = line;
+      continue;
+    }
+    const std::string id = json_str(line, "/body/id").value_or("");
+    const std::string msisdn = json_str(line, "/body/msisdn").value_or("");
+    const bool invitation = json_has(line, "/body/notification/sessionInvitationNotification");
+    const std::string kind = invitation ? "sessionInvitationNotification" : "sessionStatusNotification";
+    const std::int64_t seq = json_int(line, "/body/notification/" + kind + "/notificationReference/sequenceNumber").value_or(-1);
+    const std::string ref = json_str(line, "/body/notification/" + kind + "/callObjectRef").value_or("");
+    const std::string status =
+        invitation ? "invitation" : json_str(line, "/body/notification/sessionStatusNotification/status").value_or("");
+    if (!out.ids.insert(id).second) {
+      ++out.duplicates;  // a redelivery: at least once
+      continue;
+    }
+    if (id != std::to_string(seq) + "-" + msisdn && !out.invalid++) out.first_invalid = "id does not match: " + line;
+    auto& last = last_seq[msisdn];
+    if (seq <= last && !out.out_of_order++) out.first_out_of_order = line;
+    last = std::max(last, seq);
+    out.got.emplace(ref.substr(ref.rfind('/') + 1), msisdn, status);
+  }
+  return out;
+}
+
+// Waits until every owed notification arrived (or `limit` passed); returns what arrived.
+received wait_for(const receiver& r, const std::set<owed>& want, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    received got = read_received(r);
+    const bool all = std::includes(got.got.begin(), got.got.end(), want.begin(), want.end());
+    if (all || std::chrono::steady_clock::now() > deadline) return got;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+std::string missing(const received& got, const std::set<owed>& want) {
+  std::string out;
+  int n = 0;
+  for (const auto& w : want)
+    if (!got.got.count(w) && n++ < 5) out += std::get<0>(w) + " " + std::get<1>(w) + " " + std::get<2>(w) + "; ";
+  return out;
+}
+
+void write_secret(const fs::path& dir) {
+  std::ofstream(dir / "secret") << "s3cr3t-for-the-test\n";
+}
+
+std::vector<std::string> engine_args(const receiver& r, const fs::path& dir, std::string retry_max = "0.5") {
+  return {"--webhook", r.url(), "--webhook-secret-file", (dir / "secret").string(), "--outbound-allow", "127.0.0.1",
+          "--webhook-retry-min", "0.1", "--webhook-retry-max", retry_max};
+}
+
+// Drives one whole call; every acknowledged step adds what it owes to `want`.
+void whole_call(const engine_process& eng, http_client& c, std::set<owed>& want) {
+  const party mo = new_party(eng, "mo-dev"), mt = new_party(eng, "mt-dev");
+  auto r = c.post("/start", start_body(mo.number, mt.number, sdp("offer")), mo.auth());
+  REQUIRE_200(r);
+  test_call t{&c, mo, mt, json_str(r.body, "/callId").value_or("")};
+  want.emplace(t.id, mt.number, "invitation");
+  auto step = [&](const response& s, const std::string& status) {
+    REQUIRE_200(s);
+    want.emplace(t.id, mo.number, status);
+    want.emplace(t.id, mt.number, status);
+  };
+  step(t.post(mt, "ringing", "{}"), "Ringing");
+  step(t.post(mt, "connected", sdp_body(sdp("answer"))), "Connected");
+  step(t.end(mo), "Terminated");
+}
+
+struct scratch_dir {
+  fs::path path;
+  scratch_dir() {
+    std::string tmpl = (fs::temp_directory_path() / "yna-webhook-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~scratch_dir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("webhooks: every notification owed arrives signed and in order per number, across 5 SIGKILLs") {
+  scratch_dir dir;
+  write_secret(dir.path);
+  receiver rcv(dir.path);
+  engine_process eng(engine_args(rcv, dir.path));
+  http_client c(eng.port());
+  std::set<owed> want;
+  const int per_round = scaled(8, 2);
+  for (int round = 0; round < 6; ++round) {
+    for (int i = 0; i < per_round; ++i) whole_call(eng, c, want);
+    if (round == 5) break;
+    eng.kill9();  // deliveries of this round are likely still in flight or unsaved
+    eng.start();
+    c.set_port(eng.port());
+  }
+  const received got = wait_for(rcv, want, std::chrono::seconds(60));
+  INFO("missing (first 5): ", missing(got, want));
+  CHECK(std::includes(got.got.begin(), got.got.end(), want.begin(), want.end()));
+  INFO("first invalid: ", got.first_invalid);
+  CHECK(got.invalid == 0);
+  INFO("first out of order: ", got.first_out_of_order);
+  CHECK(got.out_of_order == 0);
+  MESSAGE("webhooks across 5 SIGKILLs: ", want.size(), " owed, ", got.ids.size(), " distinct delivered, ",
+          got.duplicates, " duplicates (redelivered after a kill), ", got.requests, " requests");
+  auto m = c.get("/metrics");
+  CHECK(metric_sum(m.body, "yna_webhook_delivered_total", {}).value_or(0) > 0);
+}
+
+TEST_CASE("webhooks: the receiver down for a while: retried, then caught up; requests unaffected") {
+  scratch_dir dir;
+  write_secret(dir.path);
+  receiver rcv(dir.path);
+  const std::uint16_t port = rcv.port();
+  engine_process eng(engine_args(rcv, dir.path, "2"));
+  http_client c(eng.port());
+  std::set<owed> want;
+  for (int i = 0; i < 3; ++i) whole_call(eng, c, want);
+  {
+    const received first = wait_for(rcv, want, std::chrono::seconds(20));
+    CHECK(std::includes(first.got.begin(), first.got.end(), want.begin(), want.end()));
+  }
+
+  rcv.stop();
+  const auto down_for = std::chrono::seconds(std::getenv("YNA_WEBHOOK_DOWN_S") ? std::atoi(std::getenv("YNA_WEBHOOK_DOWN_S")) : 30);
+  const auto until = std::chrono::steady_clock::now() + down_for;
+  std::vector<double> ms;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto t0 = std::chrono::steady_clock::now();
+    whole_call(eng, c, want);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 4);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  auto m = c.get("/metrics");
+  CHECK(metric_sum(m.body, "yna_webhook_retries_total", {}).value_or(0) > 0);
+  CHECK(metric_sum(m.body, "yna_webhook_lag_events", {}).value_or(0) > 0);
+
+  rcv.start(port);
+  const received got = wait_for(rcv, want, std::chrono::seconds(60));
+  INFO("missing (first 5): ", missing(got, want));
+  CHECK(std::includes(got.got.begin(), got.got.end(), want.begin(), want.end()));
+  CHECK(got.invalid == 0);
+  CHECK(got.out_of_order == 0);
+  std::sort(ms.begin(), ms.end());
+  MESSAGE("receiver down ", down_for.count(), " s: ", ms.size(), " calls meanwhile, request median ",
+          ms[ms.size() / 2], " ms, max ", ms.back(), " ms; ", got.ids.size(), " delivered after it came back");
+  // The cursor caught up: nothing lags once every owed delivery arrived.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  double lag = 1;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (lag = metric_sum(c.get("/metrics").body, "yna_webhook_lag_events", {}).value_or(-1)) != 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  CHECK(lag == 0);
+}
+
+TEST_CASE("webhooks: start-up refuses a webhook without a secret, a host not allowed, a URL that is not one") {
+  scratch_dir dir;
+  write_secret(dir.path);
+  const std::string engine = shell_quote(engine_path().string());
+  const std::string data = shell_quote((dir.path / "data").string());
+  const std::string secret = shell_quote((dir.path / "secret").string());
+  struct bad_case {
+    std::string args, says;
+  };
+  const bad_case cases[] = {
+      {"--webhook http://127.0.0.1:9/hook --outbound-allow 127.0.0.1", "--webhook needs --webhook-secret-file"},
+      {"--webhook http://127.0.0.1:9/hook --webhook-secret-file " + secret, "is not in --outbound-allow"},
+      {"--webhook http://example.com/hook --webhook-secret-file " + secret + " --outbound-allow example.org",
+       "is not in --outbound-allow"},
+      {"--webhook ftp://example.com/ --webhook-secret-file " + secret + " --outbound-allow example.com",
+       "must start with http:// or https://"},
+      {"--webhook http://user@example.com/ --webhook-secret-file " + secret + " --outbound-allow example.com",
+       "user info"},
+      {"--webhook http://127.0.0.1:9/hook --webhook-secret-file " + shell_quote((dir.path / "absent").string()) +
+           " --outbound-allow 127.0.0.1",
+       "cannot be read"},
+  };
+  for (const auto& bc : cases) {
+    const auto r = run_command(engine + " --listen 127.0.0.1:0 --data-dir " + data + " " + bc.args + " 2>&1");
+    INFO(bc.args, " → exit ", r.exit_code, ": ", r.out);
+    CHECK(r.exit_code == 1);
+    CHECK(r.out.find(bc.says) != std::string::npos);
+  }
+}

@@ -36,6 +36,8 @@ constexpr std::string_view cursor_prefix = "webhook:";
 // How often a moved cursor is written (a Put without a sync: cheap). What a crash loses
 // of it is delivered again.
 constexpr milliseconds save_every{200};
+// After a delivery, the cursor is written at once unless it was written this recently.
+constexpr milliseconds save_soonest{20};
 
 engine::epoch_ms wall_ms() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -58,6 +60,7 @@ struct webhook_dispatcher::impl {
     outbound_url where;
     delivery_queue queue;
     engine::event_seq saved = 0;
+    steady::time_point saved_at{};
     std::unique_ptr<net::steady_timer> wake_reader, wake_senders;
     std::vector<std::unique_ptr<detail::outbound_connection>> connections;
     bool failing = false;
@@ -86,7 +89,9 @@ struct webhook_dispatcher::impl {
 
   void save(destination& d) {
     const auto c = d.queue.cursor();
-    if (c != d.saved && log.set_cursor(d.name, c)) d.saved = c;
+    if (c == d.saved) return;
+    d.saved_at = steady::now();
+    if (log.set_cursor(d.name, c)) d.saved = c;
   }
 
   void gauges(destination& d) {
@@ -158,6 +163,7 @@ struct webhook_dispatcher::impl {
         d.latency->observe(static_cast<double>(std::max<engine::epoch_ms>(0, wall_ms() - job->committed)) / 1000.0);
         d.queue.delivered(job);
         d.delivered->inc();
+        if (steady::now() - d.saved_at >= save_soonest) save(d);
         if (d.failing) {
           d.failing = false;
           engine::log::info("webhook {}: delivering again", d.where.shown());

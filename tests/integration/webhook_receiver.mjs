@@ -4,7 +4,8 @@
 // implementation independent of the engine's OpenSSL code, contract §13) and appends one
 // JSON line per request to OUT:
 //   {"valid": <signature, timestamp and id all check>, "delivery": <Yna-Delivery>,
-//    "body": <the parsed body, or null>, "why": <what did not check, when not valid>}
+//    "body": <the parsed body, or null>, "why": <what did not check, when not valid>,
+//    "receivedAt": <epoch ms>}
 // It answers 204 to a valid delivery and 401 to anything else.
 //
 //   node webhook_receiver.mjs SECRET_FILE OUT [PORT]
@@ -45,7 +46,8 @@ const server = createServer((req, res) => {
     }
     if (!why && req.headers["content-type"] !== "application/json") why = "Content-Type is not application/json";
     if (!why && body?.id !== req.headers["yna-delivery"]) why = "Yna-Delivery is not the body's id";
-    appendFileSync(out, JSON.stringify({ valid: !why, delivery: req.headers["yna-delivery"] ?? null, body, why }) + "\n");
+    const line = { valid: !why, delivery: req.headers["yna-delivery"] ?? null, body, why, receivedAt: Date.now() };
+    appendFileSync(out, JSON.stringify(line) + "\n");
     res.writeHead(why ? 401 : 204).end();
   });
 });

@@ -61,7 +61,10 @@ struct webhook_dispatcher::impl {
     delivery_queue queue;
     engine::event_seq saved = 0;
     steady::time_point saved_at{};
-    std::unique_ptr<net::steady_timer> wake_reader, wake_senders;
+    // One timer per waiter: setting a timer's expiry cancels every wait on it, so senders
+    // sharing one would wake each other without end.
+    std::unique_ptr<net::steady_timer> wake_reader;
+    std::vector<std::unique_ptr<net::steady_timer>> sender_timers;
     std::vector<std::unique_ptr<detail::outbound_connection>> connections;
     bool failing = false;
     engine::counter *delivered = nullptr, *retried = nullptr, *dead = nullptr;
@@ -131,8 +134,12 @@ struct webhook_dispatcher::impl {
         }
         d.queue.add(e.seq, e.time, std::move(owed));
       }
-      d.wake_senders->cancel();
+      wake_senders(d);
     }
+  }
+
+  static void wake_senders(destination& d) {
+    for (auto& t : d.sender_timers) t->cancel();
   }
 
   // Not in the coroutine: GCC 12 mishandles initializer lists of strings in coroutine
@@ -146,14 +153,14 @@ struct webhook_dispatcher::impl {
   }
 
   // Sends the queue's due deliveries over one kept-alive connection.
-  net::awaitable<void> sender(destination& d, detail::outbound_connection& conn) {
+  net::awaitable<void> sender(destination& d, detail::outbound_connection& conn, net::steady_timer& wake) {
     while (!stopping) {
       const auto now = steady::now();
       delivery_queue::delivery* job = d.queue.take(now);
       if (!job) {
         const auto due = d.queue.next_due();
-        d.wake_senders->expires_at(due ? *due : now + std::chrono::hours(1));
-        co_await d.wake_senders->async_wait(nothrow);
+        wake.expires_at(due ? *due : now + std::chrono::hours(1));
+        co_await wake.async_wait(nothrow);
         continue;
       }
       const detail::outbound_headers headers = signed_headers(*job);
@@ -186,7 +193,7 @@ struct webhook_dispatcher::impl {
         }
       }
       d.wake_reader->cancel();   // room in the queue
-      d.wake_senders->cancel();  // the lane's next delivery is due, or a retry time changed
+      wake_senders(d);  // the lane's next delivery is due, or a retry time changed
     }
   }
 
@@ -272,11 +279,11 @@ void webhook_dispatcher::start() {
   s.saver_timer = std::make_unique<net::steady_timer>(s.io);
   for (auto& d : s.dests) {
     d->wake_reader = std::make_unique<net::steady_timer>(s.io);
-    d->wake_senders = std::make_unique<net::steady_timer>(s.io);
     net::co_spawn(s.io, s.reader(*d), net::detached);
     for (std::size_t i = 0; i < std::max<std::size_t>(1, s.settings.concurrency); ++i) {
       d->connections.push_back(std::make_unique<detail::outbound_connection>(d->where, s.policy, s.tls));
-      net::co_spawn(s.io, s.sender(*d, *d->connections.back()), net::detached);
+      d->sender_timers.push_back(std::make_unique<net::steady_timer>(s.io));
+      net::co_spawn(s.io, s.sender(*d, *d->connections.back(), *d->sender_timers.back()), net::detached);
     }
   }
   net::co_spawn(s.io, s.saver(), net::detached);
@@ -299,7 +306,7 @@ void webhook_dispatcher::stop() {
     s.saver_timer->cancel();
     for (auto& d : s.dests) {
       d->wake_reader->cancel();
-      d->wake_senders->cancel();
+      impl::wake_senders(*d);
       for (auto& c : d->connections) c->close();
     }
   });

@@ -70,6 +70,10 @@ void call_table::count_live(const std::string& from, bool live) {
 void call_table::apply(const event& e) {
   last_seq_ = e.seq;
   if (!e.accepted() || e.noop) return;
+  if (is_pusher_action(e.act)) {
+    pushers_.apply(e);
+    return;
+  }
   if (e.act == action::start) {
     call_state c;
     engine::apply(c, e);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/pushers.hpp"
 #include "engine/types.hpp"
 
 namespace engine {
@@ -34,6 +35,9 @@ class call_table {
 
   // Puts a call as it is (loading the persisted state).
   void restore(call_state c, event_seq last_seq);
+  // The push registrations (contract §13): folded by apply() like the calls.
+  const pusher_directory& pushers() const noexcept { return pushers_; }
+  void restore_pusher(pusher p) { pushers_.restore(std::move(p)); }
   void restore_last_seq(event_seq s) noexcept { if (s > last_seq_) last_seq_ = s; }
 
   // Calls still ringing `msisdn` (early status, it is their MT), oldest first.
@@ -50,6 +54,7 @@ class call_table {
   const std::unordered_map<std::string, call_state>& calls() const noexcept { return calls_; }
 
  private:
+  pusher_directory pushers_;
   static std::string start_key(std::string_view from, std::string_view correlator);
   void index(const call_state& c);
   void track_ringing(const call_state& c);

@@ -176,7 +176,61 @@ bool read_call_internal(dom::object o, call_state& c) {
   return r.ok && !c.call_id.empty();
 }
 
+void write_pusher(json_writer& w, const pusher& p) {
+  w.begin_object();
+  w.field("sub", std::string_view(p.sub)).field("device", std::string_view(p.device_id));
+  if (!p.msisdns.empty()) {
+    w.key("msisdns").begin_array();
+    for (const auto& m : p.msisdns) w.value(std::string_view(m));
+    w.end_array();
+  }
+  str_field(w, "url", p.url);
+  str_field(w, "appId", p.app_id);
+  str_field(w, "pushkey", p.pushkey);
+  str_field(w, "data", p.data);
+  if (p.expires_at) w.field("expiresAt", p.expires_at);
+  if (p.since) w.field("since", p.since);
+  w.end_object();
+}
+
+bool read_pusher(reader r, pusher& p) {
+  r.str("sub", p.sub);
+  r.str("device", p.device_id);
+  if (r.has("msisdns")) {
+    dom::array a;
+    if (r.obj.at_key("msisdns").get_array().get(a)) return false;
+    for (auto el : a) {
+      std::string_view m;
+      if (el.get_string().get(m)) return false;
+      p.msisdns.emplace_back(m);
+    }
+  }
+  r.str("url", p.url);
+  r.str("appId", p.app_id);
+  r.str("pushkey", p.pushkey);
+  r.str("data", p.data);
+  r.num("expiresAt", p.expires_at);
+  r.num("since", p.since);
+  return r.ok;
+}
+
 }  // namespace
+
+std::string encode_pusher(const pusher& p) {
+  json_writer w(256 + p.data.size() + p.pushkey.size());
+  write_pusher(w, p);
+  return w.take();
+}
+
+schemas::result<pusher, int> decode_pusher(std::string_view bytes) {
+  dom::element doc;
+  dom::object obj;
+  if (thread_parser().parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
+    return schemas::failure{0};
+  pusher p;
+  if (!read_pusher(reader{obj}, p) || p.sub.empty()) return schemas::failure{0};
+  return p;
+}
 
 std::string encode_event(const event& e) {
   json_writer w(256 + (e.sdp ? e.sdp->size() : 0));
@@ -202,6 +256,10 @@ std::string encode_event(const event& e) {
   opt_field(w, "clientCorrelator", e.client_correlator);
   opt_field(w, "reason", e.reason);
   opt_field(w, "conference", e.conference);
+  if (e.push) {
+    w.key("pusher");
+    write_pusher(w, *e.push);
+  }
   w.end_object();
   w.key("outcome").begin_object();
   w.field("accepted", e.accepted());
@@ -257,6 +315,12 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   p.opt("clientCorrelator", e.client_correlator);
   p.opt("reason", e.reason);
   p.opt("conference", e.conference);
+  if (p.has("pusher")) {
+    reader ps = p.sub("pusher");
+    pusher pu;
+    if (!ps.ok || !read_pusher(ps, pu)) return schemas::failure{codec_error::malformed};
+    e.push = std::move(pu);
+  }
   reader o = r.sub("outcome");
   const bool accepted = o.boolean("accepted");
   if (!accepted) {

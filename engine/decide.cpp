@@ -103,6 +103,8 @@ reason_code decide_on_call(const call_state& c, action act, role r, const comman
     case action::end:
     case action::timeout:
     case action::retire:
+    case action::register_pusher:    // decide_pusher (engine/pushers.cpp)
+    case action::unregister_pusher:
       break;
   }
   return reason_code::internal_error;  // unreachable: start and end handled above
@@ -125,6 +127,7 @@ event decide_timeout(const call_state& c, event e, timer_kind kind, epoch_ms now
     case timer_kind::answer: return accept(std::move(e), call_status::no_answer);
     case timer_kind::offer: return accept(std::move(e), c.status);
     case timer_kind::max_duration: return accept(std::move(e), call_status::terminated);
+    case timer_kind::retire: break;  // not a timeout: decide_retire
   }
   return reject(std::move(e), reason_code::internal_error);
 }
@@ -220,6 +223,8 @@ role resolve_role(const call_state& call, const actor& who, action act) {
     case action::end:
     case action::timeout:
     case action::retire:
+    case action::register_pusher:
+    case action::unregister_pusher:
       return role::mo;
   }
   return role::mo;
@@ -228,6 +233,7 @@ role resolve_role(const call_state& call, const actor& who, action act) {
 event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers,
              const start_limits& limits) {
   event e = make_event(cmd, now);
+  if (is_pusher_action(cmd.act)) return reject(std::move(e), reason_code::internal_error);  // decide_pusher's
   if (cmd.act == action::timeout) {
     if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
     e.from = call->from;

@@ -35,6 +35,13 @@ struct call_change {
   std::optional<call_state> after;
 };
 
+// A push registration after a batch (contract §13), written like a call_change.
+// `after` empty: the registration was removed.
+struct pusher_change {
+  std::string sub, device_id;
+  std::optional<pusher> after;
+};
+
 class event_store {
  public:
   virtual ~event_store() = default;
@@ -54,10 +61,17 @@ class event_store {
   // not there); the caller renumbers from the failed batch and hands over again only
   // after every append in flight is answered. The caller keeps `batch` and `calls` alive
   // and untouched until `done`. Called on the reactor thread.
-  virtual void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) = 0;
+  // `pushers` (may be null): the registrations the batch changed, written the same way.
+  virtual void append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
+                            const std::vector<pusher_change>* pushers, append_done done) = 0;
+  void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) {
+    append_async(batch, calls, nullptr, std::move(done));
+  }
   // Events only: the persisted call state falls behind the log, and the next start-up
   // folds the difference (storage::load_calls).
-  void append_async(std::vector<event>& batch, append_done done) { append_async(batch, nullptr, std::move(done)); }
+  void append_async(std::vector<event>& batch, append_done done) {
+    append_async(batch, nullptr, nullptr, std::move(done));
+  }
 };
 
 // Calls that are no longer in memory, read back from the log (contract §9: a retired call
@@ -117,7 +131,8 @@ class delivery_source {
 class memory_store final : public event_store, public call_lookup {
  public:
   using event_store::append_async;
-  void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) override;
+  void append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
+                    const std::vector<pusher_change>* pushers, append_done done) override;
   std::optional<call_state> load_call(std::string_view call_id) const override;
   std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
 
@@ -134,6 +149,8 @@ class memory_store final : public event_store, public call_lookup {
   std::size_t appends() const;
   // The persisted call states (what the appends' `calls` left), by call id.
   std::map<std::string, call_state> persisted_calls() const;
+  // The persisted push registrations, by (sub, device_id).
+  std::map<std::pair<std::string, std::string>, pusher> persisted_pushers() const;
   // Lookups served so far (load_call and find_start).
   std::size_t lookups() const;
 
@@ -141,6 +158,7 @@ class memory_store final : public event_store, public call_lookup {
   mutable std::mutex mu_;
   std::vector<event> events_;
   std::map<std::string, call_state> persisted_;
+  std::map<std::pair<std::string, std::string>, pusher> persisted_pushers_;
   mutable std::size_t lookups_ = 0;
   std::size_t appends_ = 0;
   bool fail_next_ = false;
@@ -151,13 +169,16 @@ class memory_store final : public event_store, public call_lookup {
   struct waiting {
     std::vector<event>* batch;
     const std::vector<call_change>* calls;
+    const std::vector<pusher_change>* pushers;
     append_done done;
   };
   std::deque<waiting> waiting_;
 
   // Under mu_: writes the batch or says why not (fail_next_, or numbering past a failure).
-  std::optional<store_error> complete(std::vector<event>& batch, const std::vector<call_change>* calls);
-  void write(std::vector<event>& batch, const std::vector<call_change>* calls);
+  std::optional<store_error> complete(std::vector<event>& batch, const std::vector<call_change>* calls,
+                                      const std::vector<pusher_change>* pushers);
+  void write(std::vector<event>& batch, const std::vector<call_change>* calls,
+             const std::vector<pusher_change>* pushers);
 };
 
 }  // namespace engine

@@ -24,7 +24,8 @@ std::vector<std::string> notification::recipients() const {
 
 std::optional<notification> derive_notification(const event& e) {
   if (!e.accepted() || e.noop || !e.status_after) return std::nullopt;
-  if (e.act == action::retire) return std::nullopt;  // leaves memory, not the call: nobody is told
+  // A retirement leaves memory, not the call; pusher events notify nobody (contract §10).
+  if (e.act == action::retire || is_pusher_action(e.act)) return std::nullopt;
   notification n;
   n.seq = e.seq;
   n.time = e.time;

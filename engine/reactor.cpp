@@ -30,6 +30,8 @@ std::string lookup_key(const command& cmd) {
 
 std::string lane_key(const command& cmd, const call_state* call) {
   if (cmd.act == action::start) return lookup_key(cmd);
+  // One subject's registrations are decided one at a time (the per-subject cap).
+  if (is_pusher_action(cmd.act)) return "p:" + (cmd.push && !cmd.push->sub.empty() ? cmd.push->sub : cmd.who.sub);
   if (!call) return {};
   return "c:" + call->call_id;
 }
@@ -153,7 +155,10 @@ bool reactor::poll_once() {
     last_sweep_ = mono;
     expire_stale();
   }
-  if (!stop_requested_) fire_due(clock_.now());
+  if (!stop_requested_) {
+    fire_due(clock_.now());
+    expire_pushers(clock_.now());
+  }
   flush();
   admission_.update(mono);
   probe_.pending(admission_.outstanding());
@@ -250,6 +255,13 @@ void reactor::handle(request&& r) {
     decide_request(std::move(r), found, std::move(key), now);
     return;
   }
+  if (is_pusher_action(r.cmd.act)) {  // no call: the subject's lane, then the directory
+    std::string key = lane_key(r.cmd, nullptr);
+    if (lanes_.wait(key, r)) return;
+    lanes_.take(key);
+    decide_request(std::move(r), nullptr, std::move(key), now);
+    return;
+  }
   const call_state* call = nullptr;
   const bool start_key = r.cmd.act == action::start && r.cmd.client_correlator && r.cmd.input_error == reason_code::none;
   if (r.cmd.act == action::start) {
@@ -291,14 +303,16 @@ void reactor::handle(request&& r) {
 // Decides `r` on `call` (memory's, or the log's for a call not in memory) and queues the
 // event for the next write. `key` is held by r (or empty).
 void reactor::decide_request(request&& r, const call_state* call, std::string key, epoch_ms now) {
-  event ev = decide(call, r.cmd, now, opts_.timers, limits_for(r.cmd));
+  event ev = is_pusher_action(r.cmd.act) ? decide_pusher(table_.pushers(), r.cmd, now, opts_.pushers)
+                                          : decide(call, r.cmd, now, opts_.timers, limits_for(r.cmd));
   const bool holds_caps = ev.act == action::start && ev.accepted() && !ev.noop && ev.status_after &&
                           !is_ended(*ev.status_after);
   if (holds_caps) {
     ++inflight_from_[ev.from];
     ++inflight_to_[ev.to];
   }
-  if ((r.cmd.act == action::timeout || r.cmd.act == action::retire) && !ev.accepted()) {
+  const bool engine_removal = r.cmd.act == action::unregister_pusher && r.cmd.by_engine;
+  if ((r.cmd.act == action::timeout || r.cmd.act == action::retire || engine_removal) && !ev.accepted()) {
     // Disarmed by an event decided before it: not an event. The log shows the winner.
     probe_.superseded();
     lanes_.drop(key);
@@ -389,8 +403,10 @@ void reactor::flush() {
     // still in flight (a request waits while its call has one: lanes_), so each call folds
     // from the table.
     b.calls = changes_of(b.events);
+    b.pushers = pusher_changes_of(b.events);
     probe_.batch(n);
-    store_.append_async(b.events, &b.calls, [this](schemas::status<store_error> s) { post(write_done{s}); });
+    store_.append_async(b.events, &b.calls, &b.pushers,
+                        [this](schemas::status<store_error> s) { post(write_done{s}); });
   }
 }
 
@@ -424,6 +440,26 @@ std::vector<call_change> reactor::changes_of(const std::vector<event>& batch) co
     } else {
       engine::apply(*after, e);
     }
+  }
+  return out;
+}
+
+// The registrations `batch` changes, as they are after it (the last event of a device wins).
+std::vector<pusher_change> reactor::pusher_changes_of(const std::vector<event>& batch) {
+  std::vector<pusher_change> out;
+  for (const event& e : batch) {
+    if (!is_pusher_action(e.act) || !e.accepted() || e.noop || !e.push) continue;
+    pusher_change c{e.push->sub, e.push->device_id, std::nullopt};
+    if (e.act == action::register_pusher) {
+      c.after = *e.push;
+      c.after->since = e.seq;
+    }
+    auto same = std::find_if(out.begin(), out.end(),
+                             [&](const pusher_change& o) { return o.sub == c.sub && o.device_id == c.device_id; });
+    if (same != out.end())
+      *same = std::move(c);
+    else
+      out.push_back(std::move(c));
   }
   return out;
 }
@@ -516,6 +552,25 @@ void reactor::fire_due(epoch_ms now) {
     fire(e->call_id, e->kind, *d);
   }
   probe_.timers(timers_.size());
+}
+
+// Expired push registrations (contract §13) are removed by the engine, one event each.
+void reactor::expire_pushers(epoch_ms now) {
+  for (const auto& k : table_.pushers().expired(now, 64)) {
+    if (!expiring_.insert(k).second) continue;  // its removal is on its way
+    command cmd;
+    cmd.act = action::unregister_pusher;
+    cmd.push.emplace();
+    cmd.push->sub = k.first;
+    cmd.push->device_id = k.second;
+    cmd.reason = std::string(pusher_expired_reason);
+    cmd.by_engine = true;
+    cmd.method = "DELETE";
+    cmd.path = "/pushers/" + k.second;
+    admission_.add_own();
+    auto done = [this, k](reply) { expiring_.erase(k); };  // not written: tried again next sweep
+    handle(request{std::move(cmd), std::move(done), clock_.mono_ms() + opts_.request_timeout_ms, false, std::nullopt});
+  }
 }
 
 void reactor::fire(const std::string& call_id, timer_kind kind, epoch_ms deadline) {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -96,6 +97,7 @@ struct reactor_options {
   epoch_ms request_timeout_ms = 5000; // not written by then: 408, nothing stored (monotonic time)
   timer_settings timers;              // durations of the call timers (contract §7) and the retention (§9)
   call_caps caps;                     // calls per number, ringing per number (contract §3a; 0: off)
+  pusher_limits pushers;              // push registrations (contract §13)
   epoch_ms timer_retry_ms = 1000;     // an expiry whose write failed is tried again after this
 };
 
@@ -198,6 +200,8 @@ class reactor {
   void lookup_loop();
   void refuse(reply_fn& done);
   std::vector<call_change> changes_of(const std::vector<event>& batch) const;
+  static std::vector<pusher_change> pusher_changes_of(const std::vector<event>& batch);
+  void expire_pushers(epoch_ms now);
   void release(const std::string& key);
   start_limits limits_for(const command& cmd) const;
   void release_caps(decided& d, const event& ev);
@@ -249,6 +253,7 @@ class reactor {
     std::vector<decided> requests;
     std::vector<event> events;
     std::vector<call_change> calls;
+    std::vector<pusher_change> pushers;
   };
   // Handed to the store and not yet answered, oldest first (the store answers in this
   // order). A deque: the store holds pointers into each until its answer.
@@ -265,6 +270,8 @@ class reactor {
   event_seq next_seq_;
   epoch_ms last_sweep_ = 0;  // monotonic
   timer_queue timers_;
+  // Registrations whose expiry is being written (one removal each at a time).
+  std::set<pusher_directory::key> expiring_;
 
   reactor_probe probe_;  // metrics, and the figures other threads read
 };

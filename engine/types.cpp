@@ -25,7 +25,8 @@ constexpr std::array<std::string_view, 13> status_names{
 
 constexpr std::array<std::string_view, action_count> action_names{
     "start", "inProgress", "proceeding", "ringing", "connected", "hold",
-    "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout", "retire"};
+    "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout", "retire",
+    "registerPusher", "unregisterPusher"};
 
 constexpr std::array<std::string_view, 4> role_names{"MO", "MT", "stranger", "engine"};
 constexpr std::array<std::string_view, 3> offer_names{"hold", "resume", "renegotiate"};

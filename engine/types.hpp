@@ -57,9 +57,17 @@ enum class action : std::uint8_t {
   end,
   timeout,  // a timer expired (engine-caused; never a request)
   retire,   // an ended call leaves memory after --call-retention (engine-caused; contract §9)
+  // Push registrations (contract §13): POST /pushers, DELETE /pushers/{deviceId}, and the
+  // engine's own removals (expired, or a pushkey the gateway rejected). No call.
+  register_pusher,
+  unregister_pusher,
 };
 inline constexpr int endpoint_count = 11;  // start .. end: the reference's endpoints
-inline constexpr int action_count = 13;
+inline constexpr int action_count = 15;
+// The actions that are about a device's push registration, not a call.
+constexpr bool is_pusher_action(action a) noexcept {
+  return a == action::register_pusher || a == action::unregister_pusher;
+}
 // Stable name used in events and metrics, e.g. "acceptHold" (the reference's path word).
 std::string_view to_string(action a) noexcept;
 std::optional<action> parse_action(std::string_view s) noexcept;
@@ -130,6 +138,19 @@ struct actor {
   std::vector<std::string> msisdns;  // numbers the token may call from and receive on
 };
 
+// A push registration (contract §13): how to wake the device (sub, device_id) when it has
+// no notification socket open. Part of the fold, like a call.
+struct pusher {
+  std::string sub, device_id;        // the device: the registering token's
+  std::vector<std::string> msisdns;  // the registering token's numbers: whose invitations wake it
+  std::string url;                   // the push gateway (…/_matrix/push/v1/notify)
+  std::string app_id, pushkey;
+  std::string data;                  // the client's `data` object, as JSON text ("" = none)
+  epoch_ms expires_at = 0;           // --pusher-ttl after the registering token's exp
+  event_seq since = 0;               // the event that registered it
+  bool operator==(const pusher&) const = default;
+};
+
 // A typed request, built by transport after authentication and input decoding, and
 // handed to the reactor. input_error is set when decoding failed: the request still
 // becomes a (rejected) event, as every authenticated request does (contract §6).
@@ -148,6 +169,13 @@ struct command {
   std::optional<std::string> reason;      // end: `reason` header
   std::optional<std::string> conference;  // end: `conference` header
   std::optional<timer_kind> timer;        // timeout: which timer expired
+  // register_pusher: the registration asked for (url, app_id, pushkey, data, expires_at;
+  // the device and numbers are the token's). unregister_pusher: the device named
+  // (sub, device_id); for the engine's own removal of a rejected pushkey, that pushkey.
+  std::optional<pusher> push;
+  // Made by the engine, not by a request (the removal of an expired or rejected
+  // registration); transport never sets it for a request.
+  bool by_engine = false;
   reason_code input_error = reason_code::none;
   std::string input_error_message;
 };
@@ -175,6 +203,9 @@ struct event {
   std::optional<std::string> client_correlator;
   std::optional<std::string> reason;
   std::optional<std::string> conference;
+  // register_pusher: the registration as it is now; unregister_pusher: the device whose
+  // registration goes (sub, device_id).
+  std::optional<pusher> push;
   // timers: the deadlines this event arms (absolute, contract §7), and for a timeout
   // event the timer that expired and the deadline it had
   deadlines arms;

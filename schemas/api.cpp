@@ -151,6 +151,34 @@ result<status_request, decode_error> decode_status_request(std::string_view body
   return status_request{std::move(sdp)};
 }
 
+result<pusher_request, decode_error> decode_pusher_request(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return failure{obj.error()};
+  std::optional<decode_error> err;
+  std::optional<std::string> url, app_id, pushkey;
+  if (!read_string(*obj, "url", url, err) || !read_string(*obj, "appId", app_id, err) ||
+      !read_string(*obj, "pushkey", pushkey, err))
+    return failure{*err};
+  if (!url) return fail(reason_code::missing_field, "field 'url' is required");
+  if (!app_id) return fail(reason_code::missing_field, "field 'appId' is required");
+  if (!pushkey) return fail(reason_code::missing_field, "field 'pushkey' is required");
+  if (url->empty() || url->size() > max_push_url_bytes)
+    return fail(reason_code::invalid_field, "url must be 1 to 2048 characters");
+  if (!is_printable(*app_id, max_app_id_bytes))
+    return fail(reason_code::invalid_field, "appId must be 1 to 256 printable characters");
+  if (pushkey->empty() || pushkey->size() > max_pushkey_bytes)
+    return fail(reason_code::invalid_field, "pushkey must be 1 to 512 bytes");
+  pusher_request out{std::move(*url), std::move(*app_id), std::move(*pushkey), {}};
+  simdjson::dom::element data;
+  if (obj->at_key("data").get(data) == simdjson::SUCCESS) {
+    if (!data.is_object()) return fail(reason_code::invalid_field, "field 'data' must be an object");
+    out.data = simdjson::minify(data);
+    if (out.data.size() > max_push_data_bytes)
+      return fail(reason_code::invalid_field, "data must be at most 4 KiB (as minified JSON)");
+  }
+  return out;
+}
+
 std::string encode_start_response(std::string_view to, std::string_view from, std::string_view call_id,
                                   const std::optional<std::string>& client_correlator) {
   json_writer w(128);

@@ -32,6 +32,16 @@ struct status_request {
   std::optional<std::string> sdp;
 };
 
+// POST /pushers (contract §13): {"url", "appId", "pushkey", "data"?}.
+struct pusher_request {
+  std::string url, app_id, pushkey;
+  std::string data;  // the `data` object as minified JSON text; "" when absent
+};
+inline constexpr std::size_t max_pushkey_bytes = 512;
+inline constexpr std::size_t max_push_data_bytes = 4096;
+inline constexpr std::size_t max_push_url_bytes = 2048;
+inline constexpr std::size_t max_app_id_bytes = 256;
+
 // E.164 digits, 6 to 15, an optional leading '+' dropped. nullopt when invalid.
 std::optional<std::string> normalize_msisdn(std::string_view s);
 
@@ -49,6 +59,11 @@ result<start_request, decode_error> decode_start_request(std::string_view body);
 
 // An empty body is the same as {}. sdp_required: the endpoint needs an offer/answer.
 result<status_request, decode_error> decode_status_request(std::string_view body, bool sdp_required);
+
+// Types and sizes: url (1..2048), appId (printable, 1..256), pushkey (1..512 bytes),
+// data (an object, at most 4 KiB as minified JSON). The URL's form and host are the
+// transport's to check.
+result<pusher_request, decode_error> decode_pusher_request(std::string_view body);
 
 std::string encode_start_response(std::string_view to, std::string_view from, std::string_view call_id,
                                   const std::optional<std::string>& client_correlator);

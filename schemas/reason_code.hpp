@@ -38,9 +38,10 @@ enum class reason_code : std::uint8_t {
   too_many_requests,
   headers_too_large,
   too_many_calls,  // contract §3a: --max-calls-per-number calls not ended from one number
+  too_many_pushers,  // contract §13: a subject has --max-pushers-per-sub registrations already
 };
 
-inline constexpr std::uint8_t reason_code_count = static_cast<std::uint8_t>(reason_code::too_many_calls) + 1;
+inline constexpr std::uint8_t reason_code_count = static_cast<std::uint8_t>(reason_code::too_many_pushers) + 1;
 
 // The contract's spelling, e.g. "INVALID_STATE". none → "".
 std::string_view to_string(reason_code c) noexcept;

@@ -282,7 +282,8 @@ schemas::result<std::uint64_t, std::string> event_log::purge_archived(const job_
         if (!first) first = *seq;
         last = *seq;
         if (auto e = engine::decode_event(view(it->value())); e && e->seq == *seq) {
-          const auto ids = detail::ids_of(*e);
+          std::string scratch;
+          const auto ids = detail::ids_of(*e, scratch);
           for (int k = 0; k < detail::index_kind_count; ++k)
             for (std::string_view id : ids.of[k])
               keys.emplace_back(detail::index_cf(static_cast<detail::index_kind>(k)), detail::index_key(id, *seq));

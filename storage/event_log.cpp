@@ -9,6 +9,7 @@
 
 #include "engine/call_table.hpp"
 #include "engine/codec.hpp"
+#include "engine/pushers.hpp"
 #include "schemas/digest.hpp"
 #include "storage/detail/keys.hpp"
 #include "storage/detail/log_state.hpp"
@@ -296,6 +297,12 @@ schemas::result<persisted_state, read_error> event_log::load_persisted() const {
       out.seq = *seq;
       continue;
     }
+    if (!key.empty() && key.front() == detail::pusher_state_prefix) {
+      auto p = engine::decode_pusher(view(it->value()));
+      if (!p) return schemas::failure{read_error{read_errc::undecodable, 0, "calls: a push registration does not decode"}};
+      out.pushers.push_back(std::move(*p));
+      continue;
+    }
     auto c = engine::decode_call(view(it->value()));
     if (!c || c->call_id != key)
       return schemas::failure{read_error{read_errc::undecodable, 0,
@@ -307,7 +314,8 @@ schemas::result<persisted_state, read_error> event_log::load_persisted() const {
 }
 
 schemas::status<read_error> event_log::persist_calls(const std::vector<engine::call_change>& calls,
-                                                     engine::event_seq seq) {
+                                                     engine::event_seq seq,
+                                                     const std::vector<engine::pusher_change>& pushers) {
   if (s_->is_reader()) return schemas::failure{read_error{read_errc::io_error, 0, "a reader cannot write"}};
   detail::read_guard g(*s_);
   if (!g.ready) return g.ready;
@@ -317,6 +325,13 @@ schemas::status<read_error> event_log::persist_calls(const std::vector<engine::c
       wb.Put(s_->cf[detail::cf_calls], slice(c.call_id), slice(engine::encode_call(*c.after)));
     else
       wb.Delete(s_->cf[detail::cf_calls], slice(c.call_id));
+  }
+  for (const auto& p : pushers) {
+    const std::string k = detail::pusher_state_key(p.sub, p.device_id);
+    if (p.after)
+      wb.Put(s_->cf[detail::cf_calls], slice(k), slice(engine::encode_pusher(*p.after)));
+    else
+      wb.Delete(s_->cf[detail::cf_calls], slice(k));
   }
   wb.Put(s_->cf[detail::cf_calls], slice(detail::state_seq_key), slice(detail::seq_key(seq)));
   rocksdb::WriteOptions wo;

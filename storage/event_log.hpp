@@ -131,6 +131,7 @@ using job_progress = std::function<void(std::string_view, std::uint64_t, std::ui
 struct persisted_state {
   engine::event_seq seq = 0;  // the persisted calls are the fold of events 1..seq
   std::vector<engine::call_state> calls;
+  std::vector<engine::pusher> pushers;  // the push registrations (contract §13), same seq
 };
 
 class event_log final : public engine::event_store,
@@ -170,7 +171,7 @@ class event_log final : public engine::event_store,
   // returns by itself once the cause is gone. An empty batch succeeds.
   using engine::event_store::append_async;
   void append_async(std::vector<engine::event>& batch, const std::vector<engine::call_change>* calls,
-                    engine::append_done done) override;
+                    const std::vector<engine::pusher_change>* pushers, engine::append_done done) override;
 
   // Reader instances only (no-op success on a writer): applies what the writer wrote
   // since the last catch-up. The read functions below call it themselves.
@@ -217,7 +218,8 @@ class event_log final : public engine::event_store,
   // the log and the difference was folded): `calls` and the state seq `seq`, synced. Only
   // with no append in flight. Writer instances only.
   [[nodiscard]] schemas::status<read_error> persist_calls(const std::vector<engine::call_change>& calls,
-                                                         engine::event_seq seq);
+                                                         engine::event_seq seq,
+                                                         const std::vector<engine::pusher_change>& pushers = {});
 
   // engine::call_lookup (a retired call, contract §9): the call folded from its events
   // through by_call, starting from its archived state when its first events were archived

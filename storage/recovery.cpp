@@ -21,6 +21,7 @@
 #include "engine/call_table.hpp"
 #include "engine/codec.hpp"
 #include "storage/detail/keys.hpp"
+#include "engine/pushers.hpp"
 #include "storage/detail/log_state.hpp"
 
 namespace storage::detail {
@@ -47,23 +48,45 @@ std::optional<engine::call_state> fold_up_to(log_state& s, const std::string& ca
   return engine::fold_call(events);
 }
 
+// A device's push registration as the acknowledged events up to `last` leave it (its own
+// by_call range: pusher_index_id).
+std::optional<engine::pusher> pusher_up_to(log_state& s, const std::string& sub, const std::string& device,
+                                           engine::event_seq last) {
+  engine::pusher_directory dir;
+  const std::string prefix = pusher_index_id(sub, device) + std::string(1, '\0');
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_by_call]));
+  for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
+    auto entry = parse_index_key(view(it->key()));
+    if (!entry || entry->seq > last) continue;
+    std::string raw;
+    if (!s.db->Get({}, s.cf[cf_events], slice(seq_key(entry->seq)), &raw).ok()) continue;
+    if (auto ev = engine::decode_event(raw)) dir.apply(*ev);
+  }
+  const engine::pusher* p = dir.find(sub, device);
+  return p ? std::optional<engine::pusher>(*p) : std::nullopt;
+}
+
 rocksdb::Status scrub_unacknowledged(log_state& s) {
   const engine::event_seq last = s.last_seq.load();
   rocksdb::WriteBatch wb;
   std::size_t removed = 0;
   std::set<std::string> changed;  // calls whose persisted state the removed events wrote
+  std::set<std::pair<std::string, std::string>> devices;  // push registrations they wrote
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_events]));
   for (it->Seek(slice(seq_key(last + 1))); it->Valid(); it->Next()) {
     wb.Delete(s.cf[cf_events], it->key());
     ++removed;
     auto ev = engine::decode_event(view(it->value()));
     if (!ev) continue;
-    const index_ids ids = ids_of(*ev);
+    std::string scratch;
+    const index_ids ids = ids_of(*ev, scratch);
     for (int k = 0; k < index_kind_count; ++k)
       for (std::string_view id : ids.of[k])
         wb.Delete(s.cf[index_cf(static_cast<index_kind>(k))], slice(index_key(id, ev->seq)));
     if (auto sk = start_key_of(*ev)) wb.Delete(s.cf[cf_by_start], slice(*sk));
     if (ev->accepted() && !ev->noop && !ev->call_id.empty()) changed.insert(ev->call_id);
+    if (ev->accepted() && !ev->noop && engine::is_pusher_action(ev->act) && ev->push)
+      devices.emplace(ev->push->sub, ev->push->device_id);
   }
   if (!it->status().ok()) return it->status();
   if (removed == 0) return rocksdb::Status::OK();
@@ -81,6 +104,14 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
       states.Put(s.cf[cf_calls], slice(id), slice(engine::encode_call(*c)));
     else
       states.Delete(s.cf[cf_calls], slice(id));
+  }
+  for (const auto& [sub, device] : devices) {
+    auto p = pusher_up_to(s, sub, device, last);
+    const std::string k = pusher_state_key(sub, device);
+    if (p)
+      states.Put(s.cf[cf_calls], slice(k), slice(engine::encode_pusher(*p)));
+    else
+      states.Delete(s.cf[cf_calls], slice(k));
   }
   std::string state_seq;
   if (s.db->Get({}, s.cf[cf_calls], slice(state_seq_key), &state_seq).ok()) {

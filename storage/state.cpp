@@ -13,14 +13,18 @@ schemas::result<loaded_state, std::string> load_state(event_log& log) {
   out.persisted_seq = p->seq;
   out.persisted_calls = p->calls.size();
   for (auto& c : p->calls) out.table.restore(std::move(c), p->seq);
+  for (auto& pu : p->pushers) out.table.restore_pusher(std::move(pu));
   out.table.restore_last_seq(p->seq);
 
   std::set<std::string> changed;
+  std::set<std::pair<std::string, std::string>> devices;
   auto st = log.scan(p->seq + 1, std::numeric_limits<engine::event_seq>::max(),
                      [&](const engine::event& e, std::string_view) {
                        out.table.apply(e);
                        ++out.folded_events;
                        if (e.accepted() && !e.noop && !e.call_id.empty()) changed.insert(e.call_id);
+                       if (e.accepted() && !e.noop && engine::is_pusher_action(e.act) && e.push)
+                         devices.emplace(e.push->sub, e.push->device_id);
                        return true;
                      });
   if (!st) return schemas::failure{"event " + std::to_string(st.error().seq) + " unreadable: " + st.error().detail};
@@ -35,7 +39,12 @@ schemas::result<loaded_state, std::string> load_state(event_log& log) {
       const engine::call_state* c = out.table.find(id);
       changes.push_back({id, c ? std::optional<engine::call_state>(*c) : std::nullopt});
     }
-    if (auto w = log.persist_calls(changes, last); !w) return schemas::failure{w.error().detail};
+    std::vector<engine::pusher_change> pushers;
+    for (const auto& [sub, device] : devices) {
+      const engine::pusher* p = out.table.pushers().find(sub, device);
+      pushers.push_back({sub, device, p ? std::optional<engine::pusher>(*p) : std::nullopt});
+    }
+    if (auto w = log.persist_calls(changes, last, pushers); !w) return schemas::failure{w.error().detail};
   }
   return out;
 }

@@ -166,7 +166,8 @@ verify_report event_log::verify(const std::function<void(std::uint64_t)>& progre
                  "event " + std::to_string(want - 1) + " does not hash to the prev stored in event " +
                      std::to_string(want) + " (event " + std::to_string(want - 1) + " was changed, or that prev)");
     }
-    const auto ids = detail::ids_of(*ev);
+    std::string scratch;
+    const auto ids = detail::ids_of(*ev, scratch);
     for (int k = 0; k < detail::index_kind_count; ++k) {
       const auto kind = static_cast<detail::index_kind>(k);
       for (std::string_view id : ids.of[k]) {

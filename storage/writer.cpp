@@ -16,6 +16,7 @@
 #include "engine/log.hpp"
 #include "schemas/digest.hpp"
 #include "storage/detail/keys.hpp"
+#include "engine/pushers.hpp"
 #include "storage/detail/log_state.hpp"
 #include "storage/event_log.hpp"
 
@@ -101,7 +102,7 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
     if (e.seq == 1) wb.Put(s.cf[cf_meta], slice(log_id_key), slice(prev));  // the log's name
     const std::string seq = seq_key(e.seq);
     wb.Put(s.cf[cf_events], slice(seq), slice(raw));
-    const index_ids ids = ids_of(e);
+    const index_ids ids = ids_of(e, s.scratch_id);
     for (int k = 0; k < index_kind_count; ++k)
       for (std::string_view id : ids.of[k]) {
         assign_index_key(key, id, seq);  // no string per entry
@@ -109,7 +110,16 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
       }
     if (auto sk = start_key_of(e)) wb.Put(s.cf[cf_by_start], slice(*sk), slice(e.call_id));
   }
-  // The state of the calls the batch changed, in the same atomic write (contract §9).
+  // The push registrations the batch changed (contract §13), and the state of the calls,
+  // in the same atomic write (contract §9).
+  if (j.pushers)
+    for (const auto& p : *j.pushers) {
+      const std::string k = pusher_state_key(p.sub, p.device_id);
+      if (p.after)
+        wb.Put(s.cf[cf_calls], slice(k), slice(engine::encode_pusher(*p.after)));
+      else
+        wb.Delete(s.cf[cf_calls], slice(k));
+    }
   if (j.calls) {
     for (const auto& c : *j.calls) {
       if (c.after)
@@ -215,7 +225,7 @@ void syncer_loop(log_state& s) {
       // (yna-tool) sees what a client was told is stored.
       std::lock_guard lk(s.mu);
       if (s.queue.empty() && !s.stopping) {
-        s.queue.push_back(append_job{nullptr, nullptr, {}, [&s] { mark_durable(s); }});
+        s.queue.push_back(append_job{nullptr, nullptr, nullptr, {}, [&s] { mark_durable(s); }});
         s.cv.notify_one();
       }
     }
@@ -292,7 +302,7 @@ bool run_on_writer(log_state& s, const std::function<void()>& fn) {
   {
     std::lock_guard lk(s.mu);
     if (s.stopping) return false;
-    s.queue.push_back(append_job{nullptr, nullptr, {}, [&] {
+    s.queue.push_back(append_job{nullptr, nullptr, nullptr, {}, [&] {
                                    fn();
                                    ran.set_value();
                                  }});
@@ -321,11 +331,11 @@ void stop_writer(log_state& s) {
 }  // namespace detail
 
 void event_log::append_async(std::vector<engine::event>& batch, const std::vector<engine::call_change>* calls,
-                             engine::append_done done) {
+                             const std::vector<engine::pusher_change>* pushers, engine::append_done done) {
   {
     std::lock_guard lk(s_->mu);
     if (!s_->is_reader() && !s_->stopping) {
-      s_->queue.emplace_back(detail::append_job{&batch, calls, std::move(done)});
+      s_->queue.emplace_back(detail::append_job{&batch, calls, pushers, std::move(done)});
       s_->cv.notify_one();
       return;
     }

@@ -363,6 +363,10 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
   } else if (r.kind == route_kind::call_action && !is_valid_call_id(r.call_id)) {
     input_error = rc::invalid_field;
     input_message = "callId must be 1 to 128 characters of [A-Za-z0-9._~-]";
+  } else if (r.kind == route_kind::pushers && r.act == engine::action::unregister_pusher &&
+             !is_valid_call_id(r.call_id)) {
+    input_error = rc::invalid_field;
+    input_message = "deviceId must be 1 to 128 characters of [A-Za-z0-9._~-]";
   }
   handle_call(r, req, std::move(*who), std::move(txn), input_error, std::move(input_message), started,
               std::move(respond), std::move(respond_later));
@@ -373,11 +377,12 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
                       respond_fn respond, respond_later_fn respond_later) {
   engine::command cmd;
   cmd.act = r.kind == route_kind::start ? engine::action::start : r.act;
+  const std::int64_t token_exp = who.exp;
   cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns)};
   cmd.txn_id = txn;
   cmd.method = std::string(req.method);
   cmd.path = std::string(r.path.substr(0, 512));
-  if (cmd.act != engine::action::start) cmd.call_id = std::string(r.call_id.substr(0, 128));
+  if (r.kind == route_kind::call_action) cmd.call_id = std::string(r.call_id.substr(0, 128));
 
   auto set_input_error = [&](rc c, std::string m) {
     if (input_error == rc::none) {
@@ -400,6 +405,32 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
         }
         break;
       }
+      case engine::action::register_pusher: {
+        auto d = schemas::decode_pusher_request(req.body);
+        if (!d) {
+          set_input_error(d.error().code, d.error().message);
+          break;
+        }
+        const std::string bad_url = opts_.check_push_url ? opts_.check_push_url(d->url)
+                                                         : std::string("no pusher URL is allowed (--outbound-allow)");
+        if (!bad_url.empty()) {
+          set_input_error(rc::invalid_field, "url: " + bad_url);
+          break;
+        }
+        engine::pusher p;
+        p.url = std::move(d->url);
+        p.app_id = std::move(d->app_id);
+        p.pushkey = std::move(d->pushkey);
+        p.data = std::move(d->data);
+        p.expires_at = (token_exp + opts_.pusher_ttl_s) * 1000;
+        cmd.push = std::move(p);
+        break;
+      }
+      case engine::action::unregister_pusher:
+        cmd.push.emplace();
+        cmd.push->sub = cmd.who.sub;
+        cmd.push->device_id = std::string(r.call_id.substr(0, 128));
+        break;
       case engine::action::end:
         if (req.has_reason) {
           if (!schemas::is_printable(req.reason, schemas::max_header_field))

@@ -93,6 +93,10 @@ struct api_options {
   // mints an access token for the body's MSISDN bound to its public JWK; returns the
   // response body, or an error message (400). Empty: the path is 404.
   std::function<schemas::result<std::string, std::string>(std::string_view body)> dev_token;
+  // POST /pushers (contract §13): why a pusher's URL may not be used (not a URL, its host
+  // not in --outbound-allow), or "" when it may. Empty function: every URL is refused.
+  std::function<std::string(std::string_view url)> check_push_url;
+  std::int64_t pusher_ttl_s = 30 * 86400;  // --pusher-ttl: after the registering token's exp
 };
 
 class api {

@@ -29,6 +29,7 @@
 #include "transport/notifier.hpp"
 #include "transport/replay.hpp"
 #include "transport/server.hpp"
+#include "transport/detail/outbound.hpp"
 #include "transport/webhook_dispatcher.hpp"
 
 namespace {
@@ -85,6 +86,7 @@ struct flags {
   std::size_t webhook_max_pending = 4096, webhook_concurrency = 4;
   std::vector<std::string> outbound_allow;
   std::string outbound_ca;
+  double pusher_ttl = 30 * 86400;
 };
 
 // The secret of --webhook-secret-file: the file's contents without the line end.
@@ -330,6 +332,13 @@ int main(int argc, char** argv) {
                  "Hosts that webhooks may go to (comma-separated or repeated); a loopback, private or link-local "
                  "address is connected to only when listed exactly")
       ->delimiter(',');
+  app.add_option("--pusher-ttl", f.pusher_ttl,
+                 "Seconds a push registration outlives the access token that made it; then the engine removes it")
+      ->check(CLI::Range(1.0, 1e9));
+  engine::pusher_limits pusher_limits;
+  app.add_option("--max-pushers-per-sub", pusher_limits.max_per_sub,
+                 "Push registrations (devices) one subject may have; a further one gets 429 TOO_MANY_PUSHERS (0: no limit)")
+      ->check(CLI::Range(0.0, 1e6));
   app.add_option("--outbound-ca", f.outbound_ca, "PEM file of CA certificates trusted for outbound HTTPS, besides the "
                  "system's");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
@@ -440,6 +449,7 @@ int main(int argc, char** argv) {
   ro.timers = engine::timer_settings{ms(f.invite_timeout), ms(f.answer_timeout), ms(f.offer_timeout),
                                      ms(f.max_call_duration), ms(f.call_retention)};
   ro.caps = caps;
+  ro.pushers = pusher_limits;
   engine::reactor reactor(*log, clock, metrics, ro, recover(*log));
   if (reactor.armed_timers() > 0)
     engine::log::info("{} call timers armed; those whose deadline passed while stopped fire now", reactor.armed_timers());
@@ -480,6 +490,17 @@ int main(int argc, char** argv) {
   ao.rate_max_tokens = f.rate_max_tokens;
   ao.rate_per_sub = f.rate_limit_sub;
   ao.rate_sub_burst = f.rate_burst_sub;
+  ao.pusher_ttl_s = static_cast<std::int64_t>(f.pusher_ttl);
+  {
+    transport::detail::outbound_policy policy;
+    policy.allow = f.outbound_allow;
+    ao.check_push_url = [policy](std::string_view url) -> std::string {
+      auto u = transport::parse_outbound_url(url);
+      if (!u) return u.error();
+      if (!policy.host_allowed(u->host)) return "its host " + u->host + " is not in --outbound-allow";
+      return {};
+    };
+  }
   ao.pop = transport::pop_options{f.pop_leeway, f.pop_max_lifetime, f.pop_replay_capacity, f.pop_jti_per_key};
   if (faults) ao.faults = [&](std::string_view body) { return transport::apply_faults(body, *log, *faults); };
   transport::dev_token_settings dts;

@@ -66,6 +66,11 @@ route match_route(std::string_view method, std::string_view target, std::string_
     if (word == "notifications") return simple(r, route_kind::notifications, method, "GET");
     if (word == "_faults") return simple(r, route_kind::faults, method, "POST");
     if (word == "phone") return simple(r, route_kind::phone, method, "GET");
+    if (word == "pushers") {
+      r = simple(r, route_kind::pushers, method, "POST");
+      r.act = engine::action::register_pusher;
+      return r;
+    }
     return r;
   }
   const std::string_view id = p.substr(slash + 1);
@@ -77,6 +82,12 @@ route match_route(std::string_view method, std::string_view target, std::string_
   }
   if (word == "dev" && id == "token") return simple(r, route_kind::dev_token, method, "POST");
   if (id.empty() || id.find('/') != std::string_view::npos) return r;
+  if (word == "pushers") {
+    r = simple(r, route_kind::pushers, method, "DELETE");
+    r.act = engine::action::unregister_pusher;
+    r.call_id = id;  // the device id
+    return r;
+  }
   if (word == "calls") {
     r = simple(r, route_kind::get_call, method, "GET");
     r.call_id = id;
@@ -105,6 +116,7 @@ std::string_view route_label(const route& r) {
     case route_kind::faults: return "faults";
     case route_kind::phone: return "phone";
     case route_kind::dev_token: return "devToken";
+    case route_kind::pushers: return engine::to_string(r.act);
     case route_kind::not_found: return "unknown";
   }
   return "unknown";

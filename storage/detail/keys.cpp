@@ -1,5 +1,7 @@
 #include "storage/detail/keys.hpp"
 
+#include "schemas/digest.hpp"
+
 #include <algorithm>
 
 namespace storage::detail {
@@ -67,12 +69,33 @@ std::string_view to_string(index_kind k) noexcept {
   return "?";
 }
 
-index_ids ids_of(const engine::event& e) {
+namespace {
+std::string device_digest(std::string_view sub, std::string_view device_id) {
+  std::string both(sub);
+  both.push_back('\0');
+  both.append(device_id);
+  return schemas::to_hex(schemas::sha256(both)).substr(0, 32);
+}
+}  // namespace
+
+std::string pusher_index_id(std::string_view sub, std::string_view device_id) {
+  return "\x01" + device_digest(sub, device_id);
+}
+
+std::string pusher_state_key(std::string_view sub, std::string_view device_id) {
+  return "\x01p" + device_digest(sub, device_id);
+}
+
+index_ids ids_of(const engine::event& e, std::string& scratch) {
   index_ids ids;
   auto add = [](std::vector<std::string_view>& v, std::string_view id) {
     if (!id.empty() && std::find(v.begin(), v.end(), id) == v.end()) v.push_back(id);
   };
   add(ids.of[static_cast<int>(index_kind::by_call)], e.call_id);
+  if (engine::is_pusher_action(e.act) && e.push) {
+    scratch = pusher_index_id(e.push->sub, e.push->device_id);
+    add(ids.of[static_cast<int>(index_kind::by_call)], scratch);
+  }
   auto& m = ids.of[static_cast<int>(index_kind::by_msisdn)];
   add(m, e.msisdn);
   add(m, e.from);
@@ -84,7 +107,9 @@ index_ids ids_of(const engine::event& e) {
 bool names(const engine::event& e, index_kind k, std::string_view id) {
   if (id.empty()) return false;
   switch (k) {
-    case index_kind::by_call: return e.call_id == id;
+    case index_kind::by_call:
+      return e.call_id == id ||
+             (engine::is_pusher_action(e.act) && e.push && pusher_index_id(e.push->sub, e.push->device_id) == id);
     case index_kind::by_msisdn: return e.msisdn == id || e.from == id || e.to == id;
     case index_kind::by_txn: return e.txn_id == id;
   }

@@ -54,7 +54,19 @@ std::string_view to_string(index_kind k) noexcept;
 struct index_ids {
   std::vector<std::string_view> of[index_kind_count];
 };
-index_ids ids_of(const engine::event& e);
+// `scratch` holds an id made for the event (a pusher event's pusher_index_id); the views
+// may point into it, so it must outlive the result.
+index_ids ids_of(const engine::event& e, std::string& scratch);
+
+// The by_call id of a pusher event's device (contract §13): "\x01" + 32 hex of SHA-256(sub
+// NUL device_id). No call id starts with 0x01, so a device's registration history is one
+// by_call range of its own (what a failed write's scrub folds back).
+std::string pusher_index_id(std::string_view sub, std::string_view device_id);
+
+// The key in `calls` of a device's persisted push registration: "\x01p" + the same hex.
+// Sorts before every call id and after the state seq key "".
+std::string pusher_state_key(std::string_view sub, std::string_view device_id);
+inline constexpr char pusher_state_prefix = '\x01';
 
 // True when `e` names `id` for index `k` (what an index entry must point at).
 bool names(const engine::event& e, index_kind k, std::string_view id);

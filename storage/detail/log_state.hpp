@@ -32,6 +32,7 @@ namespace storage::detail {
 struct append_job {
   std::vector<engine::event>* batch;  // owned by the caller until done
   const std::vector<engine::call_change>* calls;  // ditto; null: events only (state not advanced)
+  const std::vector<engine::pusher_change>* pushers;  // ditto; may be null
   engine::append_done done;
   // Set instead of the above: other work that writes to the log (an archive's removal,
   // run_on_writer), so that this thread stays the only one that writes.
@@ -112,6 +113,7 @@ struct log_state {
   // growing a fresh buffer from nothing each time.
   rocksdb::WriteBatch write_buffer;
   std::string key_buffer;
+  std::string scratch_id;  // ids_of's made id (writer thread)
   engine::store_error failed_with = engine::store_error::io_error;  // how, while recovery_needed
 
   void warn(std::string_view what) const;

@@ -346,7 +346,8 @@ TEST_CASE("remove_archived cut short after the anchor: reads skip the rest, veri
       auto e = engine::decode_event(rec);
       REQUIRE(e.has_value());
       REQUIRE(raw.db->Put({}, raw.cf(storage::detail::cf_events), storage::detail::seq_key(seq), rec).ok());
-      const auto ids = storage::detail::ids_of(*e);
+      std::string scratch;
+      const auto ids = storage::detail::ids_of(*e, scratch);
       for (int k = 0; k < storage::detail::index_kind_count; ++k)
         for (auto id : ids.of[k])
           REQUIRE(raw.db->Put({}, raw.cf(storage::detail::index_cf(static_cast<storage::detail::index_kind>(k))),

@@ -79,6 +79,21 @@ state_check compare_calls(const engine::call_table& folded, const storage::persi
   for (const auto& call : p.calls)
     if (!folded.find(call.call_id))
       differ(fmt::format("call {} is in the persisted state but not in the log", call.call_id));
+  // The push registrations (contract §13): the same rule.
+  for (const auto& pu : p.pushers) {
+    const engine::pusher* f = folded.pushers().find(pu.sub, pu.device_id);
+    if (!f)
+      differ(fmt::format("the push registration of device {} (sub {}) is in the persisted state but not in the log",
+                         pu.device_id, pu.sub));
+    else if (engine::encode_pusher(*f) != engine::encode_pusher(pu))
+      differ(fmt::format("the push registration of device {} (sub {}) differs: {}", pu.device_id, pu.sub,
+                         field_diff(engine::encode_pusher(pu), engine::encode_pusher(*f))));
+  }
+  for (const auto& [k, pu] : folded.pushers().all())
+    if (std::none_of(p.pushers.begin(), p.pushers.end(),
+                     [&](const engine::pusher& x) { return x.sub == k.first && x.device_id == k.second; }))
+      differ(fmt::format("the push registration of device {} (sub {}) is in the log but not in the persisted state",
+                         k.second, k.first));
   return c;
 }
 

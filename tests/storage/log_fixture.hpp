@@ -94,10 +94,11 @@ using test_support::wait_until;
 // Appends and waits for `done`; fails the test if done does not come in 10 s. `calls`:
 // the call states written with the batch (null: events only).
 inline append_status append_wait(storage::event_log& log, std::vector<engine::event>& batch,
-                                 const std::vector<engine::call_change>* calls = nullptr) {
+                                 const std::vector<engine::call_change>* calls = nullptr,
+                                 const std::vector<engine::pusher_change>* pushers = nullptr) {
   auto p = std::make_shared<std::promise<append_status>>();
   auto f = p->get_future();
-  log.append_async(batch, calls, [p](append_status s) { p->set_value(s); });
+  log.append_async(batch, calls, pushers, [p](append_status s) { p->set_value(s); });
   REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   return f.get();
 }

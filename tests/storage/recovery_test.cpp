@@ -1,6 +1,7 @@
 #include "storage/event_log.hpp"
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include <doctest/doctest.h>
@@ -8,6 +9,7 @@
 #include "engine/codec.hpp"
 #include "engine/decide.hpp"
 #include "storage/fault_env.hpp"
+#include "storage/state.hpp"
 #include "log_fixture.hpp"
 #include "schemas/digest.hpp"
 
@@ -158,4 +160,113 @@ TEST_CASE("recovery: after a WAL write error the next append succeeds") {
   REQUIRE(p.has_value());
   CHECK(p->seq == 3);  // the appends after carried no state
   CHECK(p->calls.size() == 1);
+}
+
+namespace {
+
+engine::event pusher_event(engine::event_seq seq, engine::action act, std::string device, std::string pushkey,
+                           std::string txn) {
+  engine::event e;
+  e.seq = seq;
+  e.time = 1764200000000 + static_cast<engine::epoch_ms>(seq);
+  e.act = act;
+  e.msisdn = "14250000001";
+  e.sub = "alice";
+  e.device_id = device;
+  e.txn_id = std::move(txn);
+  e.method = act == engine::action::register_pusher ? "POST" : "DELETE";
+  e.path = "/pushers";
+  engine::pusher p;
+  p.sub = "alice";
+  p.device_id = std::move(device);
+  if (act == engine::action::register_pusher) {
+    p.msisdns = {"14250000001"};
+    p.url = "https://push.example.com/_matrix/push/v1/notify";
+    p.app_id = "app";
+    p.pushkey = std::move(pushkey);
+    p.expires_at = 1764300000000;
+  }
+  e.push = std::move(p);
+  return e;
+}
+
+std::vector<engine::pusher_change> changes_after(const std::vector<engine::event>& batch) {
+  std::vector<engine::pusher_change> out;
+  for (const auto& e : batch) {
+    engine::pusher_change c{e.push->sub, e.push->device_id, std::nullopt};
+    if (e.act == engine::action::register_pusher) {
+      c.after = *e.push;
+      c.after->since = e.seq;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("push registrations: persisted with their batch, loaded at start-up, and a failed batch's undone") {
+  temp_dir tmp;
+  storage::fault_env fe;
+  const std::vector<engine::call_change> no_calls;
+  auto warnings = std::make_shared<std::vector<std::string>>();
+  {
+    auto log = open_log(tmp.log(), true, fe.env(), warnings);
+    std::vector<engine::event> b{pusher_event(1, engine::action::register_pusher, "phone", "pk-1", "t1"),
+                                 pusher_event(2, engine::action::register_pusher, "tablet", "pk-2", "t2")};
+    auto ch = changes_after(b);
+    REQUIRE(append_wait(*log, b, &no_calls, &ch).has_value());
+
+    // A lost batch replaces phone's pushkey and removes tablet: both undone by the scrub.
+    fe.arm(storage::wal_fault::sync_io_error);
+    std::vector<engine::event> lost{pusher_event(3, engine::action::register_pusher, "phone", "pk-LOST", "t3"),
+                                    pusher_event(4, engine::action::unregister_pusher, "tablet", "", "t4")};
+    auto lost_ch = changes_after(lost);
+    REQUIRE_FALSE(append_wait(*log, lost, &no_calls, &lost_ch).has_value());
+    fe.arm(storage::wal_fault::none);
+    std::vector<engine::event> next{make_batch(3, 1)};
+    REQUIRE(append_wait(*log, next).has_value());  // reopens, scrubs
+    // The lost batch was replayed by the reopen and removed again: the scrub really ran.
+    CHECK(any_contains(*warnings, "removing 2 unacknowledged events after seq 2"));
+  }
+  auto log = open_log(tmp.log());
+  auto p = log->load_persisted();
+  REQUIRE(p.has_value());
+  REQUIRE(p->pushers.size() == 2);
+  std::map<std::string, engine::pusher> by_device;
+  for (auto& pu : p->pushers) by_device[pu.device_id] = pu;
+  CHECK(by_device.at("phone").pushkey == "pk-1");
+  CHECK(by_device.at("phone").since == 1);
+  CHECK(by_device.at("tablet").pushkey == "pk-2");
+  CHECK(p->calls.empty());  // a registration is not read as a call
+
+  auto st = storage::load_state(*log);
+  REQUIRE(st.has_value());
+  CHECK(st->table.pushers().size() == 2);
+  CHECK(st->table.pushers().find("alice", "phone")->pushkey == "pk-1");
+  auto v = log->verify();
+  CHECK_MESSAGE(v.ok, v.problem);
+}
+
+TEST_CASE("push registrations: events written without their state are folded and persisted at start-up") {
+  temp_dir tmp;
+  {
+    auto log = open_log(tmp.log());
+    std::vector<engine::event> b{pusher_event(1, engine::action::register_pusher, "phone", "pk-1", "t1"),
+                                 pusher_event(2, engine::action::register_pusher, "tablet", "pk-2", "t2"),
+                                 pusher_event(3, engine::action::unregister_pusher, "phone", "", "t3")};
+    REQUIRE(append_wait(*log, b).has_value());  // events only: the state stays behind
+    auto st = storage::load_state(*log);
+    REQUIRE(st.has_value());
+    CHECK(st->folded_events == 3);
+    REQUIRE(st->table.pushers().size() == 1);
+    CHECK(st->table.pushers().find("alice", "tablet"));
+  }
+  auto log = open_log(tmp.log());
+  auto p = log->load_persisted();
+  REQUIRE(p.has_value());
+  CHECK(p->seq == 3);
+  REQUIRE(p->pushers.size() == 1);
+  CHECK(p->pushers[0].device_id == "tablet");
+  CHECK(p->pushers[0].since == 2);
 }

@@ -218,6 +218,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/pushers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Registers the calling token's device for push (contract §13).
+         * @description When an invitation (and later the status that stops its ringing) is owed to this
+         *     device while it has no notification socket open, the engine POSTs it to `url` in the
+         *     Matrix Push Gateway format. The device is the token's (`sub`, `device_id`), for the
+         *     token's numbers; a second registration of the same device replaces the first. At most
+         *     --max-pushers-per-sub devices per subject (429 TOO_MANY_PUSHERS). The registration
+         *     expires --pusher-ttl (30 days) after the token's `exp`, and a pushkey the gateway
+         *     rejects is removed. The URL's host must be in --outbound-allow (else 400 INVALID_FIELD).
+         *     A registration is an event; it notifies nobody.
+         */
+        post: operations["registerPusher"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/pushers/{deviceId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Removes the calling token's own device's push registration; 200 also when there is none.
+         * @description Naming another device than the token's `device_id` is 403 FORBIDDEN.
+         */
+        delete: operations["unregisterPusher"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -311,6 +358,24 @@ export interface components {
         Msisdn: string;
         /** @description RFC 8866: starts v=0, has o=, s=, t= and at least one m= line. */
         Sdp: string;
+        PusherRequest: {
+            /**
+             * @description The push gateway's notify URL (http or https; its host in --outbound-allow).
+             * @example https://push.example.com/_matrix/push/v1/notify
+             */
+            url: string;
+            /**
+             * @description The app the pushkey belongs to (passed to the gateway).
+             * @example com.example.phone
+             */
+            appId: string;
+            /** @description The device's push token (APNs/FCM) as the gateway knows it. */
+            pushkey: string;
+            /** @description Passed to the gateway with each push; at most 4 KiB as JSON. */
+            data?: {
+                [key: string]: unknown;
+            };
+        };
         /**
          * @example {
          *       "from": "14255550100",
@@ -474,7 +539,7 @@ export interface components {
                 "application/json": components["schemas"]["ErrorInfo"];
             };
         };
-        /** @description TOO_MANY_REQUESTS (per-token or per-subject rate limit), TOO_MANY_CALLS (/start over --max-calls-per-number). */
+        /** @description TOO_MANY_REQUESTS (per-token or per-subject rate limit), TOO_MANY_CALLS (/start over --max-calls-per-number), TOO_MANY_PUSHERS (POST /pushers over --max-pushers-per-sub). */
         TooManyRequests: {
             headers: {
                 "x-transaction-id": components["headers"]["TransactionId"];
@@ -522,7 +587,7 @@ export interface components {
          * @description 400 INVALID_JSON, MISSING_FIELD, INVALID_FIELD, INVALID_MSISDN, INVALID_SDP, INVALID_TRANSACTION_ID,
          *     INVALID_STATE, WRONG_PARTY, OFFER_PENDING, NO_OFFER_PENDING, CALL_ENDED; 401 UNAUTHORIZED, TOKEN_EXPIRED,
          *     POP_*; 403 FORBIDDEN; 404 CALL_NOT_FOUND, NOT_FOUND; 405 METHOD_NOT_ALLOWED; 408 REQUEST_TIMEOUT;
-         *     413 BODY_TOO_LARGE; 429 TOO_MANY_REQUESTS, TOO_MANY_CALLS (/start); 431 HEADERS_TOO_LARGE;
+         *     413 BODY_TOO_LARGE; 429 TOO_MANY_REQUESTS, TOO_MANY_CALLS (/start), TOO_MANY_PUSHERS (/pushers); 431 HEADERS_TOO_LARGE;
          *     500 INTERNAL_ERROR; 503 SERVICE_UNAVAILABLE.
          */
         Error: {
@@ -1023,6 +1088,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Call"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    registerPusher: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PusherRequest"];
+            };
+        };
+        responses: {
+            /** @description OK (an ErrorInfo with no errors) */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    unregisterPusher: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                deviceId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK (an ErrorInfo with no errors) */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorInfo"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -179,6 +179,19 @@ result<pusher_request, decode_error> decode_pusher_request(std::string_view body
   return out;
 }
 
+std::vector<std::string> decode_rejected_pushkeys(std::string_view body) {
+  std::vector<std::string> out;
+  simdjson::dom::element doc;
+  simdjson::dom::array rejected;
+  if (thread_parser().parse(body.data(), body.size()).get(doc) != simdjson::SUCCESS) return out;
+  if (doc["rejected"].get_array().get(rejected) != simdjson::SUCCESS) return out;
+  for (auto el : rejected) {
+    std::string_view k;
+    if (el.get_string().get(k) == simdjson::SUCCESS) out.emplace_back(k);
+  }
+  return out;
+}
+
 std::string encode_start_response(std::string_view to, std::string_view from, std::string_view call_id,
                                   const std::optional<std::string>& client_correlator) {
   json_writer w(128);

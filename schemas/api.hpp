@@ -5,6 +5,7 @@
 // decode_error carrying the reasonCode to send. Thread-safe (per-thread parsers).
 #include <optional>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "schemas/reason_code.hpp"
@@ -64,6 +65,10 @@ result<status_request, decode_error> decode_status_request(std::string_view body
 // data (an object, at most 4 KiB as minified JSON). The URL's form and host are the
 // transport's to check.
 result<pusher_request, decode_error> decode_pusher_request(std::string_view body);
+
+// A Matrix Push Gateway's answer {"rejected": ["<pushkey>", …]}: the pushkeys it refused
+// (none when the body is not that).
+std::vector<std::string> decode_rejected_pushkeys(std::string_view body);
 
 std::string encode_start_response(std::string_view to, std::string_view from, std::string_view call_id,
                                   const std::optional<std::string>& client_correlator);

@@ -30,7 +30,9 @@
 #include "transport/replay.hpp"
 #include "transport/server.hpp"
 #include "transport/detail/outbound.hpp"
-#include "transport/webhook_dispatcher.hpp"
+#include "transport/dispatch.hpp"
+#include "transport/push.hpp"
+#include "transport/webhook_plan.hpp"
 
 namespace {
 
@@ -460,7 +462,10 @@ int main(int argc, char** argv) {
       log.get(), f.base_path, transport::replay_limits{f.max_replay_events, f.max_replay_jobs, f.max_replay_bytes},
       &metrics);
 
-  std::unique_ptr<transport::webhook_dispatcher> webhooks;
+  // Delivery from the log (contract §13): a plan per --webhook URL, and push.
+  std::vector<std::unique_ptr<transport::dispatch_plan>> plans;
+  transport::detail::outbound_policy outbound;
+  outbound.allow = f.outbound_allow;
   if (!f.webhooks.empty()) {
     if (f.webhook_secret_file.empty()) die("--webhook needs --webhook-secret-file (deliveries are signed)");
     if (f.webhook_retry_min > f.webhook_retry_max) die("--webhook-retry-min is above --webhook-retry-max");
@@ -470,18 +475,49 @@ int main(int argc, char** argv) {
     ws.retry = transport::retry_policy{milliseconds(std::llround(f.webhook_retry_min * 1000)),
                                        milliseconds(std::llround(f.webhook_retry_max * 1000)),
                                        milliseconds(std::llround(f.webhook_max_age * 1000))};
-    ws.timeout = milliseconds(std::llround(f.webhook_timeout * 1000));
-    ws.max_pending = f.webhook_max_pending;
-    ws.concurrency = f.webhook_concurrency;
-    ws.outbound_allow = f.outbound_allow;
-    ws.outbound_ca = f.outbound_ca;
     ws.base_path = f.base_path;
-    auto made = transport::webhook_dispatcher::create(*log, std::move(ws), metrics);
+    auto made = transport::make_webhook_plans(ws, [&](std::string_view h) { return outbound.host_allowed(h); });
     if (!made) die(made.error());
-    webhooks = std::move(*made);
+    for (auto& p : *made) plans.push_back(std::move(p));
   } else if (!f.webhook_secret_file.empty()) {
     engine::log::warn("--webhook-secret-file without --webhook: no webhook is sent");
   }
+  {
+    transport::push_settings ps;
+    ps.base_path = f.base_path;
+    ps.ring_for = milliseconds(std::llround(f.answer_timeout * 1000));
+    plans.push_back(transport::make_push_plan(
+        reactor.recovered_pushers(), reactor.recovered_seq(), ps,
+        [&hub](const std::string& m, const std::string& sub, const std::string& dev) {
+          return hub.device_online(m, sub, dev);
+        },
+        [&reactor](const engine::pusher& p) {  // the gateway refused its pushkey: the engine removes it
+          engine::command cmd;
+          cmd.act = engine::action::unregister_pusher;
+          cmd.by_engine = true;
+          cmd.push = engine::pusher{};
+          cmd.push->sub = p.sub;
+          cmd.push->device_id = p.device_id;
+          cmd.push->pushkey = p.pushkey;
+          cmd.reason = std::string(engine::pusher_rejected_reason);
+          cmd.method = "DELETE";
+          cmd.path = "/pushers/" + p.device_id;
+          if (!reactor.submit(std::move(cmd), [](engine::reply) {}))
+            engine::log::warn("push: the rejected pushkey of device {} is removed later (the engine is busy)",
+                              p.device_id);
+        }));
+  }
+  transport::dispatcher_settings ds;
+  ds.timeout = milliseconds(std::llround(f.webhook_timeout * 1000));
+  ds.max_pending = f.webhook_max_pending;
+  ds.concurrency = f.webhook_concurrency;
+  ds.outbound_allow = f.outbound_allow;
+  ds.outbound_ca = f.outbound_ca;
+  auto dispatcher_made = transport::log_dispatcher::create(
+      *log, std::move(plans), std::move(ds),
+      {std::string(transport::webhook_cursor_prefix), std::string(transport::push_cursor_name)}, metrics);
+  if (!dispatcher_made) die(dispatcher_made.error());
+  std::unique_ptr<transport::log_dispatcher> dispatcher = std::move(*dispatcher_made);
 
   transport::api_options ao;
   ao.base_path = f.base_path;
@@ -492,9 +528,7 @@ int main(int argc, char** argv) {
   ao.rate_sub_burst = f.rate_burst_sub;
   ao.pusher_ttl_s = static_cast<std::int64_t>(f.pusher_ttl);
   {
-    transport::detail::outbound_policy policy;
-    policy.allow = f.outbound_allow;
-    ao.check_push_url = [policy](std::string_view url) -> std::string {
+    ao.check_push_url = [policy = outbound](std::string_view url) -> std::string {
       auto u = transport::parse_outbound_url(url);
       if (!u) return u.error();
       if (!policy.host_allowed(u->host)) return "its host " + u->host + " is not in --outbound-allow";
@@ -536,12 +570,12 @@ int main(int argc, char** argv) {
   ws.opts.idle_timeout = milliseconds(static_cast<std::int64_t>(f.ws_idle_timeout * 1000));
   transport::server srv(so, handler, ws, metrics);
   // Each batch's replies and frames go to each I/O thread in one hand-off.
-  // and the webhook dispatcher hears that the log grew.
-  reactor.set_after_batch([&srv, hooks = webhooks.get()] {
+  // and the dispatcher (webhooks, push) hears that the log grew.
+  reactor.set_after_batch([&srv, d = dispatcher.get()] {
     srv.flush_handoffs();
-    if (hooks) hooks->notify();
+    d->notify();
   });
-  if (webhooks) webhooks->start();
+  dispatcher->start();
   std::thread reactor_thread([&] {
     engine::log::name_this_thread("yna-reactor");
     reactor.run();
@@ -587,7 +621,7 @@ int main(int argc, char** argv) {
   admin.stop();  // a removal in progress finishes first
   reactor.stop();
   reactor_thread.join();
-  if (webhooks) webhooks->stop();  // saves the cursors
+  dispatcher->stop();  // saves the cursors
   replay.reset();  // reads the log: gone before it
   log.reset();
   engine::log::info("stopped");

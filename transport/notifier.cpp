@@ -86,6 +86,16 @@ std::vector<std::pair<engine::event_seq, frame_ptr>> notification_hub::ringing_i
   return out;
 }
 
+bool notification_hub::device_online(const std::string& msisdn, const std::string& sub,
+                                     const std::string& device_id) const {
+  std::lock_guard lk(mu_);
+  auto it = by_msisdn_.find(msisdn);
+  if (it == by_msisdn_.end()) return false;
+  for (const auto& w : it->second)
+    if (auto s = w.lock(); s && s->sub == sub && s->device_id == device_id) return true;
+  return false;
+}
+
 std::size_t notification_hub::subscribers() const {
   std::lock_guard lk(mu_);
   return count_.size();

@@ -81,6 +81,8 @@ class notification_hub final : public engine::event_listener {
 
   const std::string& base_path() const { return base_path_; }
   std::size_t subscribers() const;
+  // Whether the device (sub, device_id) has a socket subscribed for `msisdn`. Any thread.
+  bool device_online(const std::string& msisdn, const std::string& sub, const std::string& device_id) const;
 
  private:
   std::string base_path_;

@@ -128,16 +128,15 @@ std::chrono::milliseconds retry_delay(const retry_policy& p, int failures, doubl
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::max(jittered, 1.0)));
 }
 
-void delivery_queue::add(engine::event_seq seq, engine::epoch_ms committed,
-                         std::vector<std::pair<std::string, std::string>> msisdn_bodies) {
-  if (seq <= read_upto_) return;  // read twice (a re-read after a restart of the feeder)
+void delivery_queue::add(engine::event_seq seq, engine::epoch_ms committed, std::vector<planned_delivery> owed) {
+  if (seq <= read_upto_) return;  // read twice (a re-read after a restart of the reader)
   read_upto_ = seq;
-  if (msisdn_bodies.empty()) return;
-  open_[seq] = {msisdn_bodies.size(), committed};
-  for (auto& [msisdn, body] : msisdn_bodies) {
-    auto& lane = lanes_[msisdn];
-    lane.push_back(delivery{seq, msisdn, std::move(body), committed, 0, {}});
-    if (lane.size() == 1) due_.emplace(clock::time_point{}, seq, msisdn);
+  if (owed.empty()) return;
+  open_[seq] = {owed.size(), committed};
+  for (auto& o : owed) {
+    auto& lane = lanes_[o.lane];
+    lane.push_back(delivery{seq, o.lane, std::move(o.url), std::move(o.body), std::move(o.id), committed, 0, {}});
+    if (lane.size() == 1) due_.emplace(clock::time_point{}, seq, o.lane);
     ++pending_;
   }
 }
@@ -158,14 +157,14 @@ void delivery_queue::pop(delivery* d) {
   --in_flight_;
   --pending_;
   if (auto it = open_.find(d->seq); it != open_.end() && --it->second.first == 0) open_.erase(it);
-  auto lane = lanes_.find(d->msisdn);
+  auto lane = lanes_.find(d->lane);
   lane->second.pop_front();  // d is its front: gone from here on
   if (lane->second.empty()) {
     lanes_.erase(lane);
     return;
   }
   const delivery& next = lane->second.front();
-  due_.emplace(next.next_try, next.seq, next.msisdn);
+  due_.emplace(next.next_try, next.seq, next.lane);
 }
 
 void delivery_queue::delivered(delivery* d) { pop(d); }
@@ -179,7 +178,7 @@ bool delivery_queue::failed(delivery* d, clock::time_point now, engine::epoch_ms
   ++d->failures;
   d->next_try = now + retry_delay(p, d->failures, unit);
   --in_flight_;
-  due_.emplace(d->next_try, d->seq, d->msisdn);
+  due_.emplace(d->next_try, d->seq, d->lane);
   return true;
 }
 

@@ -56,9 +56,18 @@ struct retry_policy {
 // `unit` is a random number in [0, 1).
 std::chrono::milliseconds retry_delay(const retry_policy& p, int failures, double unit);
 
-// The deliveries one destination owes, one lane per number: a lane's deliveries go one at
-// a time, in log order; lanes go independently (a number whose deliveries fail does not
-// hold up the others). Events are added in log order; the cursor is the last seq whose
+// One delivery a dispatch plan (dispatch.hpp) owes for an event: its lane (deliveries of
+// one lane go one at a time, in log order), where it goes, and its body.
+struct planned_delivery {
+  std::string lane;  // webhooks: the recipient number; push: the device
+  std::string url;
+  std::string body;
+  std::string id;    // what the logs call it (webhooks: the Yna-Delivery id)
+};
+
+// The deliveries one destination owes, one lane per number (webhooks) or device (push):
+// a lane's deliveries go one at a time, in log order; lanes go independently (a number
+// whose deliveries fail does not hold up the others). Events are added in log order; the cursor is the last seq whose
 // deliveries are all done (delivered or dead), which is what survives a restart. One
 // thread.
 class delivery_queue {
@@ -66,8 +75,10 @@ class delivery_queue {
   using clock = std::chrono::steady_clock;
   struct delivery {
     engine::event_seq seq = 0;
-    std::string msisdn;
+    std::string lane;
+    std::string url;
     std::string body;
+    std::string id;
     engine::epoch_ms committed = 0;  // the event's time
     int failures = 0;
     clock::time_point next_try{};  // not before (after a failure)
@@ -78,8 +89,7 @@ class delivery_queue {
 
   // The deliveries of event `seq` (may be none: the cursor still moves past it). Events
   // must come in increasing seq order, after the last one added.
-  void add(engine::event_seq seq, engine::epoch_ms committed,
-           std::vector<std::pair<std::string, std::string>> msisdn_bodies);
+  void add(engine::event_seq seq, engine::epoch_ms committed, std::vector<planned_delivery> owed);
 
   // The next delivery due at `now` (the oldest event first), now in flight, or null. It
   // stays valid until delivered() or failed() is called for it.
@@ -104,7 +114,7 @@ class delivery_queue {
   void pop(delivery* d);
 
   std::unordered_map<std::string, std::deque<delivery>> lanes_;
-  // Lanes whose head is not in flight, by when it is due, then its seq.
+  // Lanes whose head is not in flight, by when it is due, then its seq (then its lane).
   std::set<std::tuple<clock::time_point, engine::event_seq, std::string>> due_;
   std::map<engine::event_seq, std::pair<std::size_t, engine::epoch_ms>> open_;  // seq → deliveries not done, time
   engine::event_seq read_upto_ = 0;

@@ -232,12 +232,12 @@ TEST_CASE("webhooks: every notification owed arrives signed and in order per num
   MESSAGE("webhooks across 5 SIGKILLs: ", want.size(), " owed, ", got.ids.size(), " distinct delivered, ",
           got.duplicates, " duplicates (redelivered after a kill), ", got.requests, " requests");
   auto m = c.get("/metrics");
-  CHECK(metric_sum(m.body, "yna_webhook_delivered_total", {}).value_or(0) > 0);
+  CHECK(metric_sum(m.body, "yna_dispatch_delivered_total", {}).value_or(0) > 0);
   // The last restart resumed from a cursor: it did not deliver everything again.
-  const double since_restart = metric_sum(m.body, "yna_webhook_delivered_total", {}).value_or(-1);
+  const double since_restart = metric_sum(m.body, "yna_dispatch_delivered_total", {}).value_or(-1);
   CHECK(since_restart < static_cast<double>(want.size()));
   MESSAGE("since the last restart: ", since_restart, " delivered, ",
-          metric_sum(m.body, "yna_webhook_retries_total", {}).value_or(-1), " retried");
+          metric_sum(m.body, "yna_dispatch_retries_total", {}).value_or(-1), " retried");
 }
 
 TEST_CASE("webhooks: the receiver down for a while: retried, then caught up; requests unaffected") {
@@ -265,8 +265,8 @@ TEST_CASE("webhooks: the receiver down for a while: retried, then caught up; req
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
   auto m = c.get("/metrics");
-  CHECK(metric_sum(m.body, "yna_webhook_retries_total", {}).value_or(0) > 0);
-  CHECK(metric_sum(m.body, "yna_webhook_lag_events", {}).value_or(0) > 0);
+  CHECK(metric_sum(m.body, "yna_dispatch_retries_total", {}).value_or(0) > 0);
+  CHECK(metric_sum(m.body, "yna_dispatch_lag_events", {}).value_or(0) > 0);
 
   rcv.start(port);
   const received got = wait_for(rcv, want, std::chrono::seconds(60));
@@ -281,7 +281,7 @@ TEST_CASE("webhooks: the receiver down for a while: retried, then caught up; req
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   double lag = 1;
   while (std::chrono::steady_clock::now() < deadline &&
-         (lag = metric_sum(c.get("/metrics").body, "yna_webhook_lag_events", {}).value_or(-1)) != 0)
+         (lag = metric_sum(c.get("/metrics").body, "yna_dispatch_lag_events", {}).value_or(-1)) != 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   CHECK(lag == 0);
 }

@@ -72,11 +72,16 @@ TEST_CASE("delivery queue: one lane per number in log order, lanes independent, 
   const auto t0 = clock::now();
   const retry_policy p{1000ms, 8000ms, 60'000ms};
   delivery_queue q(10);
-  q.add(11, 1000, {{"A", "a11"}, {"B", "b11"}});
-  q.add(12, 1001, {{"A", "a12"}});
+  auto owed = [](std::vector<std::pair<std::string, std::string>> lane_bodies) {
+    std::vector<planned_delivery> out;
+    for (auto& [lane, body] : lane_bodies) out.push_back(planned_delivery{lane, "http://h/", body, lane + body});
+    return out;
+  };
+  q.add(11, 1000, owed({{"A", "a11"}, {"B", "b11"}}));
+  q.add(12, 1001, owed({{"A", "a12"}}));
   q.add(13, 1002, {});  // owes nothing
-  q.add(14, 1003, {{"C", "c14"}});
-  q.add(12, 1001, {{"A", "again"}});  // read twice: ignored
+  q.add(14, 1003, owed({{"C", "c14"}}));
+  q.add(12, 1001, owed({{"A", "again"}}));  // read twice: ignored
   CHECK(q.pending() == 4);
   CHECK(q.cursor() == 10);
   CHECK(q.read_upto() == 14);
@@ -87,6 +92,9 @@ TEST_CASE("delivery queue: one lane per number in log order, lanes independent, 
   auto* c14 = q.take(t0);
   REQUIRE((a11 && b11 && c14));
   CHECK(a11->body == "a11");
+  CHECK(a11->lane == "A");
+  CHECK(a11->url == "http://h/");
+  CHECK(a11->id == "Aa11");
   CHECK(b11->body == "b11");
   CHECK(c14->body == "c14");
   CHECK(q.take(t0) == nullptr);

@@ -59,10 +59,10 @@ run() {  # $1 label: none, up or down
   port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$d/out" | grep -o '[0-9]*$')
   j=$("$LOADGEN" --port "$port" --data-dir "$d/data" --engine-pid "$pid" --json -q --threads 2 \
         --mix full -r "$RATE" -c 256 -d "$SECS" --warmup 2)
-  [ "$label" = down ] && retries=$(metric "$port" yna_webhook_retries_total)
+  [ "$label" = down ] && retries=$(metric "$port" yna_dispatch_retries_total)
   if [ "$label" = up ]; then
     # Let the last deliveries arrive (the lag falls to 0), at most 10 s.
-    for _ in $(seq 100); do [ "$(metric "$port" yna_webhook_lag_events)" = 0 ] && break; sleep 0.1; done
+    for _ in $(seq 100); do [ "$(metric "$port" yna_dispatch_lag_events)" = 0 ] && break; sleep 0.1; done
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
   [ -n "${rpid:-}" ] && { kill "$rpid"; wait "$rpid" 2>/dev/null || true; }

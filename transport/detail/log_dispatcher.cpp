@@ -1,10 +1,13 @@
-// The webhook dispatcher's thread (transport/webhook_dispatcher.hpp). Per destination,
-// on one io_context: a reader coroutine that tops the destination's delivery_queue up
-// from the log, `concurrency` sender coroutines that each own a kept-alive connection and
-// send the queue's due deliveries, and one saver for all that writes the cursors and the
-// lag gauges every 200 ms.
-#include "transport/webhook_dispatcher.hpp"
+// The dispatcher's thread (transport/dispatch.hpp). Per plan, on one io_context: a
+// reader coroutine that tops the plan's delivery_queue up from the log, `concurrency`
+// sender coroutines that each keep a connection per origin alive and send the queue's due
+// deliveries, and one saver for all that writes the cursors and the lag gauges every
+// 200 ms.
+#include "transport/dispatch.hpp"
 
+#include <map>
+
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -18,8 +21,6 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "engine/log.hpp"
-#include "engine/notify.hpp"
-#include "schemas/digest.hpp"
 #include "transport/detail/outbound.hpp"
 
 namespace transport {
@@ -32,7 +33,6 @@ namespace {
 
 constexpr auto nothrow = net::as_tuple(net::use_awaitable);
 constexpr std::size_t read_chunk = 256;  // events read from the log at once
-constexpr std::string_view cursor_prefix = "webhook:";
 // How often a moved cursor is written (a Put without a sync: cheap). What a crash loses
 // of it is delivered again.
 constexpr milliseconds save_every{200};
@@ -43,21 +43,15 @@ engine::epoch_ms wall_ms() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// The cursor's name: the URL as shown (no query), and when it has a query a digest of
-// the whole URL, so two URLs that differ only there keep two cursors.
-std::string cursor_name(std::string_view url, const outbound_url& u) {
-  std::string name(cursor_prefix);
-  name += u.shown();
-  if (u.target.find('?') != std::string::npos) name += "?" + schemas::to_hex(schemas::sha256(url)).substr(0, 12);
-  return name;
-}
-
 }  // namespace
 
-struct webhook_dispatcher::impl {
+struct log_dispatcher::impl {
+  // A sender's kept-alive connections, one per origin (scheme, host, port).
+  using connections = std::map<std::string, std::unique_ptr<detail::outbound_connection>>;
+  static constexpr std::size_t max_origins_per_sender = 16;
+
   struct destination {
-    std::string url, name;
-    outbound_url where;
+    std::unique_ptr<dispatch_plan> plan;
     delivery_queue queue;
     engine::event_seq saved = 0;
     steady::time_point saved_at{};
@@ -65,7 +59,7 @@ struct webhook_dispatcher::impl {
     // sharing one would wake each other without end.
     std::unique_ptr<net::steady_timer> wake_reader;
     std::vector<std::unique_ptr<net::steady_timer>> sender_timers;
-    std::vector<std::unique_ptr<detail::outbound_connection>> connections;
+    std::vector<std::unique_ptr<connections>> senders;
     bool failing = false;
     engine::counter *delivered = nullptr, *retried = nullptr, *dead = nullptr;
     engine::gauge *pending = nullptr, *lag_events = nullptr, *lag_ms = nullptr;
@@ -73,7 +67,7 @@ struct webhook_dispatcher::impl {
   };
 
   engine::delivery_source& log;
-  webhook_settings settings;
+  dispatcher_settings settings;
   detail::outbound_policy policy;
   std::shared_ptr<net::ssl::context> tls;
   net::io_context io{1};
@@ -84,7 +78,7 @@ struct webhook_dispatcher::impl {
   bool stopping = false;  // io thread only
   std::mt19937_64 rng{std::random_device{}()};
 
-  impl(engine::delivery_source& l, webhook_settings s) : log(l), settings(std::move(s)) {
+  impl(engine::delivery_source& l, dispatcher_settings s) : log(l), settings(std::move(s)) {
     policy.allow = settings.outbound_allow;
   }
 
@@ -94,7 +88,7 @@ struct webhook_dispatcher::impl {
     const auto c = d.queue.cursor();
     if (c == d.saved) return;
     d.saved_at = steady::now();
-    if (log.set_cursor(d.name, c)) d.saved = c;
+    if (log.set_cursor(d.plan->cursor_name(), c)) d.saved = c;
   }
 
   void gauges(destination& d) {
@@ -123,15 +117,10 @@ struct webhook_dispatcher::impl {
         co_await d.wake_reader->async_wait(nothrow);
         continue;
       }
+      std::vector<planned_delivery> owed;
       for (const auto& e : events) {
-        std::vector<std::pair<std::string, std::string>> owed;
-        if (auto n = engine::derive_notification(e)) {
-          const std::string frame = engine::encode_notification(*n, settings.base_path);
-          for (auto& m : n->recipients()) {
-            std::string body = webhook_body(e.seq, m, frame);
-            owed.emplace_back(std::move(m), std::move(body));
-          }
-        }
+        owed.clear();
+        d.plan->plan(e, owed);
         d.queue.add(e.seq, e.time, std::move(owed));
       }
       wake_senders(d);
@@ -142,18 +131,17 @@ struct webhook_dispatcher::impl {
     for (auto& t : d.sender_timers) t->cancel();
   }
 
-  // Not in the coroutine: GCC 12 mishandles initializer lists of strings in coroutine
-  // frames (a double free).
-  detail::outbound_headers signed_headers(const delivery_queue::delivery& job) const {
-    detail::outbound_headers h;
-    h.emplace_back("Content-Type", "application/json");
-    h.emplace_back("Yna-Delivery", webhook_id(job.seq, job.msisdn));
-    h.emplace_back("Yna-Signature", webhook_signature(settings.secret, wall_ms() / 1000, job.body));
-    return h;
+  // The kept-alive connection to a URL's origin, made when missing.
+  detail::outbound_connection& connection_for(connections& conns, const outbound_url& u) {
+    const std::string origin = (u.tls ? "https://" : "http://") + u.host + ":" + std::to_string(u.port);
+    auto it = conns.find(origin);
+    if (it != conns.end()) return *it->second;
+    if (conns.size() >= max_origins_per_sender) conns.clear();  // many gateways: start over
+    return *conns.emplace(origin, std::make_unique<detail::outbound_connection>(u, policy, tls)).first->second;
   }
 
-  // Sends the queue's due deliveries over one kept-alive connection.
-  net::awaitable<void> sender(destination& d, detail::outbound_connection& conn, net::steady_timer& wake) {
+  // Sends the queue's due deliveries over kept-alive connections.
+  net::awaitable<void> sender(destination& d, connections& conns, net::steady_timer& wake) {
     while (!stopping) {
       const auto now = steady::now();
       delivery_queue::delivery* job = d.queue.take(now);
@@ -163,33 +151,41 @@ struct webhook_dispatcher::impl {
         co_await wake.async_wait(nothrow);
         continue;
       }
-      const detail::outbound_headers headers = signed_headers(*job);
-      auto r = co_await conn.post(headers, job->body, settings.timeout);
+      const detail::outbound_headers headers = d.plan->headers(*job);
+      schemas::result<detail::outbound_response, std::string> r = schemas::failure{std::string()};
+      auto where = parse_outbound_url(job->url);
+      if (!where)
+        r = schemas::failure{where.error()};
+      else if (!policy.host_allowed(where->host))
+        r = schemas::failure{"its host " + where->host + " is not in --outbound-allow"};
+      else
+        r = co_await connection_for(conns, *where).post(headers, job->body, settings.timeout);
       if (stopping) co_return;  // the queue is abandoned: what was in flight comes again
       if (r && r->status >= 200 && r->status < 300) {
         d.latency->observe(static_cast<double>(std::max<engine::epoch_ms>(0, wall_ms() - job->committed)) / 1000.0);
+        d.plan->delivered(*job, r->body);
         d.queue.delivered(job);
         d.delivered->inc();
         if (steady::now() - d.saved_at >= save_soonest) save(d);
         if (d.failing) {
           d.failing = false;
-          engine::log::info("webhook {}: delivering again", d.where.shown());
+          engine::log::info("{}: delivering again", d.plan->label());
         }
       } else {
         const std::string why = r ? "answered " + std::to_string(r->status) : r.error();
-        const std::string id = webhook_id(job->seq, job->msisdn);
+        const std::string id = job->id;
         const int failures = job->failures + 1;
-        if (d.queue.failed(job, steady::now(), wall_ms(), settings.retry, unit())) {
+        if (d.queue.failed(job, steady::now(), wall_ms(), d.plan->retry(), unit())) {
           d.retried->inc();
           if (!d.failing) {
             d.failing = true;
-            engine::log::warn("webhook {}: delivery {} failed ({}); retrying with backoff", d.where.shown(), id, why);
+            engine::log::warn("{}: delivery {} failed ({}); retrying with backoff", d.plan->label(), id, why);
           }
         } else {
           d.dead->inc();
-          engine::log::warn("webhook {}: delivery {} is dead after {} attempts (last: {}): its event is older than "
-                            "--webhook-max-age",
-                            d.where.shown(), id, failures, why);
+          engine::log::warn("{}: delivery {} is dead after {} attempts (last: {}): its event is older than the "
+                            "retry age",
+                            d.plan->label(), id, failures, why);
         }
       }
       d.wake_reader->cancel();   // room in the queue
@@ -213,13 +209,13 @@ struct webhook_dispatcher::impl {
   }
 };
 
-webhook_dispatcher::webhook_dispatcher(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+log_dispatcher::log_dispatcher(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
 
-webhook_dispatcher::~webhook_dispatcher() { stop(); }
+log_dispatcher::~log_dispatcher() { stop(); }
 
-schemas::result<std::unique_ptr<webhook_dispatcher>, std::string> webhook_dispatcher::create(
-    engine::delivery_source& log, webhook_settings settings, engine::registry& metrics) {
-  if (settings.secret.empty()) return schemas::failure{std::string("the webhook secret is empty")};
+schemas::result<std::unique_ptr<log_dispatcher>, std::string> log_dispatcher::create(
+    engine::delivery_source& log, std::vector<std::unique_ptr<dispatch_plan>> plans, dispatcher_settings settings,
+    const std::vector<std::string>& owned_prefixes, engine::registry& metrics) {
   auto s = std::make_unique<impl>(log, std::move(settings));
   try {
     s->tls = detail::make_client_tls(s->settings.outbound_ca);
@@ -228,52 +224,47 @@ schemas::result<std::unique_ptr<webhook_dispatcher>, std::string> webhook_dispat
   }
   auto cursors = log.cursors();
   const auto head = log.acknowledged_seq();
-  for (const auto& url : s->settings.urls) {
-    auto u = parse_outbound_url(url);
-    if (!u) return schemas::failure{"--webhook " + u.error()};
-    if (!s->policy.host_allowed(u->host))
-      return schemas::failure{"--webhook " + u->shown() + ": its host " + u->host +
-                              " is not in --outbound-allow (contract §13: nothing outbound goes to a host not listed)"};
+  for (auto& plan : plans) {
     auto d = std::make_unique<impl::destination>();
-    d->url = url;
-    d->where = *u;
-    d->name = cursor_name(url, *u);
+    d->plan = std::move(plan);
+    const std::string& name = d->plan->cursor_name();
+    const std::string& label = d->plan->label();
     for (const auto& other : s->dests)
-      if (other->name == d->name) return schemas::failure{"--webhook " + u->shown() + " is given twice"};
+      if (other->plan->cursor_name() == name) return schemas::failure{label + " is given twice"};
     engine::event_seq start = head;
-    if (auto it = cursors.find(d->name); it != cursors.end()) {
+    if (auto it = cursors.find(name); it != cursors.end()) {
       start = it->second;
       cursors.erase(it);
-      engine::log::info("webhook {}: delivering from event {} (its cursor)", u->shown(), start + 1);
+      engine::log::info("{}: delivering from event {} (its cursor)", label, start + 1);
     } else {
-      if (!log.set_cursor(d->name, start)) return schemas::failure{"webhook " + u->shown() + ": cannot save its cursor"};
-      engine::log::info("webhook {}: new destination, owed every notification after event {}", u->shown(), start);
+      if (!log.set_cursor(name, start)) return schemas::failure{label + ": cannot save its cursor"};
+      engine::log::info("{}: new, owed what comes after event {}", label, start);
     }
     d->queue = delivery_queue(start);
     d->saved = start;
-    const std::string label = "destination=\"" + u->shown() + "\"";
-    d->delivered = &metrics.get_counter("yna_webhook_delivered_total", "Webhook deliveries answered 2xx", label);
-    d->retried = &metrics.get_counter("yna_webhook_retries_total", "Webhook attempts that failed and will be retried", label);
-    d->dead = &metrics.get_counter("yna_webhook_dead_total",
-                                   "Webhook deliveries given up after --webhook-max-age (logged)", label);
-    d->pending = &metrics.get_gauge("yna_webhook_pending", "Webhook deliveries read from the log, not yet done", label);
-    d->lag_events = &metrics.get_gauge("yna_webhook_lag_events",
-                                       "Acknowledged events past the destination's cursor", label);
-    d->lag_ms = &metrics.get_gauge("yna_webhook_lag_milliseconds",
-                                   "Age of the oldest event with a delivery not done (0: none)", label);
-    d->latency = &metrics.get_histogram("yna_webhook_delivery_seconds", "From an event's time to its 2xx answer",
-                                        engine::latency_buckets_seconds(), label);
+    const std::string l = "destination=\"" + label + "\"";
+    d->delivered = &metrics.get_counter("yna_dispatch_delivered_total", "Deliveries (webhooks, pushes) answered 2xx", l);
+    d->retried = &metrics.get_counter("yna_dispatch_retries_total", "Delivery attempts that failed and will be retried", l);
+    d->dead = &metrics.get_counter("yna_dispatch_dead_total", "Deliveries given up after their retry age (logged)", l);
+    d->pending = &metrics.get_gauge("yna_dispatch_pending", "Deliveries read from the log, not yet done", l);
+    d->lag_events = &metrics.get_gauge("yna_dispatch_lag_events", "Acknowledged events past the cursor", l);
+    d->lag_ms = &metrics.get_gauge("yna_dispatch_lag_milliseconds",
+                                   "Age of the oldest event with a delivery not done (0: none)", l);
+    d->latency = &metrics.get_histogram("yna_dispatch_delivery_seconds", "From an event's time to its 2xx answer",
+                                        engine::latency_buckets_seconds(), l);
     s->dests.push_back(std::move(d));
   }
   for (const auto& [name, seq] : cursors) {
-    if (!name.starts_with(cursor_prefix)) continue;
+    const bool ours = std::any_of(owned_prefixes.begin(), owned_prefixes.end(),
+                                  [&](const std::string& p) { return name.starts_with(p); });
+    if (!ours) continue;
     log.set_cursor(name, std::nullopt);
     engine::log::info("{}: no longer configured: its cursor (event {}) removed", name, seq);
   }
-  return std::unique_ptr<webhook_dispatcher>(new webhook_dispatcher(std::move(s)));
+  return std::unique_ptr<log_dispatcher>(new log_dispatcher(std::move(s)));
 }
 
-void webhook_dispatcher::start() {
+void log_dispatcher::start() {
   auto& s = *impl_;
   if (s.thread.joinable() || s.dests.empty()) return;
   s.saver_timer = std::make_unique<net::steady_timer>(s.io);
@@ -281,24 +272,24 @@ void webhook_dispatcher::start() {
     d->wake_reader = std::make_unique<net::steady_timer>(s.io);
     net::co_spawn(s.io, s.reader(*d), net::detached);
     for (std::size_t i = 0; i < std::max<std::size_t>(1, s.settings.concurrency); ++i) {
-      d->connections.push_back(std::make_unique<detail::outbound_connection>(d->where, s.policy, s.tls));
+      d->senders.push_back(std::make_unique<impl::connections>());
       d->sender_timers.push_back(std::make_unique<net::steady_timer>(s.io));
-      net::co_spawn(s.io, s.sender(*d, *d->connections.back(), *d->sender_timers.back()), net::detached);
+      net::co_spawn(s.io, s.sender(*d, *d->senders.back(), *d->sender_timers.back()), net::detached);
     }
   }
   net::co_spawn(s.io, s.saver(), net::detached);
   s.thread = std::thread([&s] {
-    engine::log::name_this_thread("yna-webhooks");
+    engine::log::name_this_thread("yna-dispatch");
     s.io.run();
   });
 }
 
-void webhook_dispatcher::notify() {
+void log_dispatcher::notify() {
   auto& s = *impl_;
   if (s.sleeping.exchange(false)) net::post(s.io, [&s] { s.wake_readers(); });
 }
 
-void webhook_dispatcher::stop() {
+void log_dispatcher::stop() {
   auto& s = *impl_;
   if (!s.thread.joinable()) return;
   net::post(s.io, [&s] {
@@ -307,7 +298,8 @@ void webhook_dispatcher::stop() {
     for (auto& d : s.dests) {
       d->wake_reader->cancel();
       impl::wake_senders(*d);
-      for (auto& c : d->connections) c->close();
+      for (auto& conns : d->senders)
+        for (auto& [origin, c] : *conns) c->close();
     }
   });
   s.thread.join();

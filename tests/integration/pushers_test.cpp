@@ -7,6 +7,7 @@
 
 #include "tests/integration/api_fixture.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/node_child.hpp"
 
 using namespace integration;
 
@@ -95,4 +96,100 @@ TEST_CASE("pushers: a registration expires --pusher-ttl after its token, removed
     INFO(v.out);
     CHECK(v.exit_code == 0);
   }
+}
+
+namespace {
+
+// The pushes the gateway got so far, as JSON lines.
+std::vector<std::string> pushes(const std::filesystem::path& file) { return json_lines(file); }
+
+// Waits until `n` pushes arrived (at most 15 s).
+std::vector<std::string> wait_pushes(const std::filesystem::path& file, std::size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  auto got = pushes(file);
+  while (got.size() < n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    got = pushes(file);
+  }
+  return got;
+}
+
+}  // namespace
+
+TEST_CASE("push: a device without a socket gets the invitation and the status that stops it; with one, nothing") {
+  scratch_dir dir;
+  node_child gateway("tests/integration/push_gateway.mjs", {(dir.path / "pushes.jsonl").string()},
+                     dir.path / "gateway.out");
+  const std::uint16_t gport = gateway.start({"0"});
+  const std::string gw = "http://127.0.0.1:" + std::to_string(gport) + "/_matrix/push/v1/notify";
+  engine_process eng({"--outbound-allow", "127.0.0.1"});
+  http_client c(eng.port());
+  const party mo = new_party(eng, "mo-dev");
+  const std::string mt = fresh_msisdn();
+  const std::string phone = eng.token({mt}, "phone"), tablet = eng.token({mt}, "tablet");
+  CHECK_EMPTY_OK(c.post("/pushers", pusher_body(gw, "pk-phone", R"({"k":"v"})"), bearer(phone)));
+  CHECK_EMPTY_OK(c.post("/pushers", pusher_body(gw, "pk-tablet"), bearer(tablet)));
+  // The tablet has its socket open: it is told over it, not pushed.
+  auto tablet_ws = ws_client::connect(eng.port(), "/notifications", bearer(tablet, {{"X-Authorization", std::string(no_pop)}}));
+
+  auto r = c.post("/start", start_body(mo.number, mt, sdp("offer")), mo.auth());
+  REQUIRE_200(r);
+  const std::string id = json_str(r.body, "/callId").value_or("");
+  auto got = wait_pushes(dir.path / "pushes.jsonl", 1);
+  REQUIRE(got.size() == 1);
+  const std::string& invite = got[0];
+  INFO(invite);
+  CHECK(json_str(invite, "/path") == std::optional<std::string>("/_matrix/push/v1/notify"));
+  CHECK(json_str(invite, "/body/notification/type") == std::optional<std::string>("yna.call.invite"));
+  CHECK(json_str(invite, "/body/notification/prio") == std::optional<std::string>("high"));
+  CHECK(json_str(invite, "/body/notification/sender") == std::optional<std::string>("tel:+" + mo.number));
+  CHECK(json_str(invite, "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-phone"));
+  CHECK(json_str(invite, "/body/notification/devices/0/app_id") == std::optional<std::string>("com.example.phone"));
+  CHECK(json_str(invite, "/body/notification/devices/0/data/k") == std::optional<std::string>("v"));
+  CHECK(json_str(invite, "/body/notification/content/sessionInvitationNotification/callObjectRef") ==
+        std::optional<std::string>("/calls/" + id));
+  CHECK_FALSE(json_has(invite, "/body/notification/content/sessionInvitationNotification/sdp"));  // no SDP in a push
+  CHECK(tablet_ws->next(std::chrono::seconds(5)).has_value());  // the tablet heard it on its socket
+
+  // Answered (from the woken phone): the phone's push says the ringing is over.
+  CHECK_200(c.post("/ringing/" + id, "{}", bearer(phone)));
+  CHECK_200(c.post("/connected/" + id, sdp_body(sdp("answer")), bearer(phone)));
+  got = wait_pushes(dir.path / "pushes.jsonl", 2);
+  REQUIRE(got.size() == 2);
+  INFO(got[1]);
+  CHECK(json_str(got[1], "/body/notification/type") == std::optional<std::string>("yna.call.status"));
+  CHECK(json_str(got[1], "/body/notification/content/sessionStatusNotification/status") ==
+        std::optional<std::string>("Connected"));
+  CHECK(json_str(got[1], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-phone"));
+  CHECK_200(c.del("/end/" + id, mo.auth()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(pushes(dir.path / "pushes.jsonl").size() == 2);  // once rung off, the phone is not pushed again
+}
+
+TEST_CASE("push: a pushkey the gateway rejects is unregistered by the engine") {
+  scratch_dir dir;
+  node_child gateway("tests/integration/push_gateway.mjs", {(dir.path / "pushes.jsonl").string()},
+                     dir.path / "gateway.out");
+  const std::string gw = "http://127.0.0.1:" + std::to_string(gateway.start({"0"})) + "/_matrix/push/v1/notify";
+  engine_process eng({"--outbound-allow", "127.0.0.1", "--max-pushers-per-sub", "1"});
+  http_client c(eng.port());
+  const party mo = new_party(eng, "mo-dev");
+  const std::string mt = fresh_msisdn();
+  CHECK_EMPTY_OK(c.post("/pushers", pusher_body(gw, "reject-me"), bearer(eng.token({mt}, "old-phone"))));
+  auto r = c.post("/start", start_body(mo.number, mt, sdp("offer")), mo.auth());
+  REQUIRE_200(r);
+  REQUIRE(wait_pushes(dir.path / "pushes.jsonl", 1).size() == 1);
+  // The registration is gone: the subject's one slot is free again.
+  const std::string other = eng.token({mt}, "new-phone");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline &&
+         (status = c.post("/pushers", pusher_body(gw, "pk-new"), bearer(other)).status) != 200)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(status == 200);
+  // A second call pushes the new phone only.
+  REQUIRE_200(c.post("/start", start_body(mo.number, mt, sdp("offer2")), mo.auth()));
+  auto got = wait_pushes(dir.path / "pushes.jsonl", 2);
+  REQUIRE(got.size() == 2);
+  CHECK(json_str(got[1], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-new"));
 }

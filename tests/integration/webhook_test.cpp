@@ -5,103 +5,41 @@
 // id). Also the start-up checks: no secret, a host not allowed, a URL that is not one.
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "tests/integration/api_fixture.hpp"
 #include "tests/integration/harness.hpp"
+#include "tests/integration/node_child.hpp"
 
 using namespace integration;
 namespace fs = std::filesystem;
 
-#ifndef YNA_SOURCE_DIR
-#error "meson passes -DYNA_SOURCE_DIR=<source>"
-#endif
-
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The node receiver as a child process (killed with the test process).
+// The webhook receiver (webhook_receiver.mjs): checks signatures with the secret in
+// <dir>/secret, writes what it got to <dir>/received.jsonl.
 class receiver {
  public:
-  receiver(fs::path dir, std::uint16_t port = 0) : dir_(std::move(dir)) { start(port); }
-  ~receiver() { stop(); }
-
-  void start(std::uint16_t port) {
-    const fs::path script = fs::path(YNA_SOURCE_DIR) / "tests/integration/webhook_receiver.mjs";
-    const fs::path log = dir_ / ("receiver-" + std::to_string(++runs_) + ".out");
-    const std::string secret = (dir_ / "secret").string(), out = (dir_ / "received.jsonl").string(),
-                      port_arg = std::to_string(port), script_arg = script.string(), log_arg = log.string();
-    const pid_t parent = getpid();
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(1);
-      const int fd = open(log_arg.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      execlp("node", "node", script_arg.c_str(), secret.c_str(), out.c_str(), port_arg.c_str(), nullptr);
-      _exit(127);
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      const std::string text = slurp(log);
-      if (auto at = text.find("receiver listening on "); at != std::string::npos && text.find('\n', at) != std::string::npos) {
-        port_ = static_cast<std::uint16_t>(std::stoi(text.substr(at + 22)));
-        return;
-      }
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        FAIL("the webhook receiver exited: ", text);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    FAIL("the webhook receiver did not start: ", slurp(log));
+  explicit receiver(const fs::path& dir)
+      : dir_(dir),
+        child_("tests/integration/webhook_receiver.mjs", {(dir / "secret").string(), (dir / "received.jsonl").string()},
+               dir / "receiver.out") {
+    port_ = child_.start({"0"});
   }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
-  }
-
+  void start(std::uint16_t port) { port_ = child_.start({std::to_string(port)}); }
+  void stop() { child_.stop(); }
   std::uint16_t port() const { return port_; }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
-
-  // One line per request the receiver got, in arrival order.
-  std::vector<std::string> lines() const {
-    std::vector<std::string> out;
-    std::istringstream in(slurp(dir_ / "received.jsonl"));
-    for (std::string l; std::getline(in, l);)
-      if (!l.empty()) out.push_back(l);
-    return out;
-  }
+  std::vector<std::string> lines() const { return json_lines(dir_ / "received.jsonl"); }
 
  private:
   fs::path dir_;
-  pid_t pid_ = -1;
+  node_child child_;
   std::uint16_t port_ = 0;
-  int runs_ = 0;
 };
 
 // A notification owed to one number: the call, the number, and "invitation" or the status.
@@ -189,18 +127,6 @@ void whole_call(const engine_process& eng, http_client& c, std::set<owed>& want)
   step(t.end(mo), "Terminated");
 }
 
-struct scratch_dir {
-  fs::path path;
-  scratch_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "yna-webhook-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~scratch_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 }  // namespace
 

@@ -42,16 +42,10 @@ std::map<std::string, engine::event_seq> event_log::cursors() const {
 
 bool event_log::set_cursor(std::string_view name, std::optional<engine::event_seq> seq) {
   if (s_->is_reader()) return false;
-  detail::read_guard g(*s_);
-  if (!g.ready) return false;
   std::string key(detail::cursor_prefix);
   key += name;
-  rocksdb::WriteOptions wo;
-  wo.sync = false;
-  const auto st = seq ? s_->db->Put(wo, s_->cf[detail::cf_meta], slice(key), slice(detail::seq_key(*seq)))
-                      : s_->db->Delete(wo, s_->cf[detail::cf_meta], slice(key));
-  if (!st.ok()) s_->warn("cursor " + std::string(name) + ": " + st.ToString());
-  return st.ok();
+  // On the writer thread, in order with the appends (it alone writes).
+  return detail::post_to_writer(*s_, [s = s_.get(), key = std::move(key), seq] { detail::write_cursor(*s, key, seq); });
 }
 
 }  // namespace storage

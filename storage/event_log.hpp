@@ -267,8 +267,9 @@ class event_log final : public engine::event_store,
   verify_report verify(const std::function<void(std::uint64_t)>& progress = {}) const;
 
   // engine::delivery_source (contract §13, storage/cursors.cpp). Cursors live in `meta`;
-  // set_cursor writes without a sync (the next batch's sync covers it), writer instances
-  // only (false on a reader).
+  // set_cursor queues the write on the writer thread (in order with the appends, without
+  // a sync: the next batch's sync covers it) and returns at once; writer instances only
+  // (false on a reader or while closing).
   std::vector<engine::event> events_after(engine::event_seq after, std::size_t limit) const override;
   engine::event_seq acknowledged_seq() const override { return last_seq(); }
   std::map<std::string, engine::event_seq> cursors() const override;

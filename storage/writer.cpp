@@ -296,6 +296,33 @@ void start_writer(log_state& s) {
     });
 }
 
+// Writer thread: a dispatcher's cursor (contract §13), queued like an append so that this
+// thread stays the only one that writes (a write from another thread could reach a WAL
+// file whose sync failed, before the reopen). Not synced: the next batch's sync covers it.
+void write_cursor(log_state& s, const std::string& key, std::optional<engine::event_seq> seq) {
+  if (!ready_to_write(s)) return;  // the log cannot be written now: the cursor stays behind
+  rocksdb::WriteOptions wo;
+  wo.sync = false;
+  const auto st = seq ? s.db->Put(wo, s.cf[cf_meta], slice(key), slice(seq_key(*seq)))
+                      : s.db->Delete(wo, s.cf[cf_meta], slice(key));
+  if (!st.ok()) {
+    s.recovery_needed = true;
+    s.failed_with = to_store_error(st);
+    s.discarding = true;
+    s.warn("writing the cursor " + key + " failed: " + st.ToString());
+  }
+}
+
+bool post_to_writer(log_state& s, std::function<void()> fn) {
+  {
+    std::lock_guard lk(s.mu);
+    if (s.stopping) return false;
+    s.queue.push_back(append_job{nullptr, nullptr, nullptr, {}, std::move(fn)});
+  }
+  s.cv.notify_one();
+  return true;
+}
+
 bool run_on_writer(log_state& s, const std::function<void()>& fn) {
   std::promise<void> ran;
   auto done = ran.get_future();

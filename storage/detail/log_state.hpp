@@ -148,6 +148,10 @@ void stop_writer(log_state& s);
 // it. False (fn not run) when the log is closing. The caller must not hold a read_guard:
 // the writer thread may need db_mu exclusively to recover.
 bool run_on_writer(log_state& s, const std::function<void()>& fn);
+// The same without waiting for it. False (fn dropped) when the log is closing.
+bool post_to_writer(log_state& s, std::function<void()> fn);
+// Writer thread: puts (or, nullopt, deletes) a delivery cursor's key in meta.
+void write_cursor(log_state& s, const std::string& key, std::optional<engine::event_seq> seq);
 // Writer thread, before anything that writes: after a failed sync (or write), waits for
 // the syncer to answer what it holds, rolls the writer back to the last acknowledged
 // batch and recovers. False when the log cannot be written (s.failed_with says why).

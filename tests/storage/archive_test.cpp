@@ -375,14 +375,28 @@ TEST_CASE("remove_archived cut short after the anchor: reads skip the rest, veri
 
 // ------------------------------------------------------------------ delivery cursors (contract §13)
 
+namespace {
+
+// set_cursor is queued on the writer thread: waits until the cursor reads back as `seq`.
+void set_cursor_wait(storage::event_log& log, const std::string& name, std::optional<event_seq> seq) {
+  REQUIRE(log.set_cursor(name, seq));
+  REQUIRE(wait_until([&] {
+    const auto c = log.cursors();
+    const auto it = c.find(name);
+    return seq ? (it != c.end() && it->second == *seq) : it == c.end();
+  }));
+}
+
+}  // namespace
+
 TEST_CASE("delivery cursors: set, read back after reopen, removed; events_after reads in order, bounded") {
   temp_dir tmp;
   {
     auto log = log_of(tmp, 30);
     CHECK(log->cursors().empty());
-    CHECK(log->set_cursor("webhook:http://a/x", 12));
-    CHECK(log->set_cursor("webhook:http://b/y", 30));
-    CHECK(log->set_cursor("webhook:http://a/x", 17));  // moves
+    set_cursor_wait(*log, "webhook:http://a/x", 12);
+    set_cursor_wait(*log, "webhook:http://b/y", 30);
+    set_cursor_wait(*log, "webhook:http://a/x", 17);  // moves
     auto evs = log->events_after(17, 5);
     REQUIRE(evs.size() == 5);
     for (std::size_t i = 0; i < evs.size(); ++i) CHECK(evs[i].seq == 18 + i);
@@ -395,7 +409,7 @@ TEST_CASE("delivery cursors: set, read back after reopen, removed; events_after 
   REQUIRE(c.size() == 2);
   CHECK(c.at("webhook:http://a/x") == 17);
   CHECK(c.at("webhook:http://b/y") == 30);
-  CHECK(log->set_cursor("webhook:http://b/y", std::nullopt));
+  set_cursor_wait(*log, "webhook:http://b/y", std::nullopt);
   CHECK(log->cursors().size() == 1);
 }
 
@@ -404,13 +418,13 @@ TEST_CASE("remove_archived refuses a range past a delivery cursor, and goes once
   auto log = calls_log(tmp);
   const auto file = tmp.path / "first.yna-archive";
   REQUIRE(storage::write_archive(*log, 1, 150, file).has_value());
-  REQUIRE(log->set_cursor("webhook:http://slow/hook", 120));
+  set_cursor_wait(*log, "webhook:http://slow/hook", 120);
   auto r = log->remove_archived(file);
   REQUIRE_FALSE(r.has_value());
   CHECK_MESSAGE(r.error().find("delivery cursor webhook:http://slow/hook is at event 120") != std::string::npos,
                 r.error());
   CHECK(log->anchor().seq == 0);
-  REQUIRE(log->set_cursor("webhook:http://slow/hook", 150));
+  set_cursor_wait(*log, "webhook:http://slow/hook", 150);
   auto ok = log->remove_archived(file);
   CHECK_MESSAGE(ok.has_value(), fail_text(ok));
   CHECK(log->anchor().seq == 150);

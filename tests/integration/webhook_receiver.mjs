@@ -6,16 +6,26 @@
 //   {"valid": <signature, timestamp and id all check>, "delivery": <Yna-Delivery>,
 //    "body": <the parsed body, or null>, "why": <what did not check, when not valid>,
 //    "receivedAt": <epoch ms>}
-// It answers 204 to a valid delivery and 401 to anything else.
+// It answers 204 to a valid delivery (or STATUS, with a Location header, when --status is
+// given: a redirect must not be followed) and 401 to anything else; with --tls it serves
+// HTTPS with that certificate and key.
 //
-//   node webhook_receiver.mjs SECRET_FILE OUT [PORT]
+//   node webhook_receiver.mjs SECRET_FILE OUT [PORT] [--tls CERT KEY] [--status STATUS]
 //
 // Prints "receiver listening on PORT" once it listens (PORT 0 or absent: any free port).
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 
-const [secretFile, out, port = "0"] = process.argv.slice(2);
+const args = process.argv.slice(2);
+const option = (name, n) => {
+  const at = args.indexOf(name);
+  return at < 0 ? null : args.splice(at, n + 1).slice(1);
+};
+const tls = option("--tls", 2);
+const answer = option("--status", 1);
+const [secretFile, out, port = "0"] = args;
 if (!secretFile || !out) {
   process.stderr.write("usage: webhook_receiver.mjs SECRET_FILE OUT [PORT]\n");
   process.exit(2);
@@ -32,7 +42,7 @@ function verify(signature, rawBody) {
   return null;
 }
 
-const server = createServer((req, res) => {
+const handler = (req, res) => {
   const chunks = [];
   req.on("data", (c) => chunks.push(c));
   req.on("end", () => {
@@ -48,9 +58,14 @@ const server = createServer((req, res) => {
     if (!why && body?.id !== req.headers["yna-delivery"]) why = "Yna-Delivery is not the body's id";
     const line = { valid: !why, delivery: req.headers["yna-delivery"] ?? null, body, why, receivedAt: Date.now() };
     appendFileSync(out, JSON.stringify(line) + "\n");
-    res.writeHead(why ? 401 : 204).end();
+    if (why) res.writeHead(401).end();
+    else if (answer) res.writeHead(Number(answer[0]), { Location: "http://127.0.0.1:9/elsewhere" }).end();
+    else res.writeHead(204).end();
   });
-});
+};
+const server = tls
+  ? createTlsServer({ cert: readFileSync(tls[0]), key: readFileSync(tls[1]) }, handler)
+  : createServer(handler);
 server.keepAliveTimeout = 30000;
 server.listen(Number(port), "127.0.0.1", () => {
   process.stdout.write(`receiver listening on ${server.address().port}\n`);

@@ -241,3 +241,86 @@ TEST_CASE("webhooks: start-up refuses a webhook without a secret, a host not all
     CHECK(r.out.find(bc.says) != std::string::npos);
   }
 }
+
+namespace {
+
+// The receiver with extra arguments (--tls, --status), on a port of its own.
+struct special_receiver {
+  node_child child;
+  std::uint16_t port;
+  special_receiver(const fs::path& dir, std::vector<std::string> extra)
+      : child("tests/integration/webhook_receiver.mjs", {(dir / "secret").string(), (dir / "received.jsonl").string()},
+              dir / "special.out") {
+    extra.insert(extra.begin(), "0");
+    port = child.start(extra);
+  }
+};
+
+double metric_of(engine_process& eng, std::string_view name) {
+  http_client c(eng.port());
+  return metric_sum(c.get("/metrics").body, name, {}).value_or(-1);
+}
+
+// Drives one call, then waits up to `wait` for deliveries to be retried (or done).
+void one_call_then_wait(engine_process& eng, std::chrono::milliseconds wait) {
+  http_client c(eng.port());
+  std::set<owed> want;
+  whole_call(eng, c, want);
+  std::this_thread::sleep_for(wait);
+}
+
+}  // namespace
+
+TEST_CASE("webhooks: outbound rules: TLS verified against --outbound-ca, no redirect followed, loopback by name refused") {
+  scratch_dir dir;
+  write_secret(dir.path);
+  const fs::path cert = dir.path / "cert.pem", key = dir.path / "key.pem";
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout '" + key.string() + "' -out '" +
+                          cert.string() + "' > '" + (dir.path / "openssl.log").string() + "' 2>&1";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  const std::vector<std::string> fast{"--webhook-retry-min", "0.1", "--webhook-retry-max", "0.2",
+                                      "--webhook-secret-file", (dir.path / "secret").string()};
+  auto args = [&](std::string url, std::vector<std::string> more) {
+    std::vector<std::string> a{"--webhook", std::move(url)};
+    a.insert(a.end(), fast.begin(), fast.end());
+    a.insert(a.end(), more.begin(), more.end());
+    return a;
+  };
+
+  SUBCASE("HTTPS, the receiver's certificate trusted through --outbound-ca: delivered") {
+    special_receiver r(dir.path, {"--tls", cert.string(), key.string()});
+    engine_process eng(args("https://127.0.0.1:" + std::to_string(r.port) + "/hook",
+                            {"--outbound-allow", "127.0.0.1", "--outbound-ca", cert.string()}));
+    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 7);  // 1 invitation + 3 statuses × 2 numbers
+    CHECK(json_lines(dir.path / "received.jsonl").size() == 7);
+  }
+  SUBCASE("HTTPS, the certificate not trusted: nothing sent, retried") {
+    special_receiver r(dir.path, {"--tls", cert.string(), key.string()});
+    engine_process eng(args("https://127.0.0.1:" + std::to_string(r.port) + "/hook", {"--outbound-allow", "127.0.0.1"}));
+    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
+    CHECK(metric_of(eng, "yna_dispatch_retries_total") > 0);
+    CHECK(json_lines(dir.path / "received.jsonl").empty());
+    CHECK(eng.stderr_tail().find("TLS with 127.0.0.1") != std::string::npos);
+  }
+  SUBCASE("a 302 is an answer like any failure: retried, the Location never followed") {
+    special_receiver r(dir.path, {"--status", "302"});
+    engine_process eng(args("http://127.0.0.1:" + std::to_string(r.port) + "/hook", {"--outbound-allow", "127.0.0.1"}));
+    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
+    CHECK(metric_of(eng, "yna_dispatch_retries_total") > 0);
+    const auto got = json_lines(dir.path / "received.jsonl");
+    CHECK(got.size() > 7);  // the same deliveries again and again, all at /hook
+    CHECK(eng.stderr_tail().find("answered 302") != std::string::npos);
+  }
+  SUBCASE("a host name listed in --outbound-allow that resolves to loopback: not connected to") {
+    special_receiver r(dir.path, {});
+    engine_process eng(args("http://localhost:" + std::to_string(r.port) + "/hook", {"--outbound-allow", "localhost"}));
+    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
+    CHECK(json_lines(dir.path / "received.jsonl").empty());
+    CHECK(eng.stderr_tail().find("has no address that may be connected to") != std::string::npos);
+  }
+}

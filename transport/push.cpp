@@ -65,8 +65,14 @@ class push_plan final : public dispatch_plan {
     auto r = ringing_.find(c->second);
     by_call_.erase(c);
     if (r == ringing_.end()) return;
-    for (const auto& [sub, device] : r->second.second)
-      if (const engine::pusher* p = dir_.find(sub, device)) out.push_back(delivery_for(*n, "yna.call.status", *p));
+    // Owed like any status (contract §5): not to the device that caused it (the one that
+    // answered), nor to one whose socket is open by now.
+    for (const auto& [sub, device] : r->second.second) {
+      const engine::pusher* p = dir_.find(sub, device);
+      if (!p || !n->is_for(p->sub, p->device_id, p->msisdns)) continue;
+      if (online_ && online_(n->to, p->sub, p->device_id)) continue;
+      out.push_back(delivery_for(*n, "yna.call.status", *p));
+    }
     ringing_.erase(r);
   }
 

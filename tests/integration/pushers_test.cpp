@@ -151,9 +151,11 @@ TEST_CASE("push: a device without a socket gets the invitation and the status th
   CHECK_FALSE(json_has(invite, "/body/notification/content/sessionInvitationNotification/sdp"));  // no SDP in a push
   CHECK(tablet_ws->next(std::chrono::seconds(5)).has_value());  // the tablet heard it on its socket
 
-  // Answered (from the woken phone): the phone's push says the ringing is over.
-  CHECK_200(c.post("/ringing/" + id, "{}", bearer(phone)));
-  CHECK_200(c.post("/connected/" + id, sdp_body(sdp("answer")), bearer(phone)));
+  // Answered on another device of MT (no pusher, no socket): the phone's push says the
+  // ringing is over.
+  const std::string desk = eng.token({mt}, "desk");
+  CHECK_200(c.post("/ringing/" + id, "{}", bearer(desk)));
+  CHECK_200(c.post("/connected/" + id, sdp_body(sdp("answer")), bearer(desk)));
   got = wait_pushes(dir.path / "pushes.jsonl", 2);
   REQUIRE(got.size() == 2);
   INFO(got[1]);
@@ -164,6 +166,15 @@ TEST_CASE("push: a device without a socket gets the invitation and the status th
   CHECK_200(c.del("/end/" + id, mo.auth()));
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(pushes(dir.path / "pushes.jsonl").size() == 2);  // once rung off, the phone is not pushed again
+
+  // A call the phone answers itself (woken by its push): it is not pushed its own answer.
+  r = c.post("/start", start_body(mo.number, mt, sdp("offer2")), mo.auth());
+  REQUIRE_200(r);
+  const std::string id2 = json_str(r.body, "/callId").value_or("");
+  REQUIRE(wait_pushes(dir.path / "pushes.jsonl", 3).size() == 3);
+  CHECK_200(c.post("/connected/" + id2, sdp_body(sdp("answer2")), bearer(phone)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(pushes(dir.path / "pushes.jsonl").size() == 3);
 }
 
 TEST_CASE("push: a pushkey the gateway rejects is unregistered by the engine") {

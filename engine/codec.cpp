@@ -18,6 +18,12 @@ dom::parser& thread_parser() {
   return p;
 }
 
+// The record's top-level object; false when it is not JSON or not an object.
+bool parse_root(std::string_view bytes, dom::object& obj) {
+  dom::element doc;
+  return !thread_parser().parse(bytes.data(), bytes.size()).get(doc) && !doc.get_object().get(obj);
+}
+
 void opt_field(json_writer& w, std::string_view k, const std::optional<std::string>& v) {
   if (v) w.field(k, std::string_view(*v));
 }
@@ -223,10 +229,8 @@ std::string encode_pusher(const pusher& p) {
 }
 
 schemas::result<pusher, int> decode_pusher(std::string_view bytes) {
-  dom::element doc;
   dom::object obj;
-  if (thread_parser().parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
-    return schemas::failure{0};
+  if (!parse_root(bytes, obj)) return schemas::failure{0};
   pusher p;
   if (!read_pusher(reader{obj}, p) || p.sub.empty()) return schemas::failure{0};
   return p;
@@ -275,10 +279,8 @@ std::string encode_event(const event& e) {
 }
 
 schemas::result<event, codec_error> decode_event(std::string_view bytes) {
-  dom::element doc;
   dom::object obj;
-  if (thread_parser().parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
-    return schemas::failure{codec_error::malformed};
+  if (!parse_root(bytes, obj)) return schemas::failure{codec_error::malformed};
   reader r{obj};
   event e;
   std::uint64_t version = 0;  // read wide: a huge v must not truncate to a known one
@@ -354,10 +356,8 @@ std::string encode_call(const call_state& c) {
 }
 
 schemas::result<call_state, codec_error> decode_call(std::string_view bytes) {
-  dom::element doc;
   dom::object obj;
-  if (thread_parser().parse(bytes.data(), bytes.size()).get(doc) || doc.get_object().get(obj))
-    return schemas::failure{codec_error::malformed};
+  if (!parse_root(bytes, obj)) return schemas::failure{codec_error::malformed};
   call_state c;
   if (!read_call_internal(obj, c)) return schemas::failure{codec_error::malformed};
   return c;

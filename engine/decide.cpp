@@ -12,7 +12,8 @@ bool owns(const actor& who, std::string_view msisdn) {
 
 role counterpart(role r) { return r == role::mo ? role::mt : role::mo; }
 
-// The event skeleton every decision starts from: who, what, when.
+}  // namespace
+
 event make_event(const command& cmd, epoch_ms now) {
   event e;
   e.time = now;
@@ -34,6 +35,8 @@ event make_event(const command& cmd, epoch_ms now) {
   e.conference = cmd.conference;
   return e;
 }
+
+namespace {
 
 event reject(event e, reason_code why) {
   e.rejected = why;

@@ -11,6 +11,10 @@ namespace engine {
 // is resolved by the action (see engine/README.md, "Tokens that own both numbers").
 role resolve_role(const call_state& call, const actor& who, action act);
 
+// The event skeleton every decision starts from: who, what, when, and the command's
+// payload (seq 0, not yet accepted or rejected).
+event make_event(const command& cmd, epoch_ms now);
+
 // Decides one command.
 // - For action::start, `call` is the existing call with the same (from, clientCorrelator)
 //   when there is one (idempotent repeat), else nullptr.

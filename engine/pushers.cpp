@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/codec.hpp"
+#include "engine/decide.hpp"
 
 namespace engine {
 
@@ -70,20 +71,6 @@ void pusher_directory::restore(pusher p) { put(std::move(p)); }
 
 namespace {
 
-event base_event(const command& cmd, epoch_ms now) {
-  event e;
-  e.time = now;
-  e.act = cmd.act;
-  e.sub = cmd.who.sub;
-  e.device_id = cmd.who.device_id;
-  e.msisdn = cmd.who.msisdns.empty() ? std::string() : cmd.who.msisdns.front();
-  e.txn_id = cmd.txn_id;
-  e.method = cmd.method;
-  e.path = cmd.path;
-  e.reason = cmd.reason;
-  return e;
-}
-
 event rejected(event e, reason_code why) {
   e.rejected = why;
   return e;
@@ -92,7 +79,7 @@ event rejected(event e, reason_code why) {
 }  // namespace
 
 event decide_pusher(const pusher_directory& dir, const command& cmd, epoch_ms now, const pusher_limits& limits) {
-  event e = base_event(cmd, now);
+  event e = make_event(cmd, now);
   const bool by_engine = cmd.by_engine;
   e.actor_role = by_engine ? role::engine : role::stranger;
   if (cmd.input_error != reason_code::none) return rejected(std::move(e), cmd.input_error);

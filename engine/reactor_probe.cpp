@@ -62,7 +62,7 @@ void reactor_probe::committed(const event& ev, const call_table& t) {
 }
 
 void reactor_probe::table(const call_table& t) {
-  committed_seq_.store(t.last_seq(), std::memory_order_relaxed);
+  committed_seq_.store(t.last_seq(), std::memory_order_release);  // after what the listener was told before
   active_calls_.store(t.active(), std::memory_order_relaxed);
   active_gauge_.set(static_cast<std::int64_t>(t.active()));
   calls_in_memory_.store(t.size(), std::memory_order_relaxed);

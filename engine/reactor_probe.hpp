@@ -39,7 +39,9 @@ class reactor_probe {
   void looked_up() { lookups_.inc(); }
 
   // Any thread (approximate).
-  event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_relaxed); }
+  // Acquire: whatever the listener did for the events before it is seen too (push reads the
+  // hub's registrations after it).
+  event_seq committed_seq() const noexcept { return committed_seq_.load(std::memory_order_acquire); }
   std::size_t active_calls() const noexcept { return active_calls_.load(std::memory_order_relaxed); }
   std::size_t armed_timers() const noexcept { return armed_timers_.load(std::memory_order_relaxed); }
   std::size_t calls_in_memory() const noexcept { return calls_in_memory_.load(std::memory_order_relaxed); }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,9 @@ class dispatch_plan {
   virtual std::vector<std::pair<std::string, std::string>> headers(const delivery_queue::delivery& d) = 0;
   // A 2xx answer's body (push: the gateway's rejected pushkeys).
   virtual void delivered(const delivery_queue::delivery&, const std::string& /*answer*/) {}
+  // A seq up to which the plan owes nothing, whatever the events: the reader moves the
+  // cursor there without reading them (push while nobody is registered). nullopt: read.
+  virtual std::optional<engine::event_seq> owes_nothing_up_to() { return std::nullopt; }
 };
 
 struct dispatcher_settings {

@@ -486,26 +486,30 @@ int main(int argc, char** argv) {
     transport::push_settings ps;
     ps.base_path = f.base_path;
     ps.ring_for = milliseconds(std::llround(f.answer_timeout * 1000));
-    plans.push_back(transport::make_push_plan(
-        reactor.recovered_pushers(), reactor.recovered_seq(), ps,
-        [&hub](const std::string& m, const std::string& sub, const std::string& dev) {
-          return hub.device_online(m, sub, dev);
-        },
-        [&reactor](const engine::pusher& p) {  // the gateway refused its pushkey: the engine removes it
-          engine::command cmd;
-          cmd.act = engine::action::unregister_pusher;
-          cmd.by_engine = true;
-          cmd.push = engine::pusher{};
-          cmd.push->sub = p.sub;
-          cmd.push->device_id = p.device_id;
-          cmd.push->pushkey = p.pushkey;
-          cmd.reason = std::string(engine::pusher_rejected_reason);
-          cmd.method = "DELETE";
-          cmd.path = "/pushers/" + p.device_id;
-          if (!reactor.submit(std::move(cmd), [](engine::reply) {}))
-            engine::log::warn("push: the rejected pushkey of device {} is removed later (the engine is busy)",
-                              p.device_id);
-        }));
+    hub.set_pushers(reactor.recovered_pushers());
+    transport::push_registry reg;
+    reg.any = [&hub] { return hub.has_pushers(); };
+    reg.for_number = [&hub](const std::string& m) { return hub.pushers_for(m); };
+    reg.find = [&hub](const std::string& sub, const std::string& dev) { return hub.pusher_of(sub, dev); };
+    reg.online = [&hub](const std::string& m, const std::string& sub, const std::string& dev) {
+      return hub.device_online(m, sub, dev);
+    };
+    reg.committed = [&reactor] { return reactor.committed_seq(); };
+    reg.rejected = [&reactor](const engine::pusher& p) {  // the gateway refused its pushkey: the engine removes it
+      engine::command cmd;
+      cmd.act = engine::action::unregister_pusher;
+      cmd.by_engine = true;
+      cmd.push = engine::pusher{};
+      cmd.push->sub = p.sub;
+      cmd.push->device_id = p.device_id;
+      cmd.push->pushkey = p.pushkey;
+      cmd.reason = std::string(engine::pusher_rejected_reason);
+      cmd.method = "DELETE";
+      cmd.path = "/pushers/" + p.device_id;
+      if (!reactor.submit(std::move(cmd), [](engine::reply) {}))
+        engine::log::warn("push: the rejected pushkey of device {} is removed later (the engine is busy)", p.device_id);
+    };
+    plans.push_back(transport::make_push_plan(std::move(reg), ps));
   }
   transport::dispatcher_settings ds;
   ds.timeout = milliseconds(std::llround(f.webhook_timeout * 1000));

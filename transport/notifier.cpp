@@ -13,6 +13,11 @@ notification_hub::notification_hub(std::string base_path, engine::registry& metr
                                  "Numbers with a subscribed notification socket (bounded by the sockets)")) {}
 
 void notification_hub::on_committed(const engine::event& e, const engine::call_state*) {
+  if (engine::is_pusher_action(e.act)) {
+    std::lock_guard lk(pushers_mu_);
+    pushers_.apply(e);
+    return;
+  }
   auto n = engine::derive_notification(e);
   if (!n) return;
   published_.inc();
@@ -94,6 +99,29 @@ bool notification_hub::device_online(const std::string& msisdn, const std::strin
   for (const auto& w : it->second)
     if (auto s = w.lock(); s && s->sub == sub && s->device_id == device_id) return true;
   return false;
+}
+
+void notification_hub::set_pushers(engine::pusher_directory recovered) {
+  std::lock_guard lk(pushers_mu_);
+  pushers_ = std::move(recovered);
+}
+
+bool notification_hub::has_pushers() const {
+  std::lock_guard lk(pushers_mu_);
+  return pushers_.size() > 0;
+}
+
+std::vector<engine::pusher> notification_hub::pushers_for(const std::string& msisdn) const {
+  std::vector<engine::pusher> out;
+  std::lock_guard lk(pushers_mu_);
+  for (const engine::pusher* p : pushers_.for_number(msisdn)) out.push_back(*p);
+  return out;
+}
+
+std::optional<engine::pusher> notification_hub::pusher_of(const std::string& sub, const std::string& device_id) const {
+  std::lock_guard lk(pushers_mu_);
+  const engine::pusher* p = pushers_.find(sub, device_id);
+  return p ? std::optional<engine::pusher>(*p) : std::nullopt;
 }
 
 std::size_t notification_hub::subscribers() const {

@@ -13,12 +13,14 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "engine/metrics.hpp"
 #include "engine/notify.hpp"
+#include "engine/pushers.hpp"
 #include "engine/reactor.hpp"
 
 namespace transport {
@@ -84,12 +86,22 @@ class notification_hub final : public engine::event_listener {
   // Whether the device (sub, device_id) has a socket subscribed for `msisdn`. Any thread.
   bool device_online(const std::string& msisdn, const std::string& sub, const std::string& device_id) const;
 
+  // The push registrations as committed (contract §13): the recovered ones (before the
+  // reactor runs), then every committed pusher event. Push delivery reads them here, so
+  // it need not read the log while nobody is registered. Any thread.
+  void set_pushers(engine::pusher_directory recovered);
+  bool has_pushers() const;
+  std::vector<engine::pusher> pushers_for(const std::string& msisdn) const;
+  std::optional<engine::pusher> pusher_of(const std::string& sub, const std::string& device_id) const;
+
  private:
   std::string base_path_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::vector<std::weak_ptr<subscriber>>> by_msisdn_;
   std::unordered_map<const subscriber*, std::size_t> count_;  // subscribed sockets
   std::vector<std::shared_ptr<subscriber>> targets_;  // on_committed's scratch (reactor thread)
+  mutable std::mutex pushers_mu_;
+  engine::pusher_directory pushers_;
   engine::counter& published_;
   engine::counter& delivered_;
   engine::gauge& numbers_;

@@ -28,29 +28,31 @@ engine::epoch_ms wall_ms() {
 
 class push_plan final : public dispatch_plan {
  public:
-  push_plan(engine::pusher_directory dir, engine::event_seq as_of, push_settings s, device_online_fn online,
-            pushkey_rejected_fn rejected)
-      : dir_(std::move(dir)), as_of_(as_of), s_(std::move(s)), online_(std::move(online)), rejected_(std::move(rejected)) {}
+  push_plan(push_registry r, push_settings s) : reg_(std::move(r)), s_(std::move(s)) {}
 
   const std::string& cursor_name() const override { return name_; }
   const std::string& label() const override { return label_; }
   const retry_policy& retry() const override { return s_.retry; }
 
+  std::optional<engine::event_seq> owes_nothing_up_to() override {
+    // The seq first, then the registrations (which include its pusher events): nothing
+    // registered then means nothing owed up to it.
+    const engine::event_seq seq = reg_.committed();
+    if (!ringing_.empty() || reg_.any()) return std::nullopt;
+    return seq;
+  }
+
   void plan(const engine::event& e, std::vector<planned_delivery>& out) override {
-    if (engine::is_pusher_action(e.act)) {
-      if (e.seq > as_of_) dir_.apply(e);
-      return;
-    }
     auto n = engine::derive_notification(e);
     if (!n) return;
     if (n->type == engine::notification_type::invitation) {
       if (s_.ring_for.count() > 0 && wall_ms() - e.time > s_.ring_for.count()) return;
       std::vector<std::pair<std::string, std::string>> pushed;
-      for (const engine::pusher* p : dir_.for_number(n->to)) {
-        if (!n->is_for(p->sub, p->device_id, p->msisdns)) continue;
-        if (online_ && online_(n->to, p->sub, p->device_id)) continue;
-        out.push_back(delivery_for(*n, "yna.call.invite", *p));
-        pushed.emplace_back(p->sub, p->device_id);
+      for (const engine::pusher& p : reg_.for_number(n->to)) {
+        if (!n->is_for(p.sub, p.device_id, p.msisdns)) continue;
+        if (reg_.online(n->to, p.sub, p.device_id)) continue;
+        out.push_back(delivery_for(*n, "yna.call.invite", p));
+        pushed.emplace_back(p.sub, p.device_id);
       }
       if (pushed.empty()) return;
       if (ringing_.size() >= max_ringing_tracked) ringing_.erase(ringing_.begin());
@@ -68,9 +70,9 @@ class push_plan final : public dispatch_plan {
     // Owed like any status (contract §5): not to the device that caused it (the one that
     // answered), nor to one whose socket is open by now.
     for (const auto& [sub, device] : r->second.second) {
-      const engine::pusher* p = dir_.find(sub, device);
+      const auto p = reg_.find(sub, device);
       if (!p || !n->is_for(p->sub, p->device_id, p->msisdns)) continue;
-      if (online_ && online_(n->to, p->sub, p->device_id)) continue;
+      if (reg_.online(n->to, p->sub, p->device_id)) continue;
       out.push_back(delivery_for(*n, "yna.call.status", *p));
     }
     ringing_.erase(r);
@@ -83,10 +85,10 @@ class push_plan final : public dispatch_plan {
   void delivered(const delivery_queue::delivery& d, const std::string& answer) override {
     const auto zero = d.lane.find('\0');
     if (zero == std::string::npos) return;
-    const engine::pusher* p = dir_.find(d.lane.substr(0, zero), d.lane.substr(zero + 1));
+    const auto p = reg_.find(d.lane.substr(0, zero), d.lane.substr(zero + 1));
     if (!p) return;
     for (const auto& k : schemas::decode_rejected_pushkeys(answer))
-      if (k == p->pushkey && rejected_) rejected_(*p);
+      if (k == p->pushkey) reg_.rejected(*p);
   }
 
  private:
@@ -99,11 +101,8 @@ class push_plan final : public dispatch_plan {
     return d;
   }
 
-  engine::pusher_directory dir_;
-  engine::event_seq as_of_;
+  push_registry reg_;
   push_settings s_;
-  device_online_fn online_;
-  pushkey_rejected_fn rejected_;
   std::string name_{push_cursor_name}, label_{"push"};
   // Invitations pushed, by their seq: the call and the devices, told again when it stops ringing.
   std::map<engine::event_seq, std::pair<std::string, std::vector<std::pair<std::string, std::string>>>> ringing_;
@@ -131,11 +130,8 @@ std::string matrix_push_body(const engine::notification& n, std::string_view typ
   return w.take();
 }
 
-std::unique_ptr<dispatch_plan> make_push_plan(engine::pusher_directory registered, engine::event_seq as_of,
-                                              push_settings settings, device_online_fn online,
-                                              pushkey_rejected_fn rejected) {
-  return std::make_unique<push_plan>(std::move(registered), as_of, std::move(settings), std::move(online),
-                                     std::move(rejected));
+std::unique_ptr<dispatch_plan> make_push_plan(push_registry registry, push_settings settings) {
+  return std::make_unique<push_plan>(std::move(registry), std::move(settings));
 }
 
 }  // namespace transport

@@ -30,16 +30,27 @@ struct push_settings {
   std::string base_path;
 };
 
-// Whether a device has a notification socket open for `msisdn`. Any thread.
-using device_online_fn = std::function<bool(const std::string& msisdn, const std::string& sub, const std::string& device)>;
-// A gateway refused this registration's pushkey. Called on the dispatcher's thread.
-using pushkey_rejected_fn = std::function<void(const engine::pusher&)>;
+// What push delivery asks of the rest of the engine (the notification hub and the
+// reactor, in yna-engine). Any thread.
+struct push_registry {
+  // The registrations as committed (the hub's copy, updated as pusher events commit):
+  // whether there is any; those of a number; one device's.
+  std::function<bool()> any;
+  std::function<std::vector<engine::pusher>(const std::string& msisdn)> for_number;
+  std::function<std::optional<engine::pusher>(const std::string& sub, const std::string& device)> find;
+  // Whether a device has a notification socket open for `msisdn`.
+  std::function<bool(const std::string& msisdn, const std::string& sub, const std::string& device)> online;
+  // Every event up to it has been committed and published (the registrations above
+  // include its pusher events).
+  std::function<engine::event_seq()> committed;
+  // A gateway refused this registration's pushkey (called on the dispatcher's thread).
+  std::function<void(const engine::pusher&)> rejected;
+};
 
-// `registered`: the registrations as of event `as_of` (the recovered fold); pusher events
-// after it are folded in as they are read.
-std::unique_ptr<dispatch_plan> make_push_plan(engine::pusher_directory registered, engine::event_seq as_of,
-                                              push_settings settings, device_online_fn online,
-                                              pushkey_rejected_fn rejected);
+// Push reads the registrations as they are now (a device registered after an invitation
+// that still rings is pushed it too). While nobody is registered and no pushed call still
+// rings, it owes nothing and reads nothing.
+std::unique_ptr<dispatch_plan> make_push_plan(push_registry registry, push_settings settings);
 
 // The body of one push: {"notification": {"event_id", "type", "sender", "prio", "content":
 // <the frame without its sdp>, "devices": [{"app_id", "pushkey", "data"}]}}.

@@ -13,7 +13,7 @@ class webhook_plan final : public dispatch_plan {
  public:
   webhook_plan(std::string url, const outbound_url& where, const webhook_settings& s)
       : url_(std::move(url)), secret_(s.secret), retry_(s.retry), base_path_(s.base_path) {
-    label_ = "webhook " + where.shown();
+    label_ = std::string(webhook_cursor_prefix) + where.shown();  // no space: naive metric parsers split on it
     // The URL as shown (no query), and when it has a query a digest of the whole URL, so
     // two URLs that differ only there keep two cursors.
     cursor_ = std::string(webhook_cursor_prefix) + where.shown();

@@ -109,6 +109,8 @@ struct log_dispatcher::impl {
         co_await d.wake_reader->async_wait(nothrow);
         continue;
       }
+      if (auto skip = d.plan->owes_nothing_up_to(); skip && *skip > d.queue.read_upto())
+        d.queue.add(*skip, 0, {});  // nothing owed there: not even read
       auto events = log.events_after(d.queue.read_upto(), read_chunk);
       if (events.empty()) {
         sleeping.store(true);

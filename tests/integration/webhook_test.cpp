@@ -261,12 +261,14 @@ double metric_of(engine_process& eng, std::string_view name) {
   return metric_sum(c.get("/metrics").body, name, {}).value_or(-1);
 }
 
-// Drives one call, then waits up to `wait` for deliveries to be retried (or done).
-void one_call_then_wait(engine_process& eng, std::chrono::milliseconds wait) {
+// Drives one call, then waits (at most 20 s) until `metric` reaches `at_least`.
+void one_call_then_wait(engine_process& eng, std::string_view metric, double at_least) {
   http_client c(eng.port());
   std::set<owed> want;
   whole_call(eng, c, want);
-  std::this_thread::sleep_for(wait);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (metric_of(eng, metric) < at_least && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
 }
 
 }  // namespace
@@ -292,14 +294,14 @@ TEST_CASE("webhooks: outbound rules: TLS verified against --outbound-ca, no redi
     special_receiver r(dir.path, {"--tls", cert.string(), key.string()});
     engine_process eng(args("https://127.0.0.1:" + std::to_string(r.port) + "/hook",
                             {"--outbound-allow", "127.0.0.1", "--outbound-ca", cert.string()}));
-    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    one_call_then_wait(eng, "yna_dispatch_delivered_total", 7);
     CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 7);  // 1 invitation + 3 statuses × 2 numbers
     CHECK(json_lines(dir.path / "received.jsonl").size() == 7);
   }
   SUBCASE("HTTPS, the certificate not trusted: nothing sent, retried") {
     special_receiver r(dir.path, {"--tls", cert.string(), key.string()});
     engine_process eng(args("https://127.0.0.1:" + std::to_string(r.port) + "/hook", {"--outbound-allow", "127.0.0.1"}));
-    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    one_call_then_wait(eng, "yna_dispatch_retries_total", 3);
     CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
     CHECK(metric_of(eng, "yna_dispatch_retries_total") > 0);
     CHECK(json_lines(dir.path / "received.jsonl").empty());
@@ -308,7 +310,7 @@ TEST_CASE("webhooks: outbound rules: TLS verified against --outbound-ca, no redi
   SUBCASE("a 302 is an answer like any failure: retried, the Location never followed") {
     special_receiver r(dir.path, {"--status", "302"});
     engine_process eng(args("http://127.0.0.1:" + std::to_string(r.port) + "/hook", {"--outbound-allow", "127.0.0.1"}));
-    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    one_call_then_wait(eng, "yna_dispatch_retries_total", 8);
     CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
     CHECK(metric_of(eng, "yna_dispatch_retries_total") > 0);
     const auto got = json_lines(dir.path / "received.jsonl");
@@ -318,7 +320,7 @@ TEST_CASE("webhooks: outbound rules: TLS verified against --outbound-ca, no redi
   SUBCASE("a host name listed in --outbound-allow that resolves to loopback: not connected to") {
     special_receiver r(dir.path, {});
     engine_process eng(args("http://localhost:" + std::to_string(r.port) + "/hook", {"--outbound-allow", "localhost"}));
-    one_call_then_wait(eng, std::chrono::milliseconds(1500));
+    one_call_then_wait(eng, "yna_dispatch_retries_total", 3);
     CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
     CHECK(json_lines(dir.path / "received.jsonl").empty());
     CHECK(eng.stderr_tail().find("has no address that may be connected to") != std::string::npos);

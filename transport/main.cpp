@@ -322,16 +322,16 @@ int main(int argc, char** argv) {
   app.add_option("--webhook-retry-max", f.webhook_retry_max, "Longest wait between two attempts of a webhook delivery")
       ->check(CLI::Range(0.001, 86400.0));
   app.add_option("--webhook-timeout", f.webhook_timeout,
-                 "Seconds one webhook attempt may take, connecting to answer; then it is retried")
+                 "Seconds one outbound attempt (webhook or push) may take, connecting to answer; then it is retried")
       ->check(CLI::Range(0.001, 3600.0));
   app.add_option("--webhook-max-pending", f.webhook_max_pending,
-                 "Webhook deliveries read ahead from the log and not yet done, per URL (reading waits beyond)")
+                 "Deliveries read ahead from the log and not yet done, per webhook URL and for push (reading waits beyond)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 24));
   app.add_option("--webhook-concurrency", f.webhook_concurrency,
-                 "Connections per webhook URL (different numbers' deliveries go in parallel)")
+                 "Senders per webhook URL and for push, each with a kept-alive connection per origin (different numbers' or devices' deliveries go in parallel)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   app.add_option("--outbound-allow", f.outbound_allow,
-                 "Hosts that webhooks may go to (comma-separated or repeated); a loopback, private or link-local "
+                 "Hosts that webhooks and push gateways (POST /pushers) may go to (comma-separated or repeated); a loopback, private or link-local "
                  "address is connected to only when listed exactly")
       ->delimiter(',');
   app.add_option("--pusher-ttl", f.pusher_ttl,

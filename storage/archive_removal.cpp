@@ -14,6 +14,7 @@
 //   4. the purge: events at or before the anchor with their index entries, in chunks.
 //      Reads already skip that range, so a purge cut short only leaves disk to reclaim; the
 //      next purge (the engine runs one at start-up) finishes it.
+#include <thread>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -33,6 +34,11 @@
 #include "storage/event_log.hpp"
 
 namespace storage {
+
+namespace {
+// How long a removal waits for a delivery cursor behind its range to pass it.
+constexpr std::chrono::seconds cursor_grace{5};
+}  // namespace
 
 using detail::slice;
 using detail::view;
@@ -172,12 +178,21 @@ schemas::result<removal_report, std::string> event_log::remove_archived(const st
                      ", inside the archive: archive an earlier range (--before), or after it retires" + nothing};
 
   // No delivery owed past it (contract §13): every dispatcher's cursor is at or after its
-  // last event. Cursors only move forward, so this too holds for the rest of the job.
-  for (const auto& [name, seq] : cursors())
-    if (seq < h->last_seq)
-      return failure{"the delivery cursor " + name + " is at event " + std::to_string(seq) +
+  // last event. Cursors only move forward, so this too holds for the rest of the job. A
+  // running engine writes its cursors a moment after it delivers (or, with nothing owed,
+  // after it commits): a cursor behind is given a few seconds to pass before refusing.
+  const auto give_up = std::chrono::steady_clock::now() + cursor_grace;
+  for (;;) {
+    std::optional<std::pair<std::string, engine::event_seq>> behind;
+    for (const auto& [name, seq] : cursors())
+      if (seq < h->last_seq) behind.emplace(name, seq);
+    if (!behind) break;
+    if (std::chrono::steady_clock::now() >= give_up)
+      return failure{"the delivery cursor " + behind->first + " is at event " + std::to_string(behind->second) +
                      ", inside the archive (deliveries after it are still owed): archive an earlier range "
                      "(--before), or once it has caught up" + nothing};
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 
   // 2. The archived states: the fold of the range's calls, onto the state an earlier
   // archive left for calls that started before it. A call is written once it retires (no

@@ -149,9 +149,8 @@ class reactor {
   bool admitting() noexcept { return admission_.admitting(); }
   std::size_t admit_limit() const noexcept { return admission_.limit(); }
   event_seq committed_seq() const noexcept { return probe_.committed_seq(); }
-  // Before run() only: the push registrations recovered, and the seq they are the fold of.
+  // Before run() only: the push registrations recovered.
   const pusher_directory& recovered_pushers() const noexcept { return table_.pushers(); }
-  event_seq recovered_seq() const noexcept { return table_.last_seq(); }
   std::size_t active_calls() const noexcept { return probe_.active_calls(); }
   std::size_t armed_timers() const noexcept { return probe_.armed_timers(); }
   std::size_t calls_in_memory() const noexcept { return probe_.calls_in_memory(); }

@@ -4,6 +4,7 @@
 #include <map>
 #include <utility>
 
+#include "engine/clock.hpp"
 #include "engine/types.hpp"
 #include "schemas/api.hpp"
 #include "schemas/json_writer.hpp"
@@ -19,11 +20,6 @@ std::string lane_of(const std::string& sub, const std::string& device) {
   l.push_back('\0');
   l += device;
   return l;
-}
-
-engine::epoch_ms wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 class push_plan final : public dispatch_plan {
@@ -46,7 +42,7 @@ class push_plan final : public dispatch_plan {
     auto n = engine::derive_notification(e);
     if (!n) return;
     if (n->type == engine::notification_type::invitation) {
-      if (s_.ring_for.count() > 0 && wall_ms() - e.time > s_.ring_for.count()) return;
+      if (s_.ring_for.count() > 0 && engine::system_clock{}.now() - e.time > s_.ring_for.count()) return;
       std::vector<std::pair<std::string, std::string>> pushed;
       for (const engine::pusher& p : reg_.for_number(n->to)) {
         if (!n->is_for(p.sub, p.device_id, p.msisdns)) continue;

@@ -2,8 +2,8 @@
 // Webhooks (contract §13): every notification of every call, POSTed at least once to
 // each --webhook URL, in log order per (URL, number), signed, retried with backoff.
 // This header is the part without sockets: the URL, the body and signature formats, the
-// retry schedule and the queue of deliveries one destination owes (delivery_queue). The
-// dispatcher that reads the log and drives the HTTP client is detail/webhook_dispatcher.
+// retry schedule and the queue of deliveries one destination owes (delivery_queue, also
+// push's). The dispatcher that reads the log and drives the HTTP client is dispatch.hpp.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "engine/clock.hpp"
 #include "engine/notify.hpp"
 #include "schemas/digest.hpp"
 
@@ -40,8 +41,7 @@ class webhook_plan final : public dispatch_plan {
   }
 
   std::vector<std::pair<std::string, std::string>> headers(const delivery_queue::delivery& d) override {
-    const std::int64_t t =
-        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const std::int64_t t = engine::system_clock{}.now() / 1000;
     std::vector<std::pair<std::string, std::string>> h;
     h.emplace_back("Content-Type", "application/json");
     h.emplace_back("Yna-Delivery", d.id);

@@ -20,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "engine/clock.hpp"
 #include "engine/log.hpp"
 #include "transport/detail/outbound.hpp"
 
@@ -39,9 +40,7 @@ constexpr milliseconds save_every{200};
 // After a delivery, the cursor is written at once unless it was written this recently.
 constexpr milliseconds save_soonest{20};
 
-engine::epoch_ms wall_ms() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+engine::epoch_ms wall_ms() { return engine::system_clock{}.now(); }
 
 }  // namespace
 

@@ -142,8 +142,13 @@ TEST_CASE("webhooks: every notification owed arrives signed and in order per num
     for (int i = 0; i < per_round; ++i) whole_call(eng, c, want);
     if (round == 5) break;
     // Odd rounds: killed at once, with deliveries likely in flight and the cursor behind;
-    // even rounds: once the cursor had time to move.
-    if (round % 2 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // even rounds: once every delivery is done and its cursor saved (no lag).
+    if (round % 2 == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+      while (metric_sum(c.get("/metrics").body, "yna_dispatch_lag_events", {}).value_or(-1) != 0 &&
+             std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     eng.kill9();
     eng.start();
     c.set_port(eng.port());
@@ -316,6 +321,19 @@ TEST_CASE("webhooks: outbound rules: TLS verified against --outbound-ca, no redi
     const auto got = json_lines(dir.path / "received.jsonl");
     CHECK(got.size() > 7);  // the same deliveries again and again, all at /hook
     CHECK(eng.stderr_tail().find("answered 302") != std::string::npos);
+  }
+  SUBCASE("a delivery still failing --webhook-max-age after its event is dead: counted, logged, the cursor passes it") {
+    special_receiver r(dir.path, {"--status", "500"});
+    engine_process eng(args("http://127.0.0.1:" + std::to_string(r.port) + "/hook",
+                            {"--outbound-allow", "127.0.0.1", "--webhook-max-age", "1"}));
+    one_call_then_wait(eng, "yna_dispatch_dead_total", 7);
+    CHECK(metric_of(eng, "yna_dispatch_dead_total") == 7);
+    CHECK(metric_of(eng, "yna_dispatch_delivered_total") == 0);
+    CHECK(eng.stderr_tail().find("is dead after") != std::string::npos);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (metric_of(eng, "yna_dispatch_lag_events") != 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(metric_of(eng, "yna_dispatch_lag_events") == 0);
   }
   SUBCASE("a host name listed in --outbound-allow that resolves to loopback: not connected to") {
     special_receiver r(dir.path, {});

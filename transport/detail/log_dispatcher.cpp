@@ -93,8 +93,8 @@ struct log_dispatcher::impl {
   void gauges(destination& d) {
     d.pending->set(static_cast<std::int64_t>(d.queue.pending()));
     const auto ack = log.acknowledged_seq();
-    const auto cur = d.queue.cursor();
-    d.lag_events->set(ack > cur ? static_cast<std::int64_t>(ack - cur) : 0);
+    // Past the cursor as saved (what a restart resumes from), not the one in memory.
+    d.lag_events->set(ack > d.saved ? static_cast<std::int64_t>(ack - d.saved) : 0);
     const auto oldest = d.queue.oldest();
     d.lag_ms->set(oldest ? std::max<std::int64_t>(0, wall_ms() - *oldest) : 0);
   }
@@ -248,7 +248,7 @@ schemas::result<std::unique_ptr<log_dispatcher>, std::string> log_dispatcher::cr
     d->retried = &metrics.get_counter("yna_dispatch_retries_total", "Delivery attempts that failed and will be retried", l);
     d->dead = &metrics.get_counter("yna_dispatch_dead_total", "Deliveries given up after their retry age (logged)", l);
     d->pending = &metrics.get_gauge("yna_dispatch_pending", "Deliveries read from the log, not yet done", l);
-    d->lag_events = &metrics.get_gauge("yna_dispatch_lag_events", "Acknowledged events past the cursor", l);
+    d->lag_events = &metrics.get_gauge("yna_dispatch_lag_events", "Acknowledged events past the saved cursor", l);
     d->lag_ms = &metrics.get_gauge("yna_dispatch_lag_milliseconds",
                                    "Age of the oldest event with a delivery not done (0: none)", l);
     d->latency = &metrics.get_histogram("yna_dispatch_delivery_seconds", "From an event's time to its 2xx answer",

@@ -256,8 +256,10 @@ schemas::result<std::unique_ptr<log_dispatcher>, std::string> log_dispatcher::cr
     s->dests.push_back(std::move(d));
   }
   for (const auto& [name, seq] : cursors) {
+    // (A lambda capturing a structured binding is C++20 that clang 14 refuses.)
+    const std::string& cursor = name;
     const bool ours = std::any_of(owned_prefixes.begin(), owned_prefixes.end(),
-                                  [&](const std::string& p) { return name.starts_with(p); });
+                                  [&](const std::string& p) { return cursor.starts_with(p); });
     if (!ours) continue;
     log.set_cursor(name, std::nullopt);
     engine::log::info("{}: no longer configured: its cursor (event {}) removed", name, seq);

@@ -3,7 +3,8 @@
 //  - path, query and call_id are views into the target (substrings, not copies);
 //    path + "?" + query is the target when it has a '?', else path is the target;
 //  - a call route (call_action, get_call) has a non-empty call_id without '/' or '?',
-//    and the path ends with it; every other route has no call_id;
+//    and the path ends with it; so has DELETE /pushers/{deviceId} (its device id); every
+//    other route has no call_id;
 //  - a found route names the method it takes (allow) and method_ok == (method == allow);
 //    not_found has method_ok false and no allow;
 //  - the label is never empty; is_valid_call_id(call_id) => 1..128 of [A-Za-z0-9._~-];
@@ -38,7 +39,9 @@ void check(std::string_view method, std::string_view target, std::string_view ba
   } else {
     FUZZ_CHECK(r.path == target && r.query.empty());
   }
-  const bool call = r.kind == route_kind::call_action || r.kind == route_kind::get_call;
+  // DELETE /pushers/{deviceId} carries the device id where calls carry theirs.
+  const bool call = r.kind == route_kind::call_action || r.kind == route_kind::get_call ||
+                    (r.kind == route_kind::pushers && !r.call_id.empty());
   if (call) {
     FUZZ_CHECK(!r.call_id.empty());
     FUZZ_CHECK(r.call_id.find('/') == std::string_view::npos && r.call_id.find('?') == std::string_view::npos);

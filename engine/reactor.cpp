@@ -512,7 +512,6 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err,
   const deadlines armed_before = before ? before->timers : deadlines{};
   table_.apply(ev);
   probe_.durable(durable_at - d.decided_at);
-  probe_.committed(ev, table_);  // settled before the reply
   const call_state* after = ev.call_id.empty() ? nullptr : table_.find(ev.call_id);
   if (before && !after) {  // retired: nothing of it stays in the deadline queue
     timers_.update(ev.call_id, armed_before, deadlines{});
@@ -522,6 +521,9 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err,
     probe_.timers(timers_.size());
   }
   if (listener_) listener_->on_committed(ev, after);
+  // Published after the listener was told (push reads the seq, then the hub's registrations)
+  // and settled before the reply.
+  probe_.committed(ev, table_);
   answer(d.done, ev.accepted() ? success_reply(ev, d.found ? &*d.found : nullptr)
                                : reply{ev.rejected, std::move(d.message), {}});
 }

@@ -3,6 +3,7 @@
 // the URL, persistence across a restart, and the engine removing an expired one.
 #include <doctest/doctest.h>
 
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/api_fixture.hpp"
@@ -103,13 +104,21 @@ namespace {
 // The pushes the gateway got so far, as JSON lines.
 std::vector<std::string> pushes(const std::filesystem::path& file) { return json_lines(file); }
 
-// Waits until `n` pushes arrived (at most 15 s).
-std::vector<std::string> wait_pushes(const std::filesystem::path& file, std::size_t n) {
+// Waits until `n` pushes arrived (at most 15 s). When they did not, a failed check says
+// what the engine logged about push, on one line (what CI's summary shows).
+std::vector<std::string> wait_pushes(const std::filesystem::path& file, std::size_t n, const engine_process& eng) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   auto got = pushes(file);
   while (got.size() < n && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     got = pushes(file);
+  }
+  if (got.size() < n) {
+    std::string said;
+    std::istringstream lines(eng.stderr_tail(200));
+    for (std::string l; std::getline(lines, l);)
+      if (l.find("push") != std::string::npos || l.find("dispatch") != std::string::npos) said += l + " | ";
+    FAIL_CHECK("ERROR: " << got.size() << " of " << n << " pushes after 15 s; the engine logged: " << said);
   }
   return got;
 }
@@ -135,7 +144,7 @@ TEST_CASE("push: a device without a socket gets the invitation and the status th
   auto r = c.post("/start", start_body(mo.number, mt, sdp("offer")), mo.auth());
   REQUIRE_200(r);
   const std::string id = json_str(r.body, "/callId").value_or("");
-  auto got = wait_pushes(dir.path / "pushes.jsonl", 1);
+  auto got = wait_pushes(dir.path / "pushes.jsonl", 1, eng);
   REQUIRE(got.size() == 1);
   const std::string& invite = got[0];
   INFO(invite);
@@ -156,7 +165,7 @@ TEST_CASE("push: a device without a socket gets the invitation and the status th
   const std::string desk = eng.token({mt}, "desk");
   CHECK_200(c.post("/ringing/" + id, "{}", bearer(desk)));
   CHECK_200(c.post("/connected/" + id, sdp_body(sdp("answer")), bearer(desk)));
-  got = wait_pushes(dir.path / "pushes.jsonl", 2);
+  got = wait_pushes(dir.path / "pushes.jsonl", 2, eng);
   REQUIRE(got.size() == 2);
   INFO(got[1]);
   CHECK(json_str(got[1], "/body/notification/type") == std::optional<std::string>("yna.call.status"));
@@ -175,13 +184,13 @@ TEST_CASE("push: a device without a socket gets the invitation and the status th
     return json_str(r.body, "/callId").value_or("");
   };
   const std::string id2 = invitation_of();
-  got = wait_pushes(dir.path / "pushes.jsonl", 3);
+  got = wait_pushes(dir.path / "pushes.jsonl", 3, eng);
   REQUIRE(got.size() == 3);
   CHECK(json_str(got[2], "/body/notification/content/sessionInvitationNotification/callObjectRef") ==
         std::optional<std::string>("/calls/" + id2));
   CHECK_200(c.post("/connected/" + id2, sdp_body(sdp("answer2")), bearer(phone)));
   const std::string id3 = invitation_of();
-  got = wait_pushes(dir.path / "pushes.jsonl", 4);
+  got = wait_pushes(dir.path / "pushes.jsonl", 4, eng);
   REQUIRE(got.size() >= 4);
   CHECK(got.size() == 4);
   CHECK(json_str(got[3], "/body/notification/type") == std::optional<std::string>("yna.call.invite"));
@@ -201,7 +210,7 @@ TEST_CASE("push: a pushkey the gateway rejects is unregistered by the engine") {
   CHECK_EMPTY_OK(c.post("/pushers", pusher_body(gw, "reject-me"), bearer(eng.token({mt}, "old-phone"))));
   auto r = c.post("/start", start_body(mo.number, mt, sdp("offer")), mo.auth());
   REQUIRE_200(r);
-  REQUIRE(wait_pushes(dir.path / "pushes.jsonl", 1).size() == 1);
+  REQUIRE(wait_pushes(dir.path / "pushes.jsonl", 1, eng).size() == 1);
   // The registration is gone: the subject's one slot is free again.
   const std::string other = eng.token({mt}, "new-phone");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -212,7 +221,7 @@ TEST_CASE("push: a pushkey the gateway rejects is unregistered by the engine") {
   CHECK(status == 200);
   // A second call pushes the new phone only.
   REQUIRE_200(c.post("/start", start_body(mo.number, mt, sdp("offer2")), mo.auth()));
-  auto got = wait_pushes(dir.path / "pushes.jsonl", 2);
+  auto got = wait_pushes(dir.path / "pushes.jsonl", 2, eng);
   REQUIRE(got.size() == 2);
   CHECK(json_str(got[1], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-new"));
 }

@@ -23,7 +23,7 @@ const call_state* call_table::find_start(std::string_view from, std::string_view
 }
 
 void call_table::index(const call_state& c) {
-  if (c.client_correlator) starts_.emplace(start_key(c.from, *c.client_correlator), c.call_id);
+  if (c.client_correlator) starts_.emplace(start_key(mo_party(c.from, c.gateway), *c.client_correlator), c.call_id);
 }
 
 void call_table::track_ringing(const call_state& c) {
@@ -79,7 +79,7 @@ void call_table::apply(const event& e) {
     engine::apply(c, e);
     index(c);
     if (is_early(c.status)) track_ringing(c);
-    if (!is_ended(c.status)) count_live(c.from, true);  // a start ended at once (ringing cap) is not live
+    if (!is_ended(c.status)) count_live(mo_party(c.from, c.gateway), true);  // a start ended at once (ringing cap) is not live
     calls_.insert_or_assign(c.call_id, std::move(c));
     return;
   }
@@ -94,7 +94,7 @@ void call_table::apply(const event& e) {
     // Only ended calls retire: they are in neither the ringing nor the live counts.
     const call_state& c = it->second;
     if (c.client_correlator) {
-      auto s = starts_.find(start_key(c.from, *c.client_correlator));
+      auto s = starts_.find(start_key(mo_party(c.from, c.gateway), *c.client_correlator));
       if (s != starts_.end() && s->second == c.call_id) starts_.erase(s);
     }
     calls_.erase(it);
@@ -103,14 +103,14 @@ void call_table::apply(const event& e) {
   const bool was_ended = is_ended(it->second.status);
   const bool was_early = is_early(it->second.status);
   engine::apply(it->second, e);
-  if (!was_ended && is_ended(it->second.status)) count_live(it->second.from, false);
+  if (!was_ended && is_ended(it->second.status)) count_live(mo_party(it->second.from, it->second.gateway), false);
   if (was_early && !is_early(it->second.status)) track_ringing(it->second);
 }
 
 void call_table::restore(call_state c, event_seq last_seq) {
   if (auto it = calls_.find(c.call_id); it != calls_.end()) {  // given twice: the later replaces it
     const call_state& old = it->second;
-    if (!is_ended(old.status)) count_live(old.from, false);
+    if (!is_ended(old.status)) count_live(mo_party(old.from, old.gateway), false);
     if (is_early(old.status)) {
       auto r = ringing_.find(old.to);
       if (r != ringing_.end()) {
@@ -118,9 +118,9 @@ void call_table::restore(call_state c, event_seq last_seq) {
         if (r->second.empty()) ringing_.erase(r);
       }
     }
-    if (old.client_correlator) starts_.erase(start_key(old.from, *old.client_correlator));
+    if (old.client_correlator) starts_.erase(start_key(mo_party(old.from, old.gateway), *old.client_correlator));
   }
-  if (!is_ended(c.status)) count_live(c.from, true);
+  if (!is_ended(c.status)) count_live(mo_party(c.from, c.gateway), true);
   index(c);
   if (is_early(c.status)) track_ringing(c);
   calls_.insert_or_assign(c.call_id, std::move(c));

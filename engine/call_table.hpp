@@ -26,7 +26,8 @@ class call_table {
 
   // nullptr when unknown.
   const call_state* find(std::string_view call_id) const;
-  // The call started by `from` with this clientCorrelator, or nullptr.
+  // The call whose MO party (mo_party: `from`, or "gw:<sub>" for a gateway's call) started
+  // it with this clientCorrelator, or nullptr.
   const call_state* find_start(std::string_view from, std::string_view client_correlator) const;
 
   // Folds one committed event (any outcome). Events must arrive in seq order; the
@@ -43,7 +44,7 @@ class call_table {
   // Calls still ringing `msisdn` (early status, it is their MT), oldest first.
   std::vector<const call_state*> ringing(std::string_view msisdn) const;
   // The counts the call caps need (contract §3a), O(1): calls ringing `msisdn` (as above),
-  // and calls not ended whose MO is `msisdn`.
+  // and calls not ended whose MO party is `msisdn` (a number, or a gateway's party).
   std::size_t ringing_count(std::string_view msisdn) const;
   std::size_t live_from_count(std::string_view msisdn) const;
 

@@ -118,11 +118,38 @@ void read_deadlines(reader& r, std::string_view k, deadlines& d) {
   if (!sub.ok) r.ok = false;
 }
 
+void write_identity(json_writer& w, const caller_identity& id) {
+  w.begin_object().field("status", schemas::passport::to_string(id.status));
+  if (id.attest) w.field("attest", std::string_view(&id.attest, 1));
+  str_field(w, "passport", id.passport);
+  str_field(w, "failure", id.failure);
+  str_field(w, "detail", id.detail);
+  w.end_object();
+}
+
+bool read_identity(reader r, caller_identity& id) {
+  if (!r.present || !r.has("status")) return false;
+  r.en("status", id.status, schemas::passport::parse_verification);
+  std::string attest;
+  r.str("attest", attest);
+  if (attest.size() > 1 || (attest.size() == 1 && (attest[0] < 'A' || attest[0] > 'C'))) return false;
+  id.attest = attest.empty() ? 0 : attest[0];
+  r.str("passport", id.passport);
+  r.str("failure", id.failure);
+  r.str("detail", id.detail);
+  return r.ok;
+}
+
 void write_call_internal(json_writer& w, const call_state& c) {
   w.begin_object();
   w.field("callId", std::string_view(c.call_id)).field("from", std::string_view(c.from));
   w.field("to", std::string_view(c.to)).field("status", to_string(c.status));
+  str_field(w, "gateway", c.gateway);
   opt_field(w, "clientCorrelator", c.client_correlator);
+  if (c.identity) {
+    w.key("identity");
+    write_identity(w, *c.identity);
+  }
   w.field("createdAt", c.created_at);
   if (c.connected_at) w.field("connectedAt", *c.connected_at);
   if (c.ended_at) w.field("endedAt", *c.ended_at);
@@ -150,7 +177,13 @@ bool read_call_internal(dom::object o, call_state& c) {
   r.str("from", c.from);
   r.str("to", c.to);
   r.en("status", c.status, parse_call_status);
+  r.str("gateway", c.gateway);
   r.opt("clientCorrelator", c.client_correlator);
+  if (r.has("identity")) {
+    caller_identity id;
+    if (!read_identity(r.sub("identity"), id)) return false;
+    c.identity = std::move(id);
+  }
   r.num("createdAt", c.created_at);
   r.opt_num("connectedAt", c.connected_at);
   r.opt_num("endedAt", c.ended_at);
@@ -237,7 +270,7 @@ schemas::result<pusher, int> decode_pusher(std::string_view bytes) {
 }
 
 std::string encode_event(const event& e) {
-  json_writer w(256 + (e.sdp ? e.sdp->size() : 0));
+  json_writer w(256 + (e.sdp ? e.sdp->size() : 0) + (e.identity ? e.identity->passport.size() : 0));
   w.begin_object();
   w.field("v", static_cast<std::uint64_t>(e.version)).field("seq", e.seq).field("time", e.time);
   w.field("type", to_string(e.act));
@@ -256,10 +289,15 @@ std::string encode_event(const event& e) {
   w.key("payload").begin_object();
   str_field(w, "from", e.from);
   str_field(w, "to", e.to);
+  str_field(w, "gateway", e.gateway);
   opt_field(w, "sdp", e.sdp);
   opt_field(w, "clientCorrelator", e.client_correlator);
   opt_field(w, "reason", e.reason);
   opt_field(w, "conference", e.conference);
+  if (e.identity) {
+    w.key("identity");
+    write_identity(w, *e.identity);
+  }
   if (e.push) {
     w.key("pusher");
     write_pusher(w, *e.push);
@@ -313,10 +351,16 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   reader p = r.sub("payload");
   p.str("from", e.from);
   p.str("to", e.to);
+  p.str("gateway", e.gateway);
   p.opt("sdp", e.sdp);
   p.opt("clientCorrelator", e.client_correlator);
   p.opt("reason", e.reason);
   p.opt("conference", e.conference);
+  if (p.has("identity")) {
+    caller_identity id;
+    if (!read_identity(p.sub("identity"), id)) return schemas::failure{codec_error::malformed};
+    e.identity = std::move(id);
+  }
   if (p.has("pusher")) {
     reader ps = p.sub("pusher");
     pusher pu;
@@ -368,6 +412,7 @@ void write_call_view(json_writer& w, const call_state& c, std::string_view base_
   w.field("callId", std::string_view(c.call_id));
   w.field("from", std::string_view(c.from)).field("to", std::string_view(c.to));
   w.field("status", to_string(c.status));
+  str_field(w, "gateway", c.gateway);
   std::string ref(base_path);
   ref += "/calls/";
   ref += c.call_id;
@@ -377,6 +422,8 @@ void write_call_view(json_writer& w, const call_state& c, std::string_view base_
   if (c.connected_at) w.field("connectedAt", *c.connected_at);
   if (c.ended_at) w.field("endedAt", *c.ended_at);
   opt_field(w, "endReason", c.end_reason);
+  w.field("verificationStatus", schemas::passport::to_string(verification_of(c.identity)));
+  if (c.identity && c.identity->attest) w.field("attestation", std::string_view(&c.identity->attest, 1));
   if (c.offer) {
     const std::string& by = c.offer->by == role::mo ? c.from : c.to;
     w.key("pendingOffer").begin_object().field("by", std::string_view(by));

@@ -28,6 +28,8 @@ event make_event(const command& cmd, epoch_ms now) {
   if (cmd.act == action::start) {
     e.from = cmd.from;
     e.to = cmd.to;
+    e.identity = cmd.identity;
+    if (cmd.who.gateway) e.gateway = cmd.who.sub;
   }
   e.sdp = cmd.sdp;
   e.client_correlator = cmd.client_correlator;
@@ -203,7 +205,8 @@ std::optional<timer_kind> due_timer(const call_state& call, epoch_ms now) {
 }
 
 role resolve_role(const call_state& call, const actor& who, action act) {
-  const bool is_mo = owns(who, call.from);
+  // A gateway's call (contract §11): MO is the gateway, whoever owns `from`.
+  const bool is_mo = call.gateway.empty() ? owns(who, call.from) : (who.gateway && who.sub == call.gateway);
   const bool is_mt = owns(who, call.to);
   if (is_mo != is_mt) return is_mo ? role::mo : role::mt;
   if (!is_mo) return role::stranger;
@@ -241,6 +244,7 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
     e.from = call->from;
     e.to = call->to;
+    e.gateway = call->gateway;
     e = decide_timeout(*call, std::move(e), *cmd.timer, now);
     arm_retire(e, timers);
     return e;
@@ -249,13 +253,15 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     if (!call) return reject(std::move(e), reason_code::call_not_found);
     e.from = call->from;
     e.to = call->to;
+    e.gateway = call->gateway;
     return decide_retire(*call, std::move(e), now);
   }
   if (cmd.input_error != reason_code::none) return reject(std::move(e), cmd.input_error);
 
   if (cmd.act == action::start) {
     e.call_id.clear();
-    if (!owns(cmd.who, cmd.from)) return reject(std::move(e), reason_code::forbidden);
+    // The owner of `from`, or a gateway speaking for a caller outside the engine.
+    if (!cmd.who.gateway && !owns(cmd.who, cmd.from)) return reject(std::move(e), reason_code::forbidden);
     e.msisdn = cmd.from;
     e.actor_role = role::mo;
     if (call) {  // same from + clientCorrelator: answer with the first call, create nothing
@@ -287,6 +293,7 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
   // and its notification can be derived from the event alone (replay, since=).
   e.from = call->from;
   e.to = call->to;
+  e.gateway = call->gateway;
   const role r = resolve_role(*call, cmd.who, cmd.act);
   e.actor_role = r;
   if (r == role::stranger) return reject(std::move(e), reason_code::forbidden);
@@ -332,7 +339,8 @@ std::string explain_rejection(const event& e, const call_state* c) {
                std::string(to_string(c->offer->by)) + " is pending: one offer at a time";
       return "another offer is pending: one offer at a time";
     case reason_code::too_many_calls:
-      return "the number " + e.from + " already has as many calls not ended as allowed (--max-calls-per-number); end one first";
+      return (e.gateway.empty() ? "the number " + e.from : "the gateway " + e.gateway) +
+             " already has as many calls not ended as allowed (--max-calls-per-number); end one first";
     case reason_code::no_offer_pending:
       return std::string("there is no pending ") + (e.act == action::accept_resume ? "resume" : "hold") +
              " offer to accept";
@@ -348,9 +356,11 @@ void apply(call_state& c, const event& e) {
     c = call_state{};
     c.call_id = e.call_id;
     c.from = e.from;
+    c.gateway = e.gateway;
     c.to = e.to;
     c.status = call_status::initial;
     c.client_correlator = e.client_correlator;
+    c.identity = e.identity;
     c.created_at = e.time;
     c.mo_sdp = e.sdp.value_or("");
     c.mo_device = e.device_id;
@@ -414,6 +424,9 @@ void apply(call_state& c, const event& e) {
   }
   if (e.status_after) c.status = *e.status_after;
   if (is_ended(c.status)) c.held_by.reset();
+  // The PASSporT travels in the invitation only: once no longer ringing, the call drops it
+  // (the start event keeps it).
+  if (c.identity && !is_early(c.status)) c.identity->passport.clear();
   // Timers: arm what the event armed, then keep only those that can still fire.
   for (int i = 0; i < timer_kind_count; ++i)
     if (e.arms.slot[i]) c.timers.slot[i] = e.arms.slot[i];

@@ -121,7 +121,7 @@ std::optional<std::string> memory_store::find_start(std::string_view from, std::
   std::lock_guard lk(mu_);
   ++lookups_;
   for (const auto& e : events_)
-    if (e.act == action::start && e.accepted() && !e.noop && e.from == from && e.client_correlator &&
+    if (e.act == action::start && e.accepted() && !e.noop && mo_party(e.from, e.gateway) == from && e.client_correlator &&
         *e.client_correlator == correlator)
       return e.call_id;
   return std::nullopt;

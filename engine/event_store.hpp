@@ -83,7 +83,8 @@ class call_lookup {
   // The call folded from its events (by the call index), retired flag included; nullopt
   // when no event started a call with this id.
   virtual std::optional<call_state> load_call(std::string_view call_id) const = 0;
-  // The id of the call started with this `from` and clientCorrelator, nullopt when none.
+  // The id of the call started by this MO party (mo_party: `from`, or a gateway's party)
+  // with this clientCorrelator, nullopt when none.
   virtual std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const = 0;
 };
 

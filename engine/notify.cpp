@@ -10,7 +10,8 @@ namespace engine {
 bool notification::is_for(std::string_view sub, std::string_view device_id,
                           const std::vector<std::string>& msisdns) const {
   auto owns = [&](const std::string& n) { return std::find(msisdns.begin(), msisdns.end(), n) != msisdns.end(); };
-  const bool party = type == notification_type::invitation ? owns(to) : mo_only ? owns(from) : (owns(from) || owns(to));
+  const std::string mo = mo_party(from, gateway);
+  const bool party = type == notification_type::invitation ? owns(to) : mo_only ? owns(mo) : (owns(mo) || owns(to));
   if (!party) return false;
   const bool causing_device = !exclude_device.empty() && device_id == exclude_device && sub == exclude_sub;
   return !causing_device;
@@ -18,8 +19,8 @@ bool notification::is_for(std::string_view sub, std::string_view device_id,
 
 std::vector<std::string> notification::recipients() const {
   if (type == notification_type::invitation) return {to};
-  if (mo_only) return {from};
-  return {from, to};
+  if (mo_only) return {mo_party(from, gateway)};
+  return {mo_party(from, gateway), to};
 }
 
 std::optional<notification> derive_notification(const event& e) {
@@ -32,6 +33,7 @@ std::optional<notification> derive_notification(const event& e) {
   n.call_id = e.call_id;
   n.from = e.from;
   n.to = e.to;
+  n.gateway = e.gateway;
   n.exclude_sub = e.sub;
   n.exclude_device = e.device_id;
   n.sdp = e.sdp;
@@ -48,6 +50,7 @@ std::optional<notification> derive_notification(const event& e) {
       }
       n.type = notification_type::invitation;
       n.status.clear();
+      n.identity = e.identity;
       break;
     case action::in_progress:
       n.response_code = e.sdp ? 183 : 180;
@@ -81,13 +84,15 @@ notification invitation_for(const call_state& c) {
   n.call_id = c.call_id;
   n.from = c.from;
   n.to = c.to;
+  n.gateway = c.gateway;
   n.exclude_device.clear();  // a device that connects later did not cause it
   if (!c.mo_sdp.empty()) n.sdp = c.mo_sdp;
+  n.identity = c.identity;
   return n;
 }
 
 std::string encode_notification(const notification& n, std::string_view base_path) {
-  schemas::json_writer w(256 + (n.sdp ? n.sdp->size() : 0));
+  schemas::json_writer w(256 + (n.sdp ? n.sdp->size() : 0) + (n.identity ? n.identity->passport.size() : 0));
   std::string ref(base_path);
   ref += "/calls/";
   ref += n.call_id;
@@ -98,8 +103,11 @@ std::string encode_notification(const notification& n, std::string_view base_pat
     w.field("receiverAddress", std::string_view(schemas::tel_uri(n.to)));
     w.field("callObjectRef", std::string_view(ref));
     if (n.sdp) w.field("sdp", std::string_view(*n.sdp));
-    // /start requires the token to own `from`: the number is verified.
-    w.field("verificationStatus", "TN-Validation-Passed");
+    // Contract §11: earned by the PASSporT the engine signed for its caller, or by verifying
+    // a gateway's; the attestation and the PASSporT beside it.
+    w.field("verificationStatus", schemas::passport::to_string(verification_of(n.identity)));
+    if (n.identity && n.identity->attest) w.field("attestation", std::string_view(&n.identity->attest, 1));
+    if (n.identity && !n.identity->passport.empty()) w.field("identity", std::string_view(n.identity->passport));
   } else {
     w.key("sessionStatusNotification").begin_object();
     w.field("status", std::string_view(n.status));

@@ -19,6 +19,7 @@ struct notification {
   epoch_ms time = 0;   // epochTime
   std::string call_id;
   std::string from, to;  // the call's parties (MO, MT)
+  std::string gateway;   // a gateway's call (contract §11): MO is told as gateway_party(gateway), not as `from`
   // Who is told: an invitation goes to every device of MT; a status change to every
   // device of both parties except the one whose request caused it (same sub and
   // device_id; engine-caused events exclude nobody).
@@ -31,6 +32,7 @@ struct notification {
   std::optional<int> response_code;
   std::optional<std::string> sdp;
   std::optional<std::string> reason;
+  std::optional<caller_identity> identity;  // invitations: verificationStatus, attestation, identity
 
   // Whether a device (token sub, device_id, numbers) receives this notification.
   bool is_for(std::string_view sub, std::string_view device_id, const std::vector<std::string>& msisdns) const;

@@ -86,7 +86,9 @@ event decide_pusher(const pusher_directory& dir, const command& cmd, epoch_ms no
 
   if (cmd.act == action::register_pusher) {
     if (by_engine || !cmd.push) return rejected(std::move(e), reason_code::invalid_field);
-    if (cmd.who.device_id.empty()) return rejected(std::move(e), reason_code::forbidden);
+    // A device of the token, which owns numbers to be woken for (a gateway owns none,
+    // contract §11).
+    if (cmd.who.device_id.empty() || cmd.who.gateway) return rejected(std::move(e), reason_code::forbidden);
     if (cmd.push->pushkey.empty() || cmd.push->pushkey.size() > limits.max_pushkey_bytes ||
         cmd.push->data.size() > limits.max_data_bytes || cmd.push->url.empty() || cmd.push->app_id.empty())
       return rejected(std::move(e), reason_code::invalid_field);

@@ -15,13 +15,16 @@ namespace {
 
 constexpr epoch_ms sweep_interval_ms = 50;
 
+// The MO party a /start is for: its `from`, or the gateway sending it (contract §11).
+std::string mo_party_of(const command& cmd) { return cmd.who.gateway ? gateway_party(cmd.who.sub) : cmd.from; }
+
 // The lane (call_lanes) of a request whose call is not in memory, while the log is read: the
 // start key, or the call id.
 std::string lookup_key(const command& cmd) {
   if (cmd.act == action::start) {
     if (!cmd.client_correlator || cmd.input_error != reason_code::none) return {};
     std::string k = "s:";
-    k.append(cmd.from).push_back('\0');
+    k.append(mo_party_of(cmd)).push_back('\0');
     k.append(*cmd.client_correlator);
     return k;
   }
@@ -225,7 +228,8 @@ void reactor::lookup_loop() {
     }
     if (auto* r = std::get_if<request>(&job)) {
       if (r->cmd.act == action::start) {
-        if (auto id = lookup_->find_start(r->cmd.from, *r->cmd.client_correlator)) r->found = lookup_->load_call(*id);
+        if (auto id = lookup_->find_start(mo_party_of(r->cmd), *r->cmd.client_correlator))
+          r->found = lookup_->load_call(*id);
       } else {
         r->found = lookup_->load_call(r->cmd.call_id);
       }
@@ -265,7 +269,7 @@ void reactor::handle(request&& r) {
   const call_state* call = nullptr;
   const bool start_key = r.cmd.act == action::start && r.cmd.client_correlator && r.cmd.input_error == reason_code::none;
   if (r.cmd.act == action::start) {
-    if (start_key) call = table_.find_start(r.cmd.from, *r.cmd.client_correlator);
+    if (start_key) call = table_.find_start(mo_party_of(r.cmd), *r.cmd.client_correlator);
   } else {
     call = table_.find(r.cmd.call_id);
   }
@@ -308,7 +312,7 @@ void reactor::decide_request(request&& r, const call_state* call, std::string ke
   const bool holds_caps = ev.act == action::start && ev.accepted() && !ev.noop && ev.status_after &&
                           !is_ended(*ev.status_after);
   if (holds_caps) {
-    ++inflight_from_[ev.from];
+    ++inflight_from_[mo_party(ev.from, ev.gateway)];
     ++inflight_to_[ev.to];
   }
   const bool engine_removal = r.cmd.act == action::unregister_pusher && r.cmd.by_engine;
@@ -339,7 +343,7 @@ start_limits reactor::limits_for(const command& cmd) const {
     return it == m.end() ? 0 : it->second;
   };
   if (l.caps.max_calls_per_number > 0)
-    l.calls_from = table_.live_from_count(cmd.from) + in_flight(inflight_from_, cmd.from);
+    l.calls_from = table_.live_from_count(mo_party_of(cmd)) + in_flight(inflight_from_, mo_party_of(cmd));
   if (l.caps.max_ringing_per_number > 0)
     l.ringing_to = table_.ringing_count(cmd.to) + in_flight(inflight_to_, cmd.to);
   return l;
@@ -352,7 +356,7 @@ void reactor::release_caps(decided& d, const event& ev) {
     auto it = m.find(k);
     if (it != m.end() && --it->second == 0) m.erase(it);
   };
-  drop(inflight_from_, ev.from);
+  drop(inflight_from_, mo_party(ev.from, ev.gateway));
   drop(inflight_to_, ev.to);
 }
 

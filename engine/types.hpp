@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "schemas/passport.hpp"
 #include "schemas/reason_code.hpp"
 
 namespace engine {
@@ -136,7 +137,19 @@ struct actor {
   std::string sub;
   std::string device_id;
   std::vector<std::string> msisdns;  // numbers the token may call from and receive on
+  // A gateway (contract §11): /start from any number; the MO party of its calls is its
+  // sub, not the owner of `from`. It owns no number (msisdns empty).
+  bool gateway = false;
 };
+
+// Where a gateway is indexed and told as a party, in place of a number: "gw:<sub>" (a
+// number is digits only, so the two never meet).
+inline std::string gateway_party(std::string_view sub) { return "gw:" + std::string(sub); }
+// The MO party of a call: its `from`, or its gateway's party when a gateway started it.
+// What the per-number call cap, the clientCorrelator key and MO's notifications go by.
+inline std::string mo_party(std::string_view from, std::string_view gateway) {
+  return gateway.empty() ? std::string(from) : gateway_party(gateway);
+}
 
 // A push registration (contract §13): how to wake the device (sub, device_id) when it has
 // no notification socket open. Part of the fold, like a call.
@@ -150,6 +163,25 @@ struct pusher {
   event_seq since = 0;               // the event that registered it
   bool operator==(const pusher&) const = default;
 };
+
+// The caller identity of a /start (contract §11), decided by transport before the command
+// reaches the reactor: the PASSporT the engine signed for its own caller (Passed, attest
+// A), or what verifying a gateway's `identity` gave (Passed, Failed with the reason, or
+// None when it sent none). Recorded on the start event, told in the invitation.
+struct caller_identity {
+  schemas::passport::verification status = schemas::passport::verification::none;
+  char attest = 0;           // 'A', 'B' or 'C' (the PASSporT's); 0: none
+  std::string passport;      // the compact PASSporT; "" when none (kept only while ringing)
+  std::string failure;       // Failed: a schemas::passport::failure name; else ""
+  std::string detail;        // Failed: one human sentence (x5u's error, the chain's…); else ""
+  bool operator==(const caller_identity&) const = default;
+};
+
+// The verificationStatus told for a call: its identity's, or Passed for a start recorded
+// before caller identity existed (its token owned `from`).
+inline schemas::passport::verification verification_of(const std::optional<caller_identity>& id) noexcept {
+  return id ? id->status : schemas::passport::verification::passed;
+}
 
 // A typed request, built by transport after authentication and input decoding, and
 // handed to the reactor. input_error is set when decoding failed: the request still
@@ -169,6 +201,7 @@ struct command {
   std::optional<std::string> reason;      // end: `reason` header
   std::optional<std::string> conference;  // end: `conference` header
   std::optional<timer_kind> timer;        // timeout: which timer expired
+  std::optional<caller_identity> identity;  // start: signed or verified by transport
   // register_pusher: the registration asked for (url, app_id, pushkey, data, expires_at;
   // the device and numbers are the token's). unregister_pusher: the device named
   // (sub, device_id); for the engine's own removal of a rejected pushkey, that pushkey.
@@ -199,10 +232,12 @@ struct event {
   std::string path;
   // payload
   std::string from, to;  // the call's parties (start: as requested); empty for unknown calls
+  std::string gateway;   // the sub of the gateway that started the call (its MO party); "" for engine callers
   std::optional<std::string> sdp;
   std::optional<std::string> client_correlator;
   std::optional<std::string> reason;
   std::optional<std::string> conference;
+  std::optional<caller_identity> identity;  // start: the caller identity (absent in older logs: Passed)
   // register_pusher: the registration as it is now; unregister_pusher: the device whose
   // registration goes (sub, device_id).
   std::optional<pusher> push;
@@ -235,6 +270,7 @@ struct call_state {
   std::string call_id;
   std::string from;  // MO
   std::string to;    // MT
+  std::string gateway;  // a gateway's call (contract §11): the gateway's sub, MO instead of from's owner
   call_status status = call_status::initial;
   std::optional<std::string> client_correlator;
   epoch_ms created_at = 0;
@@ -245,6 +281,7 @@ struct call_state {
   std::optional<role> held_by;  // set while status is Hold
   std::string mo_sdp;           // last SDP of each side
   std::string mt_sdp;
+  std::optional<caller_identity> identity;  // the start's; its PASSporT dropped once no longer ringing
   std::string mo_device;        // device that started the call
   std::string mt_device;        // device that answered (empty until Connected)
   deadlines timers;             // armed timers; only those that can still fire

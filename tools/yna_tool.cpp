@@ -42,6 +42,17 @@ int main(int argc, char** argv) {
   pop->add_option("--body-file", pa.body_file, "Read the body from this file instead");
   pop->add_option("--ttl", pa.ttl, "Lifetime in seconds (at most 300)")->capture_default_str();
 
+  auto* passport = app.add_subcommand("passport", "Check one SHAKEN PASSporT offline: format, chain, signature (contract §11)");
+  passport_args pp;
+  passport->add_option("--verify", pp.token, "The PASSporT, or a full Identity header value")->required();
+  passport->add_option("--chain", pp.chain,
+                       "PEM certificates its x5u names, signing certificate first (default <data-dir>/sti/chain.pem, "
+                       "the engine's own)");
+  passport->add_option("--trust", pp.trust, "PEM root certificates (default <data-dir>/sti/root.pem)");
+  passport->add_option("--from", pp.from, "The calling number orig.tn must be");
+  passport->add_option("--to", pp.to, "The called number dest.tn must name");
+  passport->add_option("--at", pp.at, "Check iat within 60 s of this time (\"now\", ISO 8601, @epoch-ms)");
+
   auto* verify = app.add_subcommand("verify", "Check seqs, the hash chain, the indexes and the persisted call state");
   verify_args va;
   verify->add_flag("--no-state", va.no_state, "Skip folding the log to compare with the persisted call state");
@@ -97,6 +108,7 @@ int main(int argc, char** argv) {
   int rc = exit_usage;
   if (token->parsed()) rc = cmd_token(g, ta);
   else if (pop->parsed()) rc = cmd_pop(pa);
+  else if (passport->parsed()) rc = cmd_passport(g, pp);
   else if (verify->parsed()) rc = cmd_verify(g, va);
   else if (replay->parsed()) rc = cmd_replay(g, ra);
   else if (timeline->parsed()) rc = cmd_timeline(g, tl);

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
@@ -223,6 +224,9 @@ std::variant<socket_grant, http_response> api::authorize_socket(const http_reque
     const auto code = who.error() == auth_error::expired ? rc::token_expired : rc::unauthorized;
     return refuse(error(code, describe(who.error()), std::move(txn)));
   }
+  // A gateway is told of its calls as their MO party (contract §11): its socket listens,
+  // and replays, under its party key instead of numbers.
+  if (who->gateway) who->msisdns = {engine::gateway_party(who->sub)};
   socket_grant g{std::move(*who), std::nullopt, txn};
   if (auto since = query_param(r.query, "since")) {
     std::uint64_t v = 0;
@@ -286,6 +290,12 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
     }
     case route_kind::phone:
       return finish(r, started, respond, phone_file(r, std::move(txn)));
+    case route_kind::sti_cert: {
+      if (!opts_.signer) return finish(r, started, respond, error(rc::not_found, "no such path", std::move(txn)));
+      http_response res = response_of(200, opts_.signer->chain_pem, std::move(txn), "application/pem-certificate-chain");
+      res.cache_control = "max-age=3600";
+      return finish(r, started, respond, std::move(res));
+    }
     case route_kind::dev_token: {
       // No access token to key the rate limit by: one bucket for every caller of /dev/token.
       if (!rate_.allow(std::hash<std::string_view>{}("/dev/token"), mono_ns() / 1'000'000)) {
@@ -348,7 +358,7 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
     if (req.has_transaction_id && !txn_valid)
       return finish(r, started, respond,
                     error(rc::invalid_transaction_id, "x-transaction-id must be a GUID", std::move(txn)));
-    engine::actor a{who->sub, who->device_id, who->msisdns};
+    engine::actor a{who->sub, who->device_id, who->msisdns, who->gateway};
     auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(respond_later), std::move(txn));
     if (!reactor_.query(std::string(r.call_id), std::move(a), std::move(done))) refuse();
     return;
@@ -378,7 +388,7 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
   engine::command cmd;
   cmd.act = r.kind == route_kind::start ? engine::action::start : r.act;
   const std::int64_t token_exp = who.exp;
-  cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns)};
+  cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns), who.gateway};
   cmd.txn_id = txn;
   cmd.method = std::string(req.method);
   cmd.path = std::string(r.path.substr(0, 512));
@@ -402,6 +412,10 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
           cmd.to = std::move(d->to);
           cmd.sdp = std::move(d->sdp);
           cmd.client_correlator = std::move(d->client_correlator);
+          // STI-AS: the owner of `from` is attested (A). Anyone else is refused by decide.
+          const auto& mine = cmd.who.msisdns;
+          if (opts_.signer && std::find(mine.begin(), mine.end(), cmd.from) != mine.end())
+            cmd.identity = sign_start(*opts_.signer, cmd.from, cmd.to, now_s());
         }
         break;
       }

@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -21,6 +22,7 @@
 #include "engine/reactor.hpp"
 #include "schemas/result.hpp"
 #include "transport/auth.hpp"
+#include "transport/caller_id.hpp"
 #include "transport/pop.hpp"
 #include "transport/rate_limiter.hpp"
 #include "transport/router.hpp"
@@ -97,6 +99,10 @@ struct api_options {
   // not in --outbound-allow), or "" when it may. Empty function: every URL is refused.
   std::function<std::string(std::string_view url)> check_push_url;
   std::int64_t pusher_ttl_s = 30 * 86400;  // --pusher-ttl: after the registering token's exp
+  // The STI-AS (contract §11): signs a PASSporT for each /start whose token owns `from`;
+  // GET /sti/cert.pem serves its chain. Null: no signing (invitations then say Passed
+  // with no PASSporT, as before caller identity existed; tests of the API alone).
+  std::shared_ptr<const sti_signer> signer;
 };
 
 class api {

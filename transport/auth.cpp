@@ -92,25 +92,33 @@ std::int64_t clamp_to_int64(double v) {
   return static_cast<std::int64_t>(std::floor(v));
 }
 
-// sub, msisdns, device_id, cnf.jwk: the claims the engine acts on.
-result<principal, auth_error> read_identity(simdjson::dom::object obj) {
+// sub, msisdns, device_id, cnf.jwk, gateway: the claims the engine acts on.
+result<principal, auth_error> read_identity(simdjson::dom::object obj, const std::vector<std::string>& gateway_subs) {
   principal p;
   std::string_view text;
   if (obj["sub"].get_string().get(text) != simdjson::SUCCESS || text.empty()) return failure{auth_error::bad_claims};
   p.sub = std::string(text);
 
-  simdjson::dom::array msisdns;
-  if (obj["msisdns"].get_array().get(msisdns) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
-  for (auto item : msisdns) {
-    if (item.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
-    auto number = schemas::normalize_msisdn(text);
-    if (!number) return failure{auth_error::bad_claims};
-    if (std::find(p.msisdns.begin(), p.msisdns.end(), *number) == p.msisdns.end()) {
-      p.msisdns.push_back(std::move(*number));
+  bool gateway_claim = false;
+  auto gw = obj["gateway"];
+  if (gw.error() != simdjson::NO_SUCH_FIELD && gw.get_bool().get(gateway_claim) != simdjson::SUCCESS)
+    return failure{auth_error::bad_claims};
+  p.gateway = gateway_claim && std::find(gateway_subs.begin(), gateway_subs.end(), p.sub) != gateway_subs.end();
+
+  if (!p.gateway) {  // a gateway owns no number: its msisdns, if any, are not read
+    simdjson::dom::array msisdns;
+    if (obj["msisdns"].get_array().get(msisdns) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+    for (auto item : msisdns) {
+      if (item.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+      auto number = schemas::normalize_msisdn(text);
+      if (!number) return failure{auth_error::bad_claims};
+      if (std::find(p.msisdns.begin(), p.msisdns.end(), *number) == p.msisdns.end()) {
+        p.msisdns.push_back(std::move(*number));
+      }
     }
   }
   // A token that owns no number can do nothing; more likely a minting mistake.
-  if (p.msisdns.empty()) return failure{auth_error::bad_claims};
+  if (p.msisdns.empty() && !p.gateway) return failure{auth_error::bad_claims};
 
   auto device = obj["device_id"];
   if (device.error() != simdjson::NO_SUCH_FIELD) {
@@ -359,7 +367,7 @@ result<principal, auth_error> token_verifier::verify_uncached(std::string_view t
     }
   }
 
-  auto who = read_identity(claims);
+  auto who = read_identity(claims, config_.gateway_subs);
   if (!who) return failure{who.error()};
   who->exp = clamp_to_int64(**exp);
   if (!who->cnf_jwk_json.empty()) {

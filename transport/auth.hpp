@@ -29,6 +29,10 @@ struct principal {
   // the PoP replay cache remembers jtis under (contract §3a). Empty without cnf_key.
   std::string cnf_thumbprint;
   std::int64_t exp = 0;              // seconds since the epoch
+  // A gateway (contract §11): claim `gateway: true` and `sub` in --gateway-sub. It speaks
+  // for callers outside the engine: it may /start from any number, owns none (msisdns
+  // empty), and is the MO party of the calls it starts.
+  bool gateway = false;
 
   // True if the token may act for `msisdn` (digits, an optional leading '+').
   [[nodiscard]] bool owns(std::string_view msisdn) const;
@@ -70,6 +74,8 @@ struct issuer_config {
   // Longest access-token lifetime accepted (exp - iat, or exp - now when the token has
   // no iat), seconds; 0: no bound (contract §3a, --max-token-lifetime).
   std::int64_t max_lifetime_s = 24 * 3600;
+  // Subjects whose tokens with `gateway: true` are gateways (--gateway-sub; contract §11).
+  std::vector<std::string> gateway_subs;
 };
 
 // Reads a PEM public key (or certificate) file for issuer_config::keys.

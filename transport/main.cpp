@@ -29,6 +29,7 @@
 #include "transport/notifier.hpp"
 #include "transport/replay.hpp"
 #include "transport/server.hpp"
+#include "transport/caller_id.hpp"
 #include "transport/detail/outbound.hpp"
 #include "transport/dispatch.hpp"
 #include "transport/push.hpp"
@@ -88,6 +89,8 @@ struct flags {
   std::size_t webhook_max_pending = 4096, webhook_concurrency = 4;
   std::vector<std::string> outbound_allow;
   std::string outbound_ca;
+  std::optional<std::string> sti_cert, sti_key;
+  std::string sti_x5u;
   double pusher_ttl = 30 * 86400;
 };
 
@@ -343,6 +346,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1e6));
   app.add_option("--outbound-ca", f.outbound_ca, "PEM file of CA certificates trusted for outbound HTTPS, besides the "
                  "system's");
+  app.add_option("--sti-cert", f.sti_cert,
+                 "PEM chain of the STI certificate the engine signs its callers' PASSporTs with (contract §11; the "
+                 "signing certificate first); without it a development chain is made in <data-dir>/sti");
+  app.add_option("--sti-key", f.sti_key, "PEM EC P-256 private key of --sti-cert");
+  app.add_option("--sti-x5u", f.sti_x5u,
+                 "The URL the PASSporTs' x5u names, where verifiers fetch the chain (default: this engine's "
+                 "https://<host>:<port><base-path>/sti/cert.pem, which serves it)");
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   // Counts: CLI11 would read "-1" into a size_t as a huge number; a negative count is a
   // usage error like any other malformed value.
@@ -551,6 +561,11 @@ int main(int argc, char** argv) {
     };
     engine::log::info("development issuer: POST /dev/token mints tokens for the web softphone at /phone/");
   }
+  // The STI-AS (contract §11). Its default x5u names the port, known once bound (below).
+  auto signer_made = transport::load_sti_signer(f.sti_cert, f.sti_key, f.data_dir, f.sti_x5u, clock.now() / 1000);
+  if (!signer_made) die(signer_made.error());
+  auto signer = std::make_shared<transport::sti_signer>(std::move(*signer_made));
+  ao.signer = signer;
   transport::api handler(reactor, verifier, metrics, ao, [&] { return storage_ok.load(std::memory_order_relaxed); });
   transport::server_options so;
   so.host = host;
@@ -592,6 +607,13 @@ int main(int argc, char** argv) {
     reactor_thread.join();
     die(fmt::format("cannot listen on {}: {}", f.listen, e.what()));
   }
+  if (signer->x5u.empty()) {  // before run(): no request is served yet
+    const bool any = host == "0.0.0.0" || host == "::";
+    const std::string h = any ? "localhost" : host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    signer->x5u = fmt::format("https://{}:{}{}/sti/cert.pem", h, bound, f.base_path);
+  }
+  engine::log::info("caller identity: signing SHAKEN PASSporTs with {} (x5u {})",
+                    f.sti_cert ? *f.sti_cert : (fs::path(f.data_dir) / "sti/chain.pem").string(), signer->x5u);
   // The admin socket (contract §9): yna-tool archive asks through it to remove a range.
   transport::admin_socket admin(f.admin_socket.empty() ? fs::path(f.data_dir) / "admin.sock" : fs::path(f.admin_socket),
                                 *log);

@@ -111,6 +111,7 @@ std::string matrix_push_body(const engine::notification& n, std::string_view typ
                              std::string_view base_path) {
   engine::notification content = n;
   content.sdp.reset();  // a push carries no SDP: the app fetches the call when it wakes
+  if (content.identity) content.identity->passport.clear();  // nor the PASSporT (push payloads are small)
   schemas::json_writer w(512 + p.pushkey.size() + p.data.size());
   w.begin_object().key("notification").begin_object();
   w.field("event_id", std::string_view(std::to_string(n.seq)));

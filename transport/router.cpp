@@ -81,6 +81,7 @@ route match_route(std::string_view method, std::string_view target, std::string_
     return r;
   }
   if (word == "dev" && id == "token") return simple(r, route_kind::dev_token, method, "POST");
+  if (word == "sti" && id == "cert.pem") return simple(r, route_kind::sti_cert, method, "GET");
   if (id.empty() || id.find('/') != std::string_view::npos) return r;
   if (word == "pushers") {
     r = simple(r, route_kind::pushers, method, "DELETE");
@@ -116,6 +117,7 @@ std::string_view route_label(const route& r) {
     case route_kind::faults: return "faults";
     case route_kind::phone: return "phone";
     case route_kind::dev_token: return "devToken";
+    case route_kind::sti_cert: return "stiCert";
     case route_kind::pushers: return engine::to_string(r.act);
     case route_kind::not_found: return "unknown";
   }

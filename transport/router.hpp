@@ -19,6 +19,7 @@ enum class route_kind {
   faults,         // POST /_faults (only with --fault-injection)
   phone,          // GET /phone, /phone/, /phone/<file>: the web softphone's static files (asset)
   dev_token,      // POST /dev/token (only on the development issuer)
+  sti_cert,       // GET /sti/cert.pem: the engine's STI certificate chain, what its PASSporTs' x5u names
   pushers,        // POST /pushers (act register_pusher), DELETE /pushers/{deviceId} (unregister_pusher; call_id = deviceId)
   not_found,
 };

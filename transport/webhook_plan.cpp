@@ -31,6 +31,8 @@ class webhook_plan final : public dispatch_plan {
     if (!n) return;
     const std::string frame = engine::encode_notification(*n, base_path_);
     for (auto& m : n->recipients()) {
+      // Per number of the engine's users; a gateway hears of its calls on its socket.
+      if (!e.gateway.empty() && m == engine::gateway_party(e.gateway)) continue;
       planned_delivery d;
       d.url = url_;
       d.body = webhook_body(e.seq, m, frame);

@@ -57,7 +57,7 @@ std::string start_key(std::string_view from, std::string_view client_correlator)
 
 std::optional<std::string> start_key_of(const engine::event& e) {
   if (e.act != engine::action::start || !e.accepted() || e.noop || !e.client_correlator) return std::nullopt;
-  return start_key(e.from, *e.client_correlator);
+  return start_key(engine::mo_party(e.from, e.gateway), *e.client_correlator);
 }
 
 std::string_view to_string(index_kind k) noexcept {
@@ -100,6 +100,13 @@ index_ids ids_of(const engine::event& e, std::string& scratch) {
   add(m, e.msisdn);
   add(m, e.from);
   add(m, e.to);
+  // A gateway's call is indexed under its gateway's party too (contract §11): a gateway's
+  // socket replays it with ?since=. (Pusher events, the other user of `scratch`, belong
+  // to no call and so to no gateway.)
+  if (!e.gateway.empty() && !engine::is_pusher_action(e.act)) {
+    scratch = engine::gateway_party(e.gateway);
+    add(m, scratch);
+  }
   add(ids.of[static_cast<int>(index_kind::by_txn)], e.txn_id);
   return ids;
 }
@@ -110,7 +117,9 @@ bool names(const engine::event& e, index_kind k, std::string_view id) {
     case index_kind::by_call:
       return e.call_id == id ||
              (engine::is_pusher_action(e.act) && e.push && pusher_index_id(e.push->sub, e.push->device_id) == id);
-    case index_kind::by_msisdn: return e.msisdn == id || e.from == id || e.to == id;
+    case index_kind::by_msisdn:
+      return e.msisdn == id || e.from == id || e.to == id ||
+             (!e.gateway.empty() && !engine::is_pusher_action(e.act) && engine::gateway_party(e.gateway) == id);
     case index_kind::by_txn: return e.txn_id == id;
   }
   return false;

@@ -32,7 +32,7 @@ struct index_entry {
 // nullopt for a key that is not id + '\0' + 8 bytes.
 std::optional<index_entry> parse_index_key(std::string_view key) noexcept;
 
-// by_start key: from + '\0' + clientCorrelator (value: the call id). MSISDNs hold no
+// by_start key: MO party (from, or a gateway's "gw:<sub>") + '\0' + clientCorrelator (value: the call id). MSISDNs hold no
 // '\0' (normalized by transport), so the first '\0' ends `from`.
 std::string start_key(std::string_view from, std::string_view client_correlator);
 // The start key an event writes: accepted, not a repeat, /start with a clientCorrelator.
@@ -49,12 +49,13 @@ std::string_view to_string(index_kind k) noexcept;
 
 // The ids an event is indexed under, one list per index_kind, each without
 // duplicates or empty ids. by_msisdn: the distinct non-empty of event.msisdn,
-// event.from and event.to. Only /start events carry from/to; other events do not
+// event.from and event.to, and a gateway's call's gateway_party(event.gateway). Only /start events carry from/to; other events do not
 // carry the call's numbers, so they are indexed under the actor's msisdn alone.
 struct index_ids {
   std::vector<std::string_view> of[index_kind_count];
 };
-// `scratch` holds an id made for the event (a pusher event's pusher_index_id); the views
+// `scratch` holds an id made for the event (a pusher event's pusher_index_id, a gateway's
+// party); the views
 // may point into it, so it must outlive the result.
 index_ids ids_of(const engine::event& e, std::string& scratch);
 

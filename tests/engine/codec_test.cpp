@@ -1,4 +1,5 @@
 #include "engine/codec.hpp"
+#include "engine/decide.hpp"
 
 #include <doctest/doctest.h>
 
@@ -32,6 +33,63 @@ TEST_CASE("codec: an event survives encode/decode with every field") {
   CHECK(d->sdp == e.sdp);
   CHECK(!d->status_after.has_value());
   CHECK(d->status_before == call_status::terminated);
+}
+
+TEST_CASE("codec: a start's caller identity survives the event, the call and the fold (contract §11)") {
+  event e;
+  e.seq = 7;
+  e.act = action::start;
+  e.call_id = "CALL";
+  e.from = "14250000001";
+  e.to = "14250000002";
+  e.status_after = call_status::initial;
+  caller_identity id;
+  id.status = schemas::passport::verification::failed;
+  id.attest = 'B';
+  id.passport = "aaa.bbb.ccc";
+  id.failure = "stale";
+  id.detail = "iat 61 s old";
+  e.identity = id;
+  const std::string bytes = encode_event(e);
+  CHECK(bytes.find(R"("identity":{"status":"TN-Validation-Failed","attest":"B","passport":"aaa.bbb.ccc",)"
+                   R"("failure":"stale","detail":"iat 61 s old"})") != std::string::npos);
+  auto d = decode_event(bytes);
+  REQUIRE(d.has_value());
+  CHECK(d->identity == e.identity);
+  CHECK(encode_event(*d) == bytes);
+
+  call_state c;
+  apply(c, e);
+  CHECK(c.identity == e.identity);  // ringing: the PASSporT is kept for the invitation
+  auto back = decode_call(encode_call(c));
+  REQUIRE(back.has_value());
+  CHECK(back->identity == c.identity);
+  const std::string view = encode_call_view(c, "");
+  CHECK(view.find(R"("verificationStatus":"TN-Validation-Failed","attestation":"B")") != std::string::npos);
+
+  event answer;
+  answer.seq = 8;
+  answer.act = action::connected;
+  answer.call_id = "CALL";
+  answer.actor_role = role::mt;
+  answer.status_after = call_status::connected;
+  apply(c, answer);
+  REQUIRE(c.identity.has_value());
+  CHECK(c.identity->passport.empty());  // no longer ringing: dropped from memory
+  CHECK(c.identity->status == schemas::passport::verification::failed);
+
+  // A start recorded before caller identity existed has none, and says Passed.
+  event old = e;
+  old.identity.reset();
+  auto od = decode_event(encode_event(old));
+  REQUIRE(od.has_value());
+  CHECK_FALSE(od->identity.has_value());
+  CHECK(verification_of(od->identity) == schemas::passport::verification::passed);
+
+  CHECK(decode_event(R"({"v":1,"type":"start","payload":{"identity":{"status":"Maybe"}}})").error() ==
+        codec_error::malformed);
+  CHECK(decode_event(R"({"v":1,"type":"start","payload":{"identity":{"status":"No-TN-Validation","attest":"Z"}}})")
+            .error() == codec_error::malformed);
 }
 
 TEST_CASE("codec: malformed and future records are refused") {

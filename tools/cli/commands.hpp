@@ -24,6 +24,14 @@ struct pop_args {
 };
 int cmd_pop(const pop_args& a);
 
+struct passport_args {
+  std::string token;          // a compact PASSporT or an RFC 8224 Identity header value
+  std::string chain, trust;   // PEM files; default <data-dir>/sti/chain.pem and root.pem
+  std::string from, to;       // when given: orig.tn and dest.tn must match
+  std::string at;             // when given: iat must be within 60 s of it ("now" checks freshness)
+};
+int cmd_passport(const global_options& g, const passport_args& a);
+
 struct verify_args {
   bool no_state = false;
 };

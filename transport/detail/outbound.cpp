@@ -203,19 +203,31 @@ void outbound_connection::close() { impl_->abort(); }
 
 net::awaitable<schemas::result<outbound_response, std::string>> outbound_connection::post(
     const outbound_headers& headers, const std::string& body, std::chrono::milliseconds timeout) {
+  co_return co_await send(true, headers, body, timeout);
+}
+
+net::awaitable<schemas::result<outbound_response, std::string>> outbound_connection::get(
+    const outbound_headers& headers, std::chrono::milliseconds timeout) {
+  co_return co_await send(false, headers, std::string(), timeout);
+}
+
+net::awaitable<schemas::result<outbound_response, std::string>> outbound_connection::send(
+    bool post, const outbound_headers& headers, const std::string& body, std::chrono::milliseconds timeout) {
   auto& s = *impl_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto left = [&] {
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     return std::max(ms, std::chrono::milliseconds(1));
   };
-  http::request<http::string_body> req{http::verb::post, s.url.target, 11};
+  http::request<http::string_body> req{post ? http::verb::post : http::verb::get, s.url.target, 11};
   req.set(http::field::host, s.host_header);
   req.set(http::field::user_agent, "yna-engine");
   for (const auto& [name, value] : headers) req.set(name, value);
-  req.body() = body;
+  if (post) {
+    req.body() = body;
+    req.prepare_payload();
+  }
   req.keep_alive(true);
-  req.prepare_payload();
   // A kept-alive connection the other side has closed meanwhile fails at once: then once
   // more on a new connection (at least once: the first may have arrived).
   for (int round = 0;; ++round) {

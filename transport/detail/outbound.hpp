@@ -1,5 +1,5 @@
 #pragma once
-// Outbound HTTP(S) under contract §13's rules (webhooks now; pushers and x5u later): only
+// Outbound HTTP(S) under contract §13's rules (webhooks, push gateways, x5u fetches): only
 // to hosts in --outbound-allow; the address actually connected (after DNS) is never
 // loopback, private, link-local or otherwise special unless that exact address is
 // listed; no redirects are followed (a 3xx is an answer like any other); HTTPS verifies
@@ -64,10 +64,17 @@ class outbound_connection {
   boost::asio::awaitable<schemas::result<outbound_response, std::string>> post(const outbound_headers& headers,
                                                                               const std::string& body,
                                                                               std::chrono::milliseconds timeout);
+  // The same exchange as a GET (no body): x5u certificate fetches (contract §11).
+  boost::asio::awaitable<schemas::result<outbound_response, std::string>> get(const outbound_headers& headers,
+                                                                             std::chrono::milliseconds timeout);
   // Closes the socket, so that a post() in flight fails at once (on the executor's thread).
   void close();
 
  private:
+  boost::asio::awaitable<schemas::result<outbound_response, std::string>> send(bool post,
+                                                                              const outbound_headers& headers,
+                                                                              const std::string& body,
+                                                                              std::chrono::milliseconds timeout);
   struct impl;
   std::unique_ptr<impl> impl_;
 };

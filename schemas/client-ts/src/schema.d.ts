@@ -333,6 +333,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/sti/cert.pem": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The engine's STI certificate chain (contract §11): the signing certificate, then its intermediates, as PEM. The x5u of the PASSporTs the engine signs names this path unless --sti-x5u names another copy. */
+        get: operations["stiCertificate"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/phone/{file}": {
         parameters: {
             query?: never;
@@ -439,6 +456,16 @@ export interface components {
             endedAt?: number;
             /** @description The reason header of the DELETE /end that ended the call, or the timer that did: invite-timeout, answer-timeout, max-duration. */
             endReason?: string;
+            /**
+             * @description The caller's verification, as its invitation said (contract §11).
+             * @enum {string}
+             */
+            verificationStatus?: "TN-Validation-Passed" | "TN-Validation-Failed" | "No-TN-Validation";
+            /**
+             * @description The SHAKEN attestation of the call's PASSporT, when it had one (contract §11).
+             * @enum {string}
+             */
+            attestation?: "A" | "B" | "C";
             pendingOffer?: {
                 /** @description the offering party's number */
                 by?: string;
@@ -1281,6 +1308,27 @@ export interface operations {
             400: components["responses"]["Error"];
             404: components["responses"]["Error"];
             429: components["responses"]["Error"];
+        };
+    };
+    stiCertificate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the chain */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/pem-certificate-chain": string;
+                };
+            };
+            431: components["responses"]["HeadersTooLarge"];
         };
     };
     phoneFile: {

@@ -424,6 +424,7 @@ void write_call_view(json_writer& w, const call_state& c, std::string_view base_
   opt_field(w, "endReason", c.end_reason);
   w.field("verificationStatus", schemas::passport::to_string(verification_of(c.identity)));
   if (c.identity && c.identity->attest) w.field("attestation", std::string_view(&c.identity->attest, 1));
+  if (c.identity && !c.identity->failure.empty()) w.field("verificationFailure", std::string_view(c.identity->failure));
   if (c.offer) {
     const std::string& by = c.offer->by == role::mo ? c.from : c.to;
     w.key("pendingOffer").begin_object().field("by", std::string_view(by));

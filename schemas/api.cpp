@@ -116,10 +116,11 @@ bool is_valid_guid(std::string_view s) {
 result<start_request, decode_error> decode_start_request(std::string_view body) {
   auto obj = parse_object(body);
   if (!obj) return failure{obj.error()};
-  std::optional<std::string> to, from, sdp, correlator;
+  std::optional<std::string> to, from, sdp, correlator, identity;
   std::optional<decode_error> err;
   if (!read_string(*obj, "to", to, err) || !read_string(*obj, "from", from, err) ||
-      !read_string(*obj, "sdp", sdp, err) || !read_string(*obj, "clientCorrelator", correlator, err))
+      !read_string(*obj, "sdp", sdp, err) || !read_string(*obj, "clientCorrelator", correlator, err) ||
+      !read_string(*obj, "identity", identity, err))
     return failure{*err};
   if (!to) return fail(reason_code::missing_field, "field 'to' is required");
   if (!from) return fail(reason_code::missing_field, "field 'from' is required");
@@ -132,7 +133,10 @@ result<start_request, decode_error> decode_start_request(std::string_view body) 
   if (correlator && !is_printable(*correlator, max_client_correlator))
     return fail(reason_code::invalid_field, "field 'clientCorrelator' must be 1 to 256 printable characters");
   if (auto e = check_sdp(sdp)) return failure{*e};
-  return start_request{std::move(*to_n), std::move(*from_n), std::move(*sdp), std::move(correlator)};
+  if (identity && (identity->empty() || identity->size() > max_identity_bytes || !is_printable(*identity, max_identity_bytes)))
+    return fail(reason_code::invalid_field, "field 'identity' must be 1 to 8192 printable characters");
+  return start_request{std::move(*to_n), std::move(*from_n), std::move(*sdp), std::move(correlator),
+                       std::move(identity)};
 }
 
 result<status_request, decode_error> decode_status_request(std::string_view body, bool sdp_required) {

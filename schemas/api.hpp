@@ -27,7 +27,11 @@ struct start_request {
   std::string from;  // normalized: digits only
   std::string sdp;
   std::optional<std::string> client_correlator;
+  // A gateway's caller identity (contract §11): a PASSporT or a full RFC 8224 Identity
+  // header value, printable, at most max_identity_bytes. Others' is ignored.
+  std::optional<std::string> identity;
 };
+inline constexpr std::size_t max_identity_bytes = 8192;
 
 struct status_request {
   std::optional<std::string> sdp;

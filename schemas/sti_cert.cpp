@@ -4,6 +4,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
+#include <ctime>
+#include <limits>
 #include <stdexcept>
 
 #include "schemas/detail/openssl_handles.hpp"
@@ -162,7 +165,8 @@ result<trust_store, std::string> trust_store::from_pem(std::string_view roots_pe
   return trust_store(std::shared_ptr<X509_STORE>(raw, X509_STORE_free), certs.size());
 }
 
-result<jose::public_key, passport::failure> trust_store::verify(std::string_view chain_pem, std::int64_t now_s) const {
+result<trust_store::verified, passport::failure> trust_store::verify(std::string_view chain_pem,
+                                                                     std::int64_t now_s) const {
   using passport::failure;
   auto certs = read_certs(chain_pem);
   if (certs.empty()) return schemas::failure{failure::bad_certificate};
@@ -191,7 +195,15 @@ result<jose::public_key, passport::failure> trust_store::verify(std::string_view
   if (!has_tnauthlist(leaf)) return schemas::failure{failure::no_tnauthlist};
   auto key = jose::public_key::from_pem(to_pem(leaf));
   if (!key || !key->is_ec_p256()) return schemas::failure{failure::bad_certificate};
-  return std::move(*key);
+  // Until when: the earliest notAfter of the chain (the root's included).
+  std::int64_t not_after = std::numeric_limits<std::int64_t>::max();
+  STACK_OF(X509)* path = X509_STORE_CTX_get0_chain(ctx.get());
+  for (int i = 0; path && i < sk_X509_num(path); ++i) {
+    struct tm t {};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(sk_X509_value(path, i)), &t) == 1)
+      not_after = std::min<std::int64_t>(not_after, static_cast<std::int64_t>(timegm(&t)));
+  }
+  return verified{std::move(*key), not_after};
 }
 
 dev_chain make_dev_chain(std::string_view spc, std::int64_t now_s, int days, bool leaf_tnauthlist) {

@@ -42,9 +42,12 @@ class trust_store {
   // to one of the roots (untrusted_chain), every certificate valid then
   // (expired_certificate), a TNAuthList on the signing certificate (no_tnauthlist), an EC
   // P-256 key in it (bad_certificate, also for text holding no certificate). Returns the
-  // signing certificate's public key.
-  [[nodiscard]] result<jose::public_key, passport::failure> verify(std::string_view chain_pem,
-                                                                   std::int64_t now_s) const;
+  // signing certificate's public key, and until when the chain stays valid.
+  struct verified {
+    jose::public_key key;
+    std::int64_t not_after = 0;  // the earliest notAfter of the chain's certificates (seconds)
+  };
+  [[nodiscard]] result<verified, passport::failure> verify(std::string_view chain_pem, std::int64_t now_s) const;
   [[nodiscard]] std::size_t roots() const noexcept { return roots_; }
 
  private:

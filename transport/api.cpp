@@ -394,6 +394,7 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
   cmd.path = std::string(r.path.substr(0, 512));
   if (r.kind == route_kind::call_action) cmd.call_id = std::string(r.call_id.substr(0, 128));
 
+  std::optional<std::string> gateway_identity;  // a gateway's /start: what it sent to verify
   auto set_input_error = [&](rc c, std::string m) {
     if (input_error == rc::none) {
       input_error = c;
@@ -412,10 +413,15 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
           cmd.to = std::move(d->to);
           cmd.sdp = std::move(d->sdp);
           cmd.client_correlator = std::move(d->client_correlator);
-          // STI-AS: the owner of `from` is attested (A). Anyone else is refused by decide.
           const auto& mine = cmd.who.msisdns;
-          if (opts_.signer && std::find(mine.begin(), mine.end(), cmd.from) != mine.end())
+          if (cmd.who.gateway) {
+            // STI-VS (contract §11): verified before the reactor; the result travels in the command.
+            gateway_identity = std::move(d->identity);
+            if (!gateway_identity) cmd.identity = engine::caller_identity{};  // No-TN-Validation
+          } else if (opts_.signer && std::find(mine.begin(), mine.end(), cmd.from) != mine.end()) {
+            // STI-AS: the owner of `from` is attested (A). Anyone else is refused by decide.
             cmd.identity = sign_start(*opts_.signer, cmd.from, cmd.to, now_s());
+          }
         }
         break;
       }
@@ -474,6 +480,31 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
   cmd.input_error = input_error;
   cmd.input_error_message = std::move(input_message);
 
+  if (gateway_identity && input_error == rc::none) {
+    if (!opts_.verify_identity) {
+      cmd.identity = engine::caller_identity{schemas::passport::verification::failed, 0, std::move(*gateway_identity),
+                                             "untrusted-chain", "this engine verifies no identity (no --sti-trust)"};
+    } else {
+      // The verifier answers at once (cached chain, or a failure found first) or from its
+      // thread after fetching x5u; either way the command goes on from there.
+      auto pending = std::make_shared<engine::command>(std::move(cmd));
+      const std::string from = pending->from, to = pending->to;
+      opts_.verify_identity(std::move(*gateway_identity), from, to, now_s(),
+                            [this, r, pending, started, respond = std::move(respond),
+                             respond_later = std::move(respond_later), txn = std::move(txn)](
+                                engine::caller_identity id) mutable {
+                              pending->identity = std::move(id);
+                              submit(r, std::move(*pending), started, std::move(respond), std::move(respond_later),
+                                     std::move(txn));
+                            });
+      return;
+    }
+  }
+  submit(r, std::move(cmd), started, std::move(respond), std::move(respond_later), std::move(txn));
+}
+
+void api::submit(const route& r, engine::command cmd, std::int64_t started, respond_fn respond,
+                 respond_later_fn respond_later, std::string txn) {
   auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(respond_later), std::move(txn));
   if (!reactor_.submit(std::move(cmd), std::move(done))) refuse();
 }

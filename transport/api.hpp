@@ -103,6 +103,12 @@ struct api_options {
   // GET /sti/cert.pem serves its chain. Null: no signing (invitations then say Passed
   // with no PASSporT, as before caller identity existed; tests of the API alone).
   std::shared_ptr<const sti_signer> signer;
+  // The STI-VS (contract §11): verifies a gateway's /start `identity` (identity_verifier::
+  // verify); its result travels in the command. Empty: every gateway identity is Failed
+  // (no verifier configured).
+  std::function<void(std::string identity, std::string from, std::string to, std::int64_t now_s,
+                     std::function<void(engine::caller_identity)> done)>
+      verify_identity;
 };
 
 class api {
@@ -135,6 +141,10 @@ class api {
   void finish(const route& r, std::int64_t started_ns, const respond_fn& respond, http_response res);
   // The metrics of an answered request (by endpoint and status, latency).
   void account(const route& r, std::int64_t started_ns, int status);
+  // Hands a built command to the reactor, answering through respond/respond_later. Any
+  // thread (a gateway's /start continues on the verifier's).
+  void submit(const route& r, engine::command cmd, std::int64_t started, respond_fn respond,
+              respond_later_fn respond_later, std::string txn);
   void handle_call(const route& r, const http_request& req, principal who, std::string txn,
                    schemas::reason_code input_error, std::string input_message, std::int64_t started_ns,
                    respond_fn respond, respond_later_fn respond_later);

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <charconv>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <boost/asio/ip/address.hpp>
@@ -91,6 +93,10 @@ struct flags {
   std::string outbound_ca;
   std::optional<std::string> sti_cert, sti_key;
   std::string sti_x5u;
+  std::vector<std::string> gateway_subs, sti_x5u_allow;
+  std::string sti_trust;
+  double sti_x5u_timeout = 2;
+  std::size_t sti_cache = 1000;
   double pusher_ttl = 30 * 86400;
 };
 
@@ -149,6 +155,7 @@ transport::issuer_config issuers(const flags& f, std::optional<schemas::dev_issu
   transport::issuer_config cfg;
   if (!f.jwt_issuer.empty()) cfg.issuer = f.jwt_issuer;
   if (!f.jwt_audience.empty()) cfg.audience = f.jwt_audience;
+  cfg.gateway_subs = f.gateway_subs;
   if (!f.jwt_public_keys.empty()) {
     for (const auto& p : f.jwt_public_keys) {
       auto k = transport::load_trusted_key_pem(p, fs::path(p).stem().string());
@@ -157,6 +164,8 @@ transport::issuer_config issuers(const flags& f, std::optional<schemas::dev_issu
     }
     return cfg;
   }
+  // Contract §11: never a gateway from the development issuer (anyone may mint there).
+  if (!f.gateway_subs.empty()) die("--gateway-sub needs --jwt-public-key: the development issuer mints no gateway");
   auto dev = schemas::load_or_create_dev_issuer(f.data_dir);
   if (!dev) die("development issuer: " + dev.error());
   cfg.keys.push_back(transport::trusted_key{dev->kid, dev->key.public_part()});
@@ -353,6 +362,20 @@ int main(int argc, char** argv) {
   app.add_option("--sti-x5u", f.sti_x5u,
                  "The URL the PASSporTs' x5u names, where verifiers fetch the chain (default: this engine's "
                  "https://<host>:<port><base-path>/sti/cert.pem, which serves it)");
+  app.add_option("--gateway-sub", f.gateway_subs,
+                 "A subject whose tokens with the claim gateway:true are gateways (contract §11): they /start "
+                 "calls from any number, with an `identity` to verify (repeatable; needs --jwt-public-key)");
+  app.add_option("--sti-trust", f.sti_trust,
+                 "PEM root certificates a gateway's PASSporT chain must lead to (default: the development "
+                 "STI root, when signing with the development chain)");
+  app.add_option("--sti-x5u-allow", f.sti_x5u_allow,
+                 "An https:// URL prefix that a gateway's PASSporT x5u may start with, fetched under the outbound "
+                 "rules (a loopback, private or link-local address only when the prefix names it); repeatable")
+      ->delimiter(',');
+  app.add_option("--sti-x5u-timeout", f.sti_x5u_timeout, "Seconds one x5u fetch may take; then TN-Validation-Failed")
+      ->check(CLI::Range(0.001, 60.0));
+  app.add_option("--sti-cache", f.sti_cache, "x5u certificate chains kept (fetched again after an hour; 0: none)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1'000'000}));
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   // Counts: CLI11 would read "-1" into a size_t as a huge number; a negative count is a
   // usage error like any other malformed value.
@@ -566,6 +589,36 @@ int main(int argc, char** argv) {
   if (!signer_made) die(signer_made.error());
   auto signer = std::make_shared<transport::sti_signer>(std::move(*signer_made));
   ao.signer = signer;
+  // The STI-VS (contract §11), for gateways' /starts.
+  std::unique_ptr<transport::identity_verifier> sti_verifier;
+  {
+    transport::sti_verify_settings vs;
+    if (!f.sti_trust.empty()) {
+      std::ifstream in(f.sti_trust, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      if (!in) die("--sti-trust " + f.sti_trust + ": cannot read it");
+      vs.trust_pem = text.str();
+    } else if (!signer->root_file.empty()) {
+      std::ifstream in(signer->root_file, std::ios::binary);
+      std::ostringstream text;
+      text << in.rdbuf();
+      vs.trust_pem = text.str();
+    }
+    vs.x5u_allow = f.sti_x5u_allow;
+    vs.timeout = milliseconds(std::llround(f.sti_x5u_timeout * 1000));
+    vs.cache_entries = f.sti_cache;
+    vs.outbound_ca = f.outbound_ca;
+    if (!vs.trust_pem.empty()) {
+      auto made = transport::identity_verifier::create(std::move(vs), metrics);
+      if (!made) die(made.error());
+      sti_verifier = std::move(*made);
+      ao.verify_identity = [v = sti_verifier.get()](std::string identity, std::string from, std::string to,
+                                                    std::int64_t now, transport::identity_verifier::done_fn done) {
+        v->verify(std::move(identity), std::move(from), std::move(to), now, std::move(done));
+      };
+    }
+  }
   transport::api handler(reactor, verifier, metrics, ao, [&] { return storage_ok.load(std::memory_order_relaxed); });
   transport::server_options so;
   so.host = host;
@@ -595,6 +648,7 @@ int main(int argc, char** argv) {
     d->notify();
   });
   dispatcher->start();
+  if (sti_verifier) sti_verifier->start();
   std::thread reactor_thread([&] {
     engine::log::name_this_thread("yna-reactor");
     reactor.run();
@@ -644,6 +698,7 @@ int main(int argc, char** argv) {
                     lo.dir.string(), lo.sync ? "on" : "OFF");
 
   srv.run();
+  if (sti_verifier) sti_verifier->stop();  // /starts still waiting for an x5u are answered
   admin.stop();  // a removal in progress finishes first
   reactor.stop();
   reactor_thread.join();

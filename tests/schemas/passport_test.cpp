@@ -162,7 +162,8 @@ TEST_CASE("sti: the development chain verifies against its root, not another's; 
   // The chain's key signs what verifies under the certificate's key.
   const auto signer = private_key::from_pem(chain.key_pem);
   REQUIRE(signer);
-  CHECK(*key == signer->public_part());
+  CHECK(key->key == signer->public_part());
+  CHECK(key->not_after == now + 30 * 86400);  // every certificate: 30 days from now
 
   CHECK(trust->verify(chain.chain_pem, now + 31 * 86400).error() == pp::failure::expired_certificate);
   CHECK(trust->verify(chain.chain_pem, now - 2 * 3600).error() == pp::failure::expired_certificate);  // not yet valid

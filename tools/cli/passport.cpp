@@ -81,7 +81,7 @@ int cmd_passport(const global_options& g, const passport_args& a) {
     record("certificate chain", key ? std::nullopt : std::optional<pp::failure>(key.error()),
            chain_file + " against " + trust_file);
     if (key)
-      record("signature", pp::signature_ok(*d, *key) ? std::nullopt : std::optional<pp::failure>(pp::failure::bad_signature),
+      record("signature", pp::signature_ok(*d, key->key) ? std::nullopt : std::optional<pp::failure>(pp::failure::bad_signature),
              "ES256 under the chain's signing certificate");
     if (at) {
       const auto f = pp::check_call(d->body, d->body.orig, d->body.dest.front(), check_s);

@@ -406,6 +406,8 @@ export interface components {
             from: components["schemas"]["Msisdn"];
             sdp: components["schemas"]["Sdp"];
             clientCorrelator?: string;
+            /** @description Gateways only (contract §11; ignored from anyone else): the caller's SHAKEN PASSporT, or the full RFC 8224 Identity header value that carried it. Verified before the call starts; the result is the invitation's verificationStatus (TN-Validation-Passed or -Failed; No-TN-Validation without it). */
+            identity?: string;
         };
         /**
          * @example {
@@ -466,6 +468,10 @@ export interface components {
              * @enum {string}
              */
             attestation?: "A" | "B" | "C";
+            /** @description Why a gateway's PASSporT did not verify (TN-Validation-Failed), as recorded on the /start event: malformed, bad-alg, bad-typ, bad-ppt, bad-claims, bad-x5u, x5u-not-allowed, x5u-unavailable, bad-certificate, untrusted-chain, expired-certificate, no-tnauthlist, bad-signature, stale, future, orig-mismatch, dest-mismatch, identity-header. */
+            verificationFailure?: string;
+            /** @description The sub of the gateway that started the call, its MO party (contract §11). */
+            gateway?: string;
             pendingOffer?: {
                 /** @description the offering party's number */
                 by?: string;

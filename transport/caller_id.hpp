@@ -53,7 +53,7 @@ struct sti_verify_settings {
   std::chrono::milliseconds timeout{2000};  // --sti-x5u-timeout: one fetch, connecting to answer
   std::size_t cache_entries = 1000;         // --sti-cache: certificate chains kept (by x5u)
   std::chrono::seconds cache_ttl{3600};     // a fetched chain is fetched again after this
-  std::size_t max_waiting = 4096;           // /starts waiting for fetches; more fail at once (x5u-unavailable)
+  std::size_t max_waiting = 4096;           // --sti-max-waiting: /starts waiting for fetches; more fail at once
   std::string outbound_ca;                  // --outbound-ca: roots for HTTPS x5u besides the system's
   std::int64_t skew_s = 60;                 // iat within this of now, either way
 };

@@ -96,7 +96,7 @@ struct flags {
   std::vector<std::string> gateway_subs, sti_x5u_allow;
   std::string sti_trust;
   double sti_x5u_timeout = 2;
-  std::size_t sti_cache = 1000;
+  std::size_t sti_cache = 1000, sti_max_waiting = 4096;
   double pusher_ttl = 30 * 86400;
 };
 
@@ -376,6 +376,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.001, 60.0));
   app.add_option("--sti-cache", f.sti_cache, "x5u certificate chains kept (fetched again after an hour; 0: none)")
       ->check(CLI::Range(std::size_t{0}, std::size_t{1'000'000}));
+  app.add_option("--sti-max-waiting", f.sti_max_waiting,
+                 "Gateway /starts waiting for x5u fetches at once; more are TN-Validation-Failed (x5u-unavailable) at once")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1'000'000}));
   app.add_option("--log-format", f.log_format, "text or json")->check(CLI::IsMember({"text", "json"}));
   // Counts: CLI11 would read "-1" into a size_t as a huge number; a negative count is a
   // usage error like any other malformed value.
@@ -608,6 +611,7 @@ int main(int argc, char** argv) {
     vs.x5u_allow = f.sti_x5u_allow;
     vs.timeout = milliseconds(std::llround(f.sti_x5u_timeout * 1000));
     vs.cache_entries = f.sti_cache;
+    vs.max_waiting = f.sti_max_waiting;
     vs.outbound_ca = f.outbound_ca;
     if (!vs.trust_pem.empty()) {
       auto made = transport::identity_verifier::create(std::move(vs), metrics);

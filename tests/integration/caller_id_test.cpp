@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -155,6 +156,31 @@ TEST_CASE("caller identity: the engine signs a SHAKEN PASSporT for its caller; j
   CHECK(json_str(got.body, "/verificationStatus") == std::optional<std::string>("TN-Validation-Passed"));
   CHECK(json_str(got.body, "/attestation") == std::optional<std::string>("A"));
 
+  // yna-tool passport --verify: the same PASSporT checked offline against the data folder.
+  const char* tool = std::getenv("YNA_TOOL");
+  REQUIRE_MESSAGE(tool != nullptr, "meson sets YNA_TOOL to the yna-tool binary");
+  const std::string tool_cmd = std::string(tool) + " --data-dir " + quote(eng.data_dir().string()) + " passport ";
+  const run_result offline = run_command(tool_cmd + "--verify " + quote(token) + " --from " + mo.number + " --to " +
+                                         mt.number + " --at now --json 2>&1");
+  INFO(offline.out);
+  CHECK(offline.exit_code == 0);
+  CHECK(json_str(offline.out, "/verificationStatus") == std::optional<std::string>("TN-Validation-Passed"));
+  CHECK(json_str(offline.out, "/attestation") == std::optional<std::string>("A"));
+  // Claims changed (another callee), the signature kept: well-formed, not signed.
+  const std::string other_claims = "{\"attest\":\"A\",\"dest\":{\"tn\":[\"" + mo.number + "\"]},\"iat\":" +
+                                   std::to_string(static_cast<std::int64_t>(iat)) + ",\"orig\":{\"tn\":\"" +
+                                   mt.number + "\"},\"origid\":\"x\"}";
+  const std::string forged_token =
+      token.substr(0, dot1 + 1) + schemas::base64url_encode(other_claims) + token.substr(dot2);
+  const run_result forged = run_command(tool_cmd + "--verify " + quote(forged_token) + " --json 2>&1");
+  INFO(forged.out);
+  CHECK(forged.exit_code == 1);
+  CHECK(json_str(forged.out, "/reason") == std::optional<std::string>("bad-signature"));
+  const run_result wrong_to = run_command(tool_cmd + "--verify " + quote(token) + " --to " + mo.number + " 2>&1");
+  CHECK(wrong_to.exit_code == 1);
+  CHECK(wrong_to.out.find("FAILED dest-mismatch") != std::string::npos);  // the table, by default
+  CHECK(wrong_to.out.find("TN-Validation-Failed") != std::string::npos);
+
   // A restart keeps the same chain (made once, in the data folder).
   const std::string first_chain = cert.body;
   eng.restart();
@@ -279,7 +305,8 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
   spit(d / "issuer.pem", issuer.public_part().to_pem());
   engine_process eng({"--jwt-public-key", (d / "issuer.pem").string(), "--jwt-issuer", "corp", "--jwt-audience", "yna",
                       "--gateway-sub", "sbc-1", "--sti-trust", (d / "roots.pem").string(), "--sti-x5u-allow",
-                      base + "/certs/", "--outbound-ca", (d / "tls.pem").string(), "--sti-x5u-timeout", "2"});
+                      base + "/certs/", "--outbound-ca", (d / "tls.pem").string(), "--sti-x5u-timeout", "2",
+                      "--sti-max-waiting", "1"});
   http_client c(eng.port());
   const std::string gw = issuer_token(issuer, "sbc-1", true, {}, "sbc-1a");
   const auto gw_auth = [&] { return bearer(gw); };
@@ -294,6 +321,7 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
     if (to.empty()) to = fresh_msisdn();
     const std::string mt_tok = issuer_token(issuer, "u-" + to, false, {to}, "phone");
     auto ws = ws_client::connect(eng.port(), "/notifications", bearer(mt_tok, {{"X-Authorization", std::string(no_pop)}}));
+    http_client c(eng.port());  // its own connection: calls may run on several threads
     auto r = c.post("/start", gateway_start(from, to, identity), gw_auth());
     outcome o;
     INFO(r.body);
@@ -410,16 +438,28 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
       hung = call(from, t, to);
       hung_done = true;
     });
-    // Meanwhile: a call with a chain already cached (fetched by this /start first) and a
-    // call by one of the engine's own users are answered while the hanging one still waits.
+    // Meanwhile a call by one of the engine's own users is answered while the hanging one
+    // still waits.
     while (slurp(d / "repo.jsonl").find("/certs/hang") == std::string::npos) std::this_thread::sleep_for(10ms);
     http_client c2(eng.port());
     const std::string own = fresh_msisdn(), callee = fresh_msisdn();
     auto r = c2.post("/start", start_body(own, callee, sdp("offer")), bearer(issuer_token(issuer, "u-" + own, false, {own}, "d")));
     CHECK(r.status == 200);
     CHECK_FALSE(hung_done.load());  // answered while the hanging fetch was still waiting
+    // --sti-max-waiting 1: a second gateway /start needing a fetch meanwhile fails at once.
+    const std::string to2 = fresh_msisdn();
+    const std::string t2 = jose_sign(d / "good-leaf.key", passport_header(base + "/certs/good.pem"),
+                                     passport_claims(from, to2, now_seconds()));
+    failed_with(call(from, t2, to2), "x5u-unavailable");
+    CHECK_FALSE(hung_done.load());
     waiting.join();
     failed_with(hung, "x5u-unavailable");
+    // Once the fetch gave up, the limit is free again: the same PASSporT's chain is fetched.
+    const std::string to3 = fresh_msisdn();
+    CHECK(call(from, jose_sign(d / "good-leaf.key", passport_header(base + "/certs/good.pem"),
+                               passport_claims(from, to3, now_seconds())),
+               to3)
+              .status == "TN-Validation-Passed");
   }
 }
 

@@ -18,8 +18,11 @@
 #include "schemas/api.hpp"
 #include "schemas/dev_issuer.hpp"
 #include "schemas/jose.hpp"
+#include "schemas/passport.hpp"
 #include "schemas/pop_token.hpp"
+#include "schemas/sti_cert.hpp"
 #include "transport/auth.hpp"
+#include "transport/caller_id.hpp"
 #include "transport/pop.hpp"
 
 namespace {
@@ -105,6 +108,18 @@ int main(int argc, char** argv) {
   ring.sdp = sdp;
   const engine::event sample = engine::decide(&call, ring, 2);
 
+  // Caller identity (contract §11): the development chain, its signer and its trust store.
+  const auto sti = schemas::sti::make_dev_chain("0YNA", now_s());
+  const auto sti_key = jose::private_key::from_pem(sti.key_pem);
+  auto sti_trust = schemas::sti::trust_store::from_pem(sti.root_pem);
+  if (!sti_key || !sti_trust) {
+    fmt::print(stderr, "bench setup: development STI chain unusable\n");
+    return 1;
+  }
+  const transport::sti_signer signer{*sti_key, sti.chain_pem, "https://cert.example.com/sti/cert.pem", {}};
+  const auto sti_chain = sti_trust->verify(sti.chain_pem, now_s());
+  const std::string passport = transport::sign_start(signer, "14250000001", "14250000002", now_s()).passport;
+
   fmt::print("{:<34} {:>12} {:>12}\n", "operation", "median µs", "p99 µs");
   // Rows: JWT verify without and with the token cache; PoP verify alone (RSA verify of
   // the PoP signature, edts, jti); the whole per-request authentication of a call
@@ -144,6 +159,22 @@ int main(int argc, char** argv) {
         }));
     row("decode CallStatusRequest (sdp)", measure(iterations, [&](int) {
           if (!schemas::decode_status_request(body, true)) std::abort();
+        }));
+    row("PASSporT sign (ES256, /start)", measure(iterations, [&](int) {
+          if (transport::sign_start(signer, "14250000001", "14250000002", now_s()).passport.empty()) std::abort();
+        }));
+    row("PASSporT verify, chain cached", measure(iterations, [&](int) {
+          // What the STI-VS does for a gateway's /start when x5u's chain is cached.
+          auto h = schemas::passport::parse_identity_header(passport);
+          auto d = h ? schemas::passport::decode(h->token) : schemas::result<schemas::passport::decoded,
+                                                                               schemas::passport::failure>(
+                                                                 schemas::failure{schemas::passport::failure::malformed});
+          if (!d || schemas::passport::check_call(d->body, "14250000001", "14250000002", now_s()) ||
+              !schemas::passport::signature_ok(*d, sti_chain->key))
+            std::abort();
+        }));
+    row("STI chain verify (2 certificates)", measure(iterations, [&](int) {
+          if (!sti_trust->verify(sti.chain_pem, now_s())) std::abort();
         }));
     row("decide + apply (ringing)", measure(iterations, [&](int) {
           engine::call_state copy = call;

@@ -482,8 +482,8 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
 
   if (gateway_identity && input_error == rc::none) {
     if (!opts_.verify_identity) {
-      cmd.identity = engine::caller_identity{schemas::passport::verification::failed, 0, std::move(*gateway_identity),
-                                             "untrusted-chain", "this engine verifies no identity (no --sti-trust)"};
+      cmd.identity = engine::caller_identity{schemas::passport::verification::failed, 0, {}, "untrusted-chain",
+                                             "this engine verifies no identity (no --sti-trust)"};
     } else {
       // The verifier answers at once (cached chain, or a failure found first) or from its
       // thread after fetching x5u; either way the command goes on from there.

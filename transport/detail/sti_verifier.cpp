@@ -259,7 +259,8 @@ void identity_verifier::verify(std::string identity, std::string from, std::stri
   if (!header) return m.finish(done, failed(header.error(), "the identity is not a PASSporT or an Identity header value"));
   std::string token = std::move(header->token);
   auto d = pp::decode(token);
-  if (!d) return m.finish(done, failed(d.error(), "the PASSporT is not a SHAKEN one", token));
+  // Only a PASSporT that decoded travels on (in the invitation's `identity`).
+  if (!d) return m.finish(done, failed(d.error(), "the PASSporT is not a SHAKEN one"));
   if (d->head.ppt != "shaken" || (header->ppt && *header->ppt != d->head.ppt))
     return m.finish(done, failed(pp::failure::bad_ppt, "a /start's PASSporT is ppt shaken", token, d->body.attest));
   if (auto f = pp::check_call(d->body, from, to, now_s, m.s.skew_s)) {

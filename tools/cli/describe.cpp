@@ -40,6 +40,13 @@ std::string payload_label(const engine::event& e) {
   add("reason", e.reason);
   add("conference", e.conference);
   add("clientCorrelator", e.client_correlator);
+  if (!e.gateway.empty()) add("gateway", e.gateway);
+  if (e.identity) {  // contract §11: how the caller was verified, and why not
+    std::string v(schemas::passport::to_string(e.identity->status));
+    if (e.identity->attest) v += std::string("/") + e.identity->attest;
+    if (!e.identity->failure.empty()) v += "(" + e.identity->failure + ")";
+    add("verification", v);
+  }
   return s;
 }
 

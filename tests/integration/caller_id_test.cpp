@@ -33,18 +33,8 @@ namespace {
 
 const fs::path interop_dir{YNA_INTEROP_DIR};
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const fs::path& p, std::string_view text) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) throw std::runtime_error("cannot write " + p.string());
-}
+std::string slurp(const fs::path& p) { return slurp_file(p); }
+void spit(const fs::path& p, std::string_view text) { spit_file(p, text); }
 
 std::string quote(std::string_view s) {  // for /bin/sh, single quotes
   std::string q = "'";

@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <tuple>
 #include <unistd.h>
 
@@ -205,6 +207,14 @@ void progress::finish() {
   if (!shown_) return;
   shown_ = false;
   std::fputs("\n", stderr);
+}
+
+std::optional<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace cli

@@ -65,6 +65,9 @@ class log_reader {
   std::unique_ptr<storage::event_log> log_;
 };
 
+// A whole file's bytes; nullopt when it cannot be read.
+std::optional<std::string> read_file(const std::string& path);
+
 // ---------------------------------------------------------------------------- time
 
 // "2025-11-27T10:00:00.123Z" (UTC, milliseconds).

@@ -1,9 +1,6 @@
 // `passport --verify TOKEN`: checks one SHAKEN PASSporT offline (contract §11), the way
 // the engine's verification service does, against a certificate chain and roots on disk
 // (no x5u fetch). Prints one row per check; --json prints the same as one object.
-#include <fstream>
-#include <sstream>
-
 #include "schemas/json_writer.hpp"
 #include "schemas/passport.hpp"
 #include "schemas/sti_cert.hpp"
@@ -13,14 +10,6 @@
 namespace cli {
 
 namespace {
-
-std::optional<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct check_row {
   std::string name, result, detail;
@@ -65,8 +54,8 @@ int cmd_passport(const global_options& g, const passport_args& a) {
     }
   }
   if (d) {
-    auto chain = read_text(chain_file);
-    auto roots = read_text(trust_file);
+    auto chain = read_file(chain_file);
+    auto roots = read_file(trust_file);
     if (!chain || !roots) {
       complain("cannot read {}", !chain ? chain_file : trust_file);
       return exit_cannot_open;

@@ -18,14 +18,6 @@ namespace {
 
 std::int64_t now_s() { return now_ms() / 1000; }
 
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // Writes a private key readable by its owner only.
 bool write_private(const std::string& path, const std::string& pem) {
   const std::string tmp = path + ".tmp";

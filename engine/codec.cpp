@@ -145,6 +145,8 @@ void write_call_internal(json_writer& w, const call_state& c) {
   w.field("callId", std::string_view(c.call_id)).field("from", std::string_view(c.from));
   w.field("to", std::string_view(c.to)).field("status", to_string(c.status));
   str_field(w, "gateway", c.gateway);
+  str_field(w, "moName", c.mo_name);
+  str_field(w, "mtName", c.mt_name);
   opt_field(w, "clientCorrelator", c.client_correlator);
   if (c.identity) {
     w.key("identity");
@@ -178,6 +180,8 @@ bool read_call_internal(dom::object o, call_state& c) {
   r.str("to", c.to);
   r.en("status", c.status, parse_call_status);
   r.str("gateway", c.gateway);
+  r.str("moName", c.mo_name);
+  r.str("mtName", c.mt_name);
   r.opt("clientCorrelator", c.client_correlator);
   if (r.has("identity")) {
     caller_identity id;
@@ -290,6 +294,8 @@ std::string encode_event(const event& e) {
   str_field(w, "from", e.from);
   str_field(w, "to", e.to);
   str_field(w, "gateway", e.gateway);
+  str_field(w, "moName", e.mo_name);
+  str_field(w, "mtName", e.mt_name);
   opt_field(w, "sdp", e.sdp);
   opt_field(w, "clientCorrelator", e.client_correlator);
   opt_field(w, "reason", e.reason);
@@ -352,6 +358,8 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   p.str("from", e.from);
   p.str("to", e.to);
   p.str("gateway", e.gateway);
+  p.str("moName", e.mo_name);
+  p.str("mtName", e.mt_name);
   p.opt("sdp", e.sdp);
   p.opt("clientCorrelator", e.client_correlator);
   p.opt("reason", e.reason);

@@ -6,7 +6,11 @@
 //    ["timer":{"kind":"invite","deadline":<ms>},]     (type "timeout" only)
 //    "actor":{"msisdn":"…","role":"MO","sub":"…","device":"…"},
 //    "txn":"…","method":"POST","path":"/hold/…",
-//    "payload":{"from":…,"to":…,"sdp":…,"clientCorrelator":…,"reason":…,"conference":…},
+//    "payload":{"from":…,"to":…,"gateway":…,"moName":…,"mtName":…,"sdp":…,"clientCorrelator":…,
+//               "reason":…,"conference":…,
+//               "identity":{"status":"TN-Validation-Passed","attest":"A","passport":…,
+//                           "failure":…,"detail":…},  (start: caller identity, contract §11)
+//               "pusher":{…}},                       (push registrations, contract §13)
 //    "outcome":{"accepted":true,"noop":false,"before":"Connected","after":"Connected"}
 //              | {"accepted":false,"reasonCode":"OFFER_PENDING","before":…},
 //    ["arms":{"invite":<ms>,"answer":<ms>,"offer":<ms>,"maxDuration":<ms>},]  (deadlines armed)

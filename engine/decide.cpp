@@ -30,6 +30,7 @@ event make_event(const command& cmd, epoch_ms now) {
     e.to = cmd.to;
     e.identity = cmd.identity;
     if (cmd.who.gateway) e.gateway = cmd.who.sub;
+    if (!cmd.who.gateway) e.mo_name = cmd.who.name;  // a gateway's own name is not its caller's
   }
   e.sdp = cmd.sdp;
   e.client_correlator = cmd.client_correlator;
@@ -245,6 +246,8 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     e.from = call->from;
     e.to = call->to;
     e.gateway = call->gateway;
+    e.mo_name = call->mo_name;
+    e.mt_name = call->mt_name;
     e = decide_timeout(*call, std::move(e), *cmd.timer, now);
     arm_retire(e, timers);
     return e;
@@ -254,6 +257,8 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     e.from = call->from;
     e.to = call->to;
     e.gateway = call->gateway;
+    e.mo_name = call->mo_name;
+    e.mt_name = call->mt_name;
     return decide_retire(*call, std::move(e), now);
   }
   if (cmd.input_error != reason_code::none) return reject(std::move(e), cmd.input_error);
@@ -294,9 +299,13 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
   e.from = call->from;
   e.to = call->to;
   e.gateway = call->gateway;
+  e.mo_name = call->mo_name;
+  e.mt_name = call->mt_name;
   const role r = resolve_role(*call, cmd.who, cmd.act);
   e.actor_role = r;
   if (r == role::stranger) return reject(std::move(e), reason_code::forbidden);
+  // MT's name is learnt from its requests (the first that carries one, then kept current).
+  if (r == role::mt && !cmd.who.name.empty()) e.mt_name = cmd.who.name;
   e.msisdn = r == role::mo ? call->from : call->to;
   e.status_before = call->status;
   call_status after{};
@@ -357,6 +366,7 @@ void apply(call_state& c, const event& e) {
     c.call_id = e.call_id;
     c.from = e.from;
     c.gateway = e.gateway;
+    c.mo_name = e.mo_name;
     c.to = e.to;
     c.status = call_status::initial;
     c.client_correlator = e.client_correlator;
@@ -423,6 +433,7 @@ void apply(call_state& c, const event& e) {
     }
   }
   if (e.status_after) c.status = *e.status_after;
+  if (!e.mt_name.empty()) c.mt_name = e.mt_name;
   if (is_ended(c.status)) c.held_by.reset();
   // The PASSporT travels in the invitation only: once no longer ringing, the call drops it
   // (the start event keeps it).

@@ -34,6 +34,8 @@ std::optional<notification> derive_notification(const event& e) {
   n.from = e.from;
   n.to = e.to;
   n.gateway = e.gateway;
+  n.originator_name = e.mo_name;
+  n.receiver_name = e.mt_name;
   n.exclude_sub = e.sub;
   n.exclude_device = e.device_id;
   n.sdp = e.sdp;
@@ -85,6 +87,7 @@ notification invitation_for(const call_state& c) {
   n.from = c.from;
   n.to = c.to;
   n.gateway = c.gateway;
+  n.originator_name = c.mo_name;
   n.exclude_device.clear();  // a device that connects later did not cause it
   if (!c.mo_sdp.empty()) n.sdp = c.mo_sdp;
   n.identity = c.identity;
@@ -100,6 +103,7 @@ std::string encode_notification(const notification& n, std::string_view base_pat
   if (n.type == notification_type::invitation) {
     w.key("sessionInvitationNotification").begin_object();
     w.field("originatorAddress", std::string_view(schemas::tel_uri(n.from)));
+    if (!n.originator_name.empty()) w.field("originatorName", std::string_view(n.originator_name));
     w.field("receiverAddress", std::string_view(schemas::tel_uri(n.to)));
     w.field("callObjectRef", std::string_view(ref));
     if (n.sdp) w.field("sdp", std::string_view(*n.sdp));
@@ -113,6 +117,7 @@ std::string encode_notification(const notification& n, std::string_view base_pat
     w.field("status", std::string_view(n.status));
     if (n.response_code) w.field("responseCode", *n.response_code);
     if (n.sdp) w.field("sdp", std::string_view(*n.sdp));
+    if (!n.receiver_name.empty()) w.field("receiverName", std::string_view(n.receiver_name));
     w.field("receiverAddress", std::string_view(schemas::tel_uri(n.to)));
     w.field("callObjectRef", std::string_view(ref));
     if (n.reason) w.field("reason", std::string_view(*n.reason));

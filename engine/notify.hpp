@@ -33,6 +33,8 @@ struct notification {
   std::optional<std::string> sdp;
   std::optional<std::string> reason;
   std::optional<caller_identity> identity;  // invitations: verificationStatus, attestation, identity
+  std::string originator_name;  // invitations: MO's display name (originatorName), "" when unknown
+  std::string receiver_name;    // statuses: MT's display name (receiverName), "" when unknown
 
   // Whether a device (token sub, device_id, numbers) receives this notification.
   bool is_for(std::string_view sub, std::string_view device_id, const std::vector<std::string>& msisdns) const;

@@ -140,6 +140,7 @@ struct actor {
   // A gateway (contract §11): /start from any number; the MO party of its calls is its
   // sub, not the owner of `from`. It owns no number (msisdns empty).
   bool gateway = false;
+  std::string name;  // the token's `name` claim: a display name (contract §10); "" when none
 };
 
 // Where a gateway is indexed and told as a party, in place of a number: "gw:<sub>" (a
@@ -233,6 +234,9 @@ struct event {
   // payload
   std::string from, to;  // the call's parties (start: as requested); empty for unknown calls
   std::string gateway;   // the sub of the gateway that started the call (its MO party); "" for engine callers
+  // The parties' display names (token claim `name`, contract §10) as known after this
+  // event: the start's caller, and MT's from its first request that carried one.
+  std::string mo_name, mt_name;
   std::optional<std::string> sdp;
   std::optional<std::string> client_correlator;
   std::optional<std::string> reason;
@@ -271,6 +275,7 @@ struct call_state {
   std::string from;  // MO
   std::string to;    // MT
   std::string gateway;  // a gateway's call (contract §11): the gateway's sub, MO instead of from's owner
+  std::string mo_name, mt_name;  // display names (token claim `name`); "" when unknown
   call_status status = call_status::initial;
   std::optional<std::string> client_correlator;
   epoch_ms created_at = 0;

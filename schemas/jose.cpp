@@ -124,15 +124,17 @@ std::string sign(const private_key& key, alg a, std::string_view signing_input) 
   md_ctx_ptr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   const auto* data = reinterpret_cast<const unsigned char*>(signing_input.data());
-  std::size_t len = 0;
   if (!ctx ||
       EVP_DigestSignInit_ex(ctx.get(), &pctx, "SHA256", nullptr, nullptr, key.native_handle(), nullptr) != 1 ||
-      !set_padding(pctx, a) || EVP_DigestSign(ctx.get(), nullptr, &len, data, signing_input.size()) != 1) {
+      !set_padding(pctx, a)) {
     throw std::runtime_error(clear_errors(std::string("jose::sign: OpenSSL init failed")));
   }
+  // One pass: the key's maximum signature size (RSA: the modulus; ECDSA: the largest DER)
+  // rather than a first call that only asks for it (every /start signs, contract §11).
+  std::size_t len = static_cast<std::size_t>(EVP_PKEY_get_size(key.native_handle()));
   std::string out(len, '\0');
-  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len, data,
-                     signing_input.size()) != 1) {
+  if (len == 0 || EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len, data,
+                                 signing_input.size()) != 1) {
     throw std::runtime_error(clear_errors(std::string("jose::sign: OpenSSL sign failed")));
   }
   out.resize(len);

@@ -358,7 +358,7 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
     if (req.has_transaction_id && !txn_valid)
       return finish(r, started, respond,
                     error(rc::invalid_transaction_id, "x-transaction-id must be a GUID", std::move(txn)));
-    engine::actor a{who->sub, who->device_id, who->msisdns, who->gateway};
+    engine::actor a{who->sub, who->device_id, who->msisdns, who->gateway, who->name};
     auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(respond_later), std::move(txn));
     if (!reactor_.query(std::string(r.call_id), std::move(a), std::move(done))) refuse();
     return;
@@ -388,7 +388,8 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
   engine::command cmd;
   cmd.act = r.kind == route_kind::start ? engine::action::start : r.act;
   const std::int64_t token_exp = who.exp;
-  cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns), who.gateway};
+  cmd.who = engine::actor{std::move(who.sub), std::move(who.device_id), std::move(who.msisdns), who.gateway,
+                          std::move(who.name)};
   cmd.txn_id = txn;
   cmd.method = std::string(req.method);
   cmd.path = std::string(r.path.substr(0, 512));

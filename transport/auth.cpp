@@ -92,7 +92,9 @@ std::int64_t clamp_to_int64(double v) {
   return static_cast<std::int64_t>(std::floor(v));
 }
 
-// sub, msisdns, device_id, cnf.jwk, gateway: the claims the engine acts on.
+constexpr std::size_t max_name_bytes = 256;
+
+// sub, msisdns, device_id, cnf.jwk, gateway, name: the claims the engine acts on.
 result<principal, auth_error> read_identity(simdjson::dom::object obj, const std::vector<std::string>& gateway_subs) {
   principal p;
   std::string_view text;
@@ -119,6 +121,12 @@ result<principal, auth_error> read_identity(simdjson::dom::object obj, const std
   }
   // A token that owns no number can do nothing; more likely a minting mistake.
   if (p.msisdns.empty() && !p.gateway) return failure{auth_error::bad_claims};
+
+  auto name = obj["name"];
+  if (name.error() != simdjson::NO_SUCH_FIELD) {
+    if (name.get_string().get(text) != simdjson::SUCCESS) return failure{auth_error::bad_claims};
+    p.name = std::string(text.substr(0, max_name_bytes));
+  }
 
   auto device = obj["device_id"];
   if (device.error() != simdjson::NO_SUCH_FIELD) {

@@ -33,6 +33,9 @@ struct principal {
   // for callers outside the engine: it may /start from any number, owns none (msisdns
   // empty), and is the MO party of the calls it starts.
   bool gateway = false;
+  // The token's `name` claim (contract §10): a display name, told to the other party as
+  // originatorName / receiverName. Empty when absent; cut to 256 bytes.
+  std::string name;
 
   // True if the token may act for `msisdn` (digits, an optional leading '+').
   [[nodiscard]] bool owns(std::string_view msisdn) const;

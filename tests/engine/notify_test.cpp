@@ -125,3 +125,32 @@ TEST_CASE("notify: a replayed event gives the same frame; ringing calls are trac
   d.run(action::connected, mt);
   CHECK(d.table.ringing("14250000002").empty());
 }
+
+TEST_CASE("notify: the token's name is originatorName in invitations and MT's is receiverName in statuses (contract §10)") {
+  call_driver d;
+  actor alice = mo, bob = mt;
+  alice.name = "Alice \"A\" Smith";
+  bob.name = "Bob";
+  const event start = d.run(action::start, alice);
+  CHECK(start.mo_name == alice.name);
+  const auto inv = derive_notification(start);
+  REQUIRE(inv.has_value());
+  const std::string frame = encode_notification(*inv, "");
+  CHECK(frame.find(R"("originatorName":"Alice \"A\" Smith")") != std::string::npos);
+  CHECK(frame.find("receiverName") == std::string::npos);  // MT's name is not known yet
+  // A device connecting later gets the same invitation from the call's state.
+  CHECK(encode_notification(invitation_for(*d.table.find("C1")), "").find(R"("originatorName":"Alice)") !=
+        std::string::npos);
+
+  // Before MT said its name: statuses carry none.
+  actor nameless_mt = mt;
+  const event progress = d.run(action::in_progress, nameless_mt, std::nullopt);
+  CHECK(encode_notification(*derive_notification(progress), "").find("receiverName") == std::string::npos);
+  const event ring = d.run(action::ringing, bob, std::nullopt);
+  CHECK(encode_notification(*derive_notification(ring), "").find(R"("receiverName":"Bob")") != std::string::npos);
+  d.run(action::connected, nameless_mt);  // a request without a name does not forget it
+  const event hold = d.run(action::hold, alice);  // MO's request: MT's name from the call
+  CHECK(encode_notification(*derive_notification(hold), "").find(R"("receiverName":"Bob")") != std::string::npos);
+  CHECK(d.table.find("C1")->mt_name == "Bob");
+  CHECK(d.table.find("C1")->mo_name == alice.name);
+}

@@ -240,10 +240,12 @@ std::string passport_claims(const std::string& orig, const std::string& dest, st
 // A token from the test's own issuer (the engine runs with --jwt-public-key): a gateway
 // (no numbers) or a user of `numbers`; the harness's device key in cnf (PoP).
 std::string issuer_token(const schemas::jose::private_key& issuer, const std::string& sub, bool gateway,
-                         const std::vector<std::string>& numbers, const std::string& device) {
+                         const std::vector<std::string>& numbers, const std::string& device,
+                         const std::string& name = {}) {
   const std::int64_t now = now_seconds();
   std::string c = R"({"iss":"corp","aud":"yna","sub":")" + sub + R"(","iat":)" + std::to_string(now) +
                   R"(,"exp":)" + std::to_string(now + 3600) + R"(,"device_id":")" + device + "\"";
+  if (!name.empty()) c += R"(,"name":")" + name + "\"";
   if (gateway) c += R"(,"gateway":true)";
   c += R"(,"msisdns":[)";
   for (std::size_t i = 0; i < numbers.size(); ++i) c += (i ? ",\"" : "\"") + numbers[i] + "\"";
@@ -460,21 +462,25 @@ TEST_CASE("caller identity: a gateway is the MO party of its calls; only --gatew
   engine_process eng({"--jwt-public-key", (dir.path / "issuer.pem").string(), "--jwt-issuer", "corp", "--jwt-audience",
                       "yna", "--gateway-sub", "sbc-1", "--outbound-allow", "push.example.com"});
   http_client c(eng.port());
-  const std::string gw = issuer_token(issuer, "sbc-1", true, {}, "sbc-1a");
+  const std::string gw = issuer_token(issuer, "sbc-1", true, {}, "sbc-1a", "Edge SBC");
   const std::string outsider = fresh_msisdn(), mt = fresh_msisdn();
-  const std::string mt_tok = issuer_token(issuer, "u-mt", false, {mt}, "phone");
+  const std::string mt_tok = issuer_token(issuer, "u-mt", false, {mt}, "phone", "Mia");
   auto gw_ws = ws_client::connect(eng.port(), "/notifications", bearer(gw, {{"X-Authorization", std::string(no_pop)}}));
   auto mt_ws = ws_client::connect(eng.port(), "/notifications", bearer(mt_tok, {{"X-Authorization", std::string(no_pop)}}));
 
   auto r = c.post("/start", gateway_start(outsider, mt, std::nullopt), bearer(gw));
   REQUIRE_200(r);
   const std::string id = json_str(r.body, "/callId").value_or("");
-  REQUIRE(mt_ws->next(std::chrono::seconds(10)).has_value());  // the invitation
+  const auto invitation = mt_ws->next(std::chrono::seconds(10));
+  REQUIRE(invitation.has_value());
+  // The gateway's own name is not its caller's (contract §10 names come from the caller's token).
+  CHECK_FALSE(json_has(*invitation, "/sessionInvitationNotification/originatorName"));
   CHECK_200(c.post("/ringing/" + id, "{}", bearer(mt_tok)));
   // The gateway, MO of the call, hears MT's progress on its socket.
   auto f = gw_ws->next(std::chrono::seconds(10));
   REQUIRE(f.has_value());
   CHECK(json_str(*f, "/sessionStatusNotification/status") == std::optional<std::string>("Ringing"));
+  CHECK(json_str(*f, "/sessionStatusNotification/receiverName") == std::optional<std::string>("Mia"));
   auto v = c.get("/calls/" + id, bearer(gw));
   REQUIRE_200(v);
   CHECK(json_str(v.body, "/gateway") == std::optional<std::string>("sbc-1"));

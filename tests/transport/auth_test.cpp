@@ -97,6 +97,19 @@ TEST_CASE("auth: a valid RS256 token gives its principal") {
   CHECK_FALSE(p->owns(""));
 }
 
+TEST_CASE("auth: the name claim is the principal's display name (contract §10), cut to 256 bytes") {
+  auto p = check(rs256(claims(R"(,"name":"Alice Smith")")));
+  REQUIRE(p.has_value());
+  CHECK(p->name == "Alice Smith");
+  auto none = check(rs256(claims()));
+  REQUIRE(none.has_value());
+  CHECK(none->name.empty());
+  auto longer = check(rs256(claims(R"(,"name":")" + std::string(300, 'n') + "\"")));
+  REQUIRE(longer.has_value());
+  CHECK(longer->name == std::string(256, 'n'));
+  expect_error(check(rs256(claims(R"(,"name":42)"))), auth_error::bad_claims);
+}
+
 TEST_CASE("auth: a valid ES256 token gives its principal") {
   auto p = check(es256(claims()));
   REQUIRE(p.has_value());

@@ -419,6 +419,11 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
                      to),
                 "x5u-not-allowed");
     CHECK(slurp(d / "other.jsonl").empty());
+    // An Identity header whose info names another certificate than the PASSporT's x5u.
+    to = fresh_msisdn();
+    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now) + ";info=<" + base + "/certs/rogue.pem>;ppt=shaken",
+                     to),
+                "identity-header");
   }
   SUBCASE("an x5u that hangs: Failed after --sti-x5u-timeout, and other calls go on meanwhile") {
     const std::string to = fresh_msisdn();

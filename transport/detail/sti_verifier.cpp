@@ -263,6 +263,10 @@ void identity_verifier::verify(std::string identity, std::string from, std::stri
   if (!d) return m.finish(done, failed(d.error(), "the PASSporT is not a SHAKEN one"));
   if (d->head.ppt != "shaken" || (header->ppt && *header->ppt != d->head.ppt))
     return m.finish(done, failed(pp::failure::bad_ppt, "a /start's PASSporT is ppt shaken", token, d->body.attest));
+  // RFC 8224 §4.1, ATIS-1000074: the Identity header's info names the same certificate.
+  if (header->info && *header->info != d->head.x5u)
+    return m.finish(done, failed(pp::failure::identity_header, "the info parameter is not the PASSporT's x5u", token,
+                                 d->body.attest));
   if (auto f = pp::check_call(d->body, from, to, now_s, m.s.skew_s)) {
     std::string why = *f == pp::failure::stale    ? "iat is " + std::to_string(now_s - d->body.iat) + " s old"
                       : *f == pp::failure::future ? "iat is " + std::to_string(d->body.iat - now_s) + " s ahead"

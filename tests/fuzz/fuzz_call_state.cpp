@@ -51,7 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   t.restore(*again, c->last_seq);  // the same call twice: counted once
   FUZZ_CHECK(t.size() == 1);
   FUZZ_CHECK(t.active() == (engine::is_ended(c->status) ? 0u : 1u));
-  FUZZ_CHECK(t.live_from_count(c->from) == t.active());
+  // Live calls count by MO party: `from`, or a gateway's party (contract §11).
+  FUZZ_CHECK(t.live_from_count(engine::mo_party(c->from, c->gateway)) == t.active());
   FUZZ_CHECK(t.ringing_count(c->to) == (engine::is_early(c->status) ? 1u : 0u));
   return 0;
 }

@@ -9,7 +9,7 @@
 //    1..128 bytes, no div) or "div" (a div number), an https x5u, orig and 1..16 dest
 //    numbers of digits only; the signing input is the token's first two parts;
 //  - the decoded claims, signed again (schemas::passport::sign) and decoded, are equal
-//    and the signature verifies;
+//    and the signature verifies (when the new token is within max_passport_bytes);
 //  - check_call never throws, and agrees with its inputs for the decoded numbers.
 #include "schemas/passport.hpp"
 
@@ -57,6 +57,9 @@ void check_decoded(std::string_view token) {
   FUZZ_CHECK(token.size() > d->signing_input.size() && token[d->signing_input.size()] == '.');
 
   const std::string again = pp::sign(signing_key(), d->head.x5u, d->body);
+  // A real signature is longer than the harness's dummy one: a token near the size limit
+  // may be over it once signed again.
+  if (again.size() > pp::max_passport_bytes) return;
   auto d2 = pp::decode(again);
   FUZZ_CHECK(d2.has_value());
   FUZZ_CHECK(d2->body == d->body && d2->head.x5u == d->head.x5u && d2->head.ppt == d->head.ppt);

@@ -183,6 +183,97 @@ result<pusher_request, decode_error> decode_pusher_request(std::string_view body
   return out;
 }
 
+namespace {
+
+// One forwarding rule: absent or null (none), else a number that is not `self`.
+bool read_target(simdjson::dom::object fw, std::string_view name, std::string_view self,
+                 std::optional<std::string>& out, std::optional<decode_error>& err) {
+  simdjson::dom::element el;
+  if (fw.at_key(name).get(el) != simdjson::SUCCESS || el.is_null()) return true;
+  std::string_view text;
+  const std::string field = "forwarding." + std::string(name);
+  if (el.get_string().get(text) != simdjson::SUCCESS) {
+    err = decode_error{reason_code::invalid_field, "field '" + field + "' must be a number (string) or null"};
+    return false;
+  }
+  auto n = normalize_msisdn(text);
+  if (!n) {
+    err = decode_error{reason_code::invalid_msisdn, "field '" + field + "' must be an E.164 number of 6 to 15 digits"};
+    return false;
+  }
+  if (*n == self) {
+    err = decode_error{reason_code::invalid_field, "field '" + field + "' forwards the number to itself"};
+    return false;
+  }
+  out = std::move(*n);
+  return true;
+}
+
+}  // namespace
+
+result<settings_request, decode_error> decode_settings_request(std::string_view body, std::string_view self) {
+  auto obj = parse_object(body);
+  if (!obj) return failure{obj.error()};
+  settings_request out;
+  simdjson::dom::element el;
+  if (obj->at_key("callWaiting").get(el) == simdjson::SUCCESS && el.get_bool().get(out.call_waiting) != simdjson::SUCCESS)
+    return fail(reason_code::invalid_field, "field 'callWaiting' must be true or false");
+  if (obj->at_key("forwarding").get(el) != simdjson::SUCCESS || el.is_null()) return out;
+  simdjson::dom::object fw;
+  if (el.get_object().get(fw) != simdjson::SUCCESS)
+    return fail(reason_code::invalid_field, "field 'forwarding' must be an object or null");
+  std::optional<decode_error> err;
+  if (!read_target(fw, "unconditional", self, out.unconditional, err) || !read_target(fw, "busy", self, out.busy, err) ||
+      !read_target(fw, "notReachable", self, out.not_reachable, err))
+    return failure{*err};
+  if (fw.at_key("noAnswer").get(el) == simdjson::SUCCESS && !el.is_null()) {
+    simdjson::dom::object na;
+    if (el.get_object().get(na) != simdjson::SUCCESS)
+      return fail(reason_code::invalid_field, "field 'forwarding.noAnswer' must be {\"to\", \"timeout\"} or null");
+    simdjson::dom::element to;
+    if (na.at_key("to").get(to) != simdjson::SUCCESS || to.is_null())
+      return fail(reason_code::missing_field, "field 'forwarding.noAnswer.to' is required");
+    std::string_view text;
+    if (to.get_string().get(text) != simdjson::SUCCESS)
+      return fail(reason_code::invalid_field, "field 'forwarding.noAnswer.to' must be a number (string)");
+    auto n = normalize_msisdn(text);
+    if (!n) return fail(reason_code::invalid_msisdn, "field 'forwarding.noAnswer.to' must be an E.164 number of 6 to 15 digits");
+    if (*n == self) return fail(reason_code::invalid_field, "field 'forwarding.noAnswer.to' forwards the number to itself");
+    out.no_answer = std::move(*n);
+    simdjson::dom::element t;
+    if (na.at_key("timeout").get(t) == simdjson::SUCCESS) {
+      std::int64_t s = 0;
+      if (t.get_int64().get(s) != simdjson::SUCCESS || s < min_no_answer_timeout_s || s > max_no_answer_timeout_s)
+        return fail(reason_code::invalid_field, "field 'forwarding.noAnswer.timeout' must be 5 to 300 (seconds)");
+      out.no_answer_timeout_s = static_cast<int>(s);
+    }
+  }
+  return out;
+}
+
+std::string encode_settings(std::string_view msisdn, const settings_request& s) {
+  json_writer w(256);
+  auto rule = [&](std::string_view k, const std::optional<std::string>& v) {
+    w.key(k);
+    if (v)
+      w.value(std::string_view(*v));
+    else
+      w.null();
+  };
+  w.begin_object().field("msisdn", msisdn).field("callWaiting", s.call_waiting);
+  w.key("forwarding").begin_object();
+  rule("unconditional", s.unconditional);
+  rule("busy", s.busy);
+  w.key("noAnswer");
+  if (s.no_answer)
+    w.begin_object().field("to", std::string_view(*s.no_answer)).field("timeout", s.no_answer_timeout_s).end_object();
+  else
+    w.null();
+  rule("notReachable", s.not_reachable);
+  w.end_object().end_object();
+  return w.take();
+}
+
 std::vector<std::string> decode_rejected_pushkeys(std::string_view body) {
   std::vector<std::string> out;
   simdjson::dom::element doc;

@@ -70,6 +70,24 @@ result<status_request, decode_error> decode_status_request(std::string_view body
 // transport's to check.
 result<pusher_request, decode_error> decode_pusher_request(std::string_view body);
 
+// PUT /settings/{msisdn} (contract §10): {"callWaiting": bool, "forwarding":
+// {"unconditional": <msisdn>|null, "busy": …, "noAnswer": {"to": <msisdn>, "timeout": S}|null,
+// "notReachable": …}}. A PUT replaces the number's settings: an absent callWaiting is
+// true, an absent or null rule is no forwarding. Numbers normalized (digits); a rule to
+// `self` (the number whose settings these are) is INVALID_FIELD; timeout 5..300 seconds
+// (default 20). Unknown members are ignored.
+struct settings_request {
+  bool call_waiting = true;
+  std::optional<std::string> unconditional, busy, not_reachable;
+  std::optional<std::string> no_answer;  // the target of CFNR
+  int no_answer_timeout_s = 20;
+  bool operator==(const settings_request&) const = default;
+};
+inline constexpr int min_no_answer_timeout_s = 5, max_no_answer_timeout_s = 300;
+result<settings_request, decode_error> decode_settings_request(std::string_view body, std::string_view self);
+// The GET /settings/{msisdn} body: the same shape, every rule present (null when unset).
+std::string encode_settings(std::string_view msisdn, const settings_request& s);
+
 // A Matrix Push Gateway's answer {"rejected": ["<pushkey>", …]}: the pushkeys it refused
 // (none when the body is not that).
 std::vector<std::string> decode_rejected_pushkeys(std::string_view body);

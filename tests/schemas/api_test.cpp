@@ -113,3 +113,52 @@ TEST_CASE("reason codes: names, statuses and the inverse") {
   CHECK(http_status(reason_code::forbidden) == 403);
   CHECK(http_status(reason_code::pop_replayed) == 401);
 }
+
+TEST_CASE("api: PUT /settings bodies (contract §10): defaults, rules, and every refusal names its field") {
+  const std::string self = "14250000001";
+  auto ok = schemas::decode_settings_request(
+      R"({"callWaiting":false,"forwarding":{"unconditional":null,"busy":"+14250000002",)"
+      R"("noAnswer":{"to":"14250000003","timeout":25},"notReachable":"14250000004","later":1}})",
+      self);
+  REQUIRE(ok.has_value());
+  CHECK_FALSE(ok->call_waiting);
+  CHECK_FALSE(ok->unconditional);
+  CHECK(ok->busy == std::optional<std::string>("14250000002"));
+  CHECK(ok->no_answer == std::optional<std::string>("14250000003"));
+  CHECK(ok->no_answer_timeout_s == 25);
+  CHECK(ok->not_reachable == std::optional<std::string>("14250000004"));
+  // The GET body decodes to the same settings.
+  const std::string shown = schemas::encode_settings(self, *ok);
+  CHECK(shown == R"({"msisdn":"14250000001","callWaiting":false,"forwarding":{"unconditional":null,)"
+                 R"("busy":"14250000002","noAnswer":{"to":"14250000003","timeout":25},"notReachable":"14250000004"}})");
+  auto again = schemas::decode_settings_request(shown, self);
+  REQUIRE(again.has_value());
+  CHECK(*again == *ok);
+
+  auto defaults = schemas::decode_settings_request("{}", self);
+  REQUIRE(defaults.has_value());
+  CHECK(*defaults == schemas::settings_request{});
+  CHECK(defaults->call_waiting);
+  auto default_timeout = schemas::decode_settings_request(R"({"forwarding":{"noAnswer":{"to":"14250000003"}}})", self);
+  REQUIRE(default_timeout.has_value());
+  CHECK(default_timeout->no_answer_timeout_s == 20);
+
+  auto refused = [&](std::string_view body) {
+    auto r = schemas::decode_settings_request(body, self);
+    REQUIRE_FALSE(r.has_value());
+    return std::string(schemas::to_string(r.error().code)) + ": " + r.error().message;
+  };
+  CHECK(refused("[]").starts_with("INVALID_JSON"));
+  CHECK(refused(R"({"callWaiting":"yes"})").find("callWaiting") != std::string::npos);
+  CHECK(refused(R"({"forwarding":[]})").find("'forwarding'") != std::string::npos);
+  CHECK(refused(R"({"forwarding":{"busy":42}})").find("forwarding.busy") != std::string::npos);
+  CHECK(refused(R"({"forwarding":{"busy":"12"}})").starts_with("INVALID_MSISDN"));
+  CHECK(refused(R"({"forwarding":{"unconditional":"+14250000001"}})").find("to itself") != std::string::npos);
+  CHECK(refused(R"({"forwarding":{"noAnswer":{"timeout":30}}})").starts_with("MISSING_FIELD"));
+  CHECK(refused(R"({"forwarding":{"noAnswer":{"to":"14250000003","timeout":4}}})").find("5 to 300") != std::string::npos);
+  CHECK(refused(R"({"forwarding":{"noAnswer":{"to":"14250000003","timeout":301}}})").find("5 to 300") !=
+        std::string::npos);
+  CHECK(refused(R"({"forwarding":{"noAnswer":{"to":"14250000003","timeout":20.5}}})").find("timeout") !=
+        std::string::npos);
+  CHECK(refused(R"({"forwarding":{"noAnswer":"14250000003"}})").find("noAnswer") != std::string::npos);
+}

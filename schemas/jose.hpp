@@ -65,6 +65,11 @@ class public_key {
   // bad_key: RSA under 2048 bits or over 16384.
   [[nodiscard]] static result<public_key, jose_error> from_pem(std::string_view pem);
 
+  // The public half of an OpenSSL key already parsed (a certificate's, X509_get0_pubkey):
+  // the handle is shared (up-referenced), the same checks as from_pem. Cheaper than a PEM
+  // round trip through OpenSSL 3's decoders.
+  [[nodiscard]] static result<public_key, jose_error> from_native(evp_pkey_st* pkey);
+
   // A public JWK object: {"kty":"RSA","n","e"} or {"kty":"EC","crv":"P-256","x","y"}.
   // Other members (kid, alg, use...) are ignored; private members are not read.
   // malformed: not a JSON object or a member missing/mistyped/not base64url;

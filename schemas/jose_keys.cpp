@@ -196,6 +196,11 @@ result<public_key, jose_error> public_key::from_pem(std::string_view pem) {
   return clear_errors(failure{jose_error::malformed});
 }
 
+result<public_key, jose_error> public_key::from_native(evp_pkey_st* pkey) {
+  if (!pkey || EVP_PKEY_up_ref(pkey) != 1) return failure{jose_error::malformed};
+  return detail::key_access::make_public(pkey_ptr(pkey));
+}
+
 result<public_key, jose_error> public_key::from_jwk(std::string_view jwk_json) {
   if (jwk_json.size() > max_jwk_bytes) return failure{jose_error::malformed};
   thread_local simdjson::dom::parser parser;

@@ -193,7 +193,7 @@ result<trust_store::verified, passport::failure> trust_store::verify(std::string
     }
   }
   if (!has_tnauthlist(leaf)) return schemas::failure{failure::no_tnauthlist};
-  auto key = jose::public_key::from_pem(to_pem(leaf));
+  auto key = jose::public_key::from_native(X509_get0_pubkey(leaf));
   if (!key || !key->is_ec_p256()) return schemas::failure{failure::bad_certificate};
   // Until when: the earliest notAfter of the chain (the root's included).
   std::int64_t not_after = std::numeric_limits<std::int64_t>::max();

@@ -299,3 +299,16 @@ TEST_CASE("jose: to_string names every error") {
   CHECK(jose::to_string(alg::es256) == "ES256");
   CHECK(jose::to_string(alg::rs256) == "RS256");
 }
+
+TEST_CASE("jose: from_native shares an OpenSSL key already parsed, with from_pem's checks") {
+  const auto ec = schemas::jose::private_key::generate_ec_p256();
+  auto k = schemas::jose::public_key::from_native(ec.public_part().native_handle());
+  REQUIRE(k.has_value());
+  CHECK(*k == ec.public_part());
+  CHECK(k->is_ec_p256());
+  // The private handle gives its public half only.
+  auto from_private = schemas::jose::public_key::from_native(ec.native_handle());
+  REQUIRE(from_private.has_value());
+  CHECK(*from_private == ec.public_part());
+  CHECK_FALSE(schemas::jose::public_key::from_native(nullptr).has_value());
+}

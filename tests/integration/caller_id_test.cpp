@@ -298,7 +298,7 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
   engine_process eng({"--jwt-public-key", (d / "issuer.pem").string(), "--jwt-issuer", "corp", "--jwt-audience", "yna",
                       "--gateway-sub", "sbc-1", "--sti-trust", (d / "roots.pem").string(), "--sti-x5u-allow",
                       base + "/certs/", "--outbound-ca", (d / "tls.pem").string(), "--sti-x5u-timeout", "2",
-                      "--sti-max-waiting", "1"});
+                      "--sti-max-waiting", "1", "--sti-cache", "1"});
   http_client c(eng.port());
   const std::string gw = issuer_token(issuer, "sbc-1", true, {}, "sbc-1a");
   const auto gw_auth = [&] { return bearer(gw); };
@@ -353,14 +353,30 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
     CHECK(h.attestation == "C");
     CHECK(h.identity == good2);
     // The chain was fetched once, then served from the cache.
-    const std::string log = slurp(d / "repo.jsonl");
-    std::size_t fetches = 0;
-    for (auto at = log.find("/certs/good.pem"); at != std::string::npos; at = log.find("/certs/good.pem", at + 1))
-      ++fetches;
-    CHECK(fetches == 1);
+    auto fetches_of = [&](std::string_view path) {
+      const std::string log = slurp(d / "repo.jsonl");
+      std::size_t n = 0;
+      for (auto at = log.find(path); at != std::string::npos; at = log.find(path, at + 1)) ++n;
+      return n;
+    };
+    CHECK(fetches_of("/certs/good.pem") == 1);
     const std::string metrics = c.get("/metrics").body;
     CHECK(metrics.find("yna_sti_verifications_total{result=\"passed\"} 2") != std::string::npos);
     CHECK(metrics.find("yna_sti_x5u_fetches_total{result=\"ok\"} 1") != std::string::npos);
+    CHECK(metrics.find("yna_sti_cache_entries 1") != std::string::npos);
+    // --sti-cache 1: another x5u takes the one place, so the first is fetched again.
+    const std::string to3 = fresh_msisdn();
+    CHECK(call(from, jose_sign(d / "rogue-leaf.key", passport_header(base + "/certs/rogue.pem"),
+                               passport_claims(from, to3, now)),
+               to3)
+              .failure == "untrusted-chain");
+    const std::string to4 = fresh_msisdn();
+    CHECK(call(from, jose_sign(d / "good-leaf.key", passport_header(base + "/certs/good.pem"),
+                               passport_claims(from, to4, now)),
+               to4)
+              .status == "TN-Validation-Passed");
+    CHECK(fetches_of("/certs/good.pem") == 2);
+    CHECK(c.get("/metrics").body.find("yna_sti_cache_entries 1") != std::string::npos);
   }
   SUBCASE("no identity: No-TN-Validation") {
     auto o = call(from, std::nullopt);

@@ -302,7 +302,8 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
   http_client c(eng.port());
   const std::string gw = issuer_token(issuer, "sbc-1", true, {}, "sbc-1a");
   const auto gw_auth = [&] { return bearer(gw); };
-  const auto now = now_seconds();
+  // iat is read at each signing (not once here): on a busy machine the cases before take
+  // long enough that a fixed one would go stale and hide the defect under test.
 
   // One call per case, to a callee of its own whose socket hears the invitation.
   struct outcome {
@@ -339,7 +340,7 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
   SUBCASE("passes: a compact PASSporT and a full Identity header value") {
     const std::string to = fresh_msisdn();
     const std::string good = jose_sign(d / "good-leaf.key", passport_header(base + "/certs/good.pem"),
-                                       passport_claims(from, to, now));
+                                       passport_claims(from, to, now_seconds()));
     auto o = call(from, good, to);
     CHECK(o.status == "TN-Validation-Passed");
     CHECK(o.attestation == "B");
@@ -347,7 +348,7 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
     CHECK(o.failure.empty());
     const std::string to2 = fresh_msisdn();
     const std::string good2 = jose_sign(d / "good-leaf.key", passport_header(base + "/certs/good.pem"),
-                                        passport_claims(from, to2, now, "C"));
+                                        passport_claims(from, to2, now_seconds(), "C"));
     auto h = call(from, good2 + ";info=<" + base + "/certs/good.pem>;alg=ES256;ppt=shaken", to2);
     CHECK(h.status == "TN-Validation-Passed");
     CHECK(h.attestation == "C");
@@ -367,12 +368,12 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
     // --sti-cache 1: another x5u takes the one place, so the first is fetched again.
     const std::string to3 = fresh_msisdn();
     CHECK(call(from, jose_sign(d / "rogue-leaf.key", passport_header(base + "/certs/rogue.pem"),
-                               passport_claims(from, to3, now)),
+                               passport_claims(from, to3, now_seconds())),
                to3)
               .failure == "untrusted-chain");
     const std::string to4 = fresh_msisdn();
     CHECK(call(from, jose_sign(d / "good-leaf.key", passport_header(base + "/certs/good.pem"),
-                               passport_claims(from, to4, now)),
+                               passport_claims(from, to4, now_seconds())),
                to4)
               .status == "TN-Validation-Passed");
     CHECK(fetches_of("/certs/good.pem") == 2);
@@ -391,53 +392,56 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
                                                                       dest.empty() ? to : dest, iat));
     };
     std::string to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "rogue-leaf.key", x5u, now), to), "bad-signature");  // wrong key
+    failed_with(call(from, signed_for(to, "rogue-leaf.key", x5u, now_seconds()), to), "bad-signature");  // wrong key
     to = fresh_msisdn();
     {
-      const std::string t = signed_for(to, "good-leaf.key", x5u, now);
+      const std::string t = signed_for(to, "good-leaf.key", x5u, now_seconds());
       const auto a = t.find('.'), b = t.find('.', a + 1);
       const std::string forged = t.substr(0, a + 1) +
-                                 schemas::base64url_encode(passport_claims(from, to, now, "A")) + t.substr(b);
+                                 schemas::base64url_encode(passport_claims(from, to, now_seconds(), "A")) + t.substr(b);
       failed_with(call(from, forged, to), "bad-signature");  // tampered claims (attest B → A)
     }
     to = fresh_msisdn();
     failed_with(call(from, compact_jwt(R"({"alg":"none","ppt":"shaken","typ":"passport","x5u":")" + x5u + "\"}",
-                                       passport_claims(from, to, now), ""),
+                                       passport_claims(from, to, now_seconds()), ""),
                      to),
                 "bad-alg");
     to = fresh_msisdn();
-    failed_with(call(from, compact_jwt(passport_header(x5u, "HS256"), passport_claims(from, to, now), "0123456789abcdef"),
+    failed_with(call(from, compact_jwt(passport_header(x5u, "HS256"), passport_claims(from, to, now_seconds()), "0123456789abcdef"),
                      to),
                 "bad-alg");
     to = fresh_msisdn();
     failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now_seconds() - 61), to), "stale");
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now_seconds() + 61), to), "future");
+    // More than 60 s ahead when it arrives, however long signing and sending took (the
+    // exact bound, 60 s accepted and 61 s refused, is schemas/passport_test.cpp's, on a
+    // fixed clock; here a second could pass between signing and the engine's check).
+    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now_seconds() + 75), to), "future");
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now, {}, fresh_msisdn()), to), "dest-mismatch");
+    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now_seconds(), {}, fresh_msisdn()), to), "dest-mismatch");
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now, fresh_msisdn()), to), "orig-mismatch");
+    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now_seconds(), fresh_msisdn()), to), "orig-mismatch");
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "rogue-leaf.key", base + "/certs/rogue.pem", now), to), "untrusted-chain");
+    failed_with(call(from, signed_for(to, "rogue-leaf.key", base + "/certs/rogue.pem", now_seconds()), to), "untrusted-chain");
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "expired-leaf.key", base + "/certs/expired.pem", now), to),
+    failed_with(call(from, signed_for(to, "expired-leaf.key", base + "/certs/expired.pem", now_seconds()), to),
                 "expired-certificate");
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "bare-leaf.key", base + "/certs/bare.pem", now), to), "no-tnauthlist");
+    failed_with(call(from, signed_for(to, "bare-leaf.key", base + "/certs/bare.pem", now_seconds()), to), "no-tnauthlist");
     // x5u outside the allow-list, on the same server: never fetched.
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "good-leaf.key", base + "/elsewhere/good.pem", now), to), "x5u-not-allowed");
+    failed_with(call(from, signed_for(to, "good-leaf.key", base + "/elsewhere/good.pem", now_seconds()), to), "x5u-not-allowed");
     CHECK(slurp(d / "repo.jsonl").find("/elsewhere/") == std::string::npos);
     // x5u at a loopback address the allow-list does not name: no connection at all.
     to = fresh_msisdn();
     failed_with(call(from, signed_for(to, "good-leaf.key", "https://127.0.0.2:" + std::to_string(oport) + "/certs/good.pem",
-                                      now),
+                                      now_seconds()),
                      to),
                 "x5u-not-allowed");
     CHECK(slurp(d / "other.jsonl").empty());
     // An Identity header whose info names another certificate than the PASSporT's x5u.
     to = fresh_msisdn();
-    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now) + ";info=<" + base + "/certs/rogue.pem>;ppt=shaken",
+    failed_with(call(from, signed_for(to, "good-leaf.key", x5u, now_seconds()) + ";info=<" + base + "/certs/rogue.pem>;ppt=shaken",
                      to),
                 "identity-header");
   }
@@ -453,7 +457,12 @@ TEST_CASE("caller identity: a gateway's PASSporT is verified (jose-signed, opens
     });
     // Meanwhile a call by one of the engine's own users is answered while the hanging one
     // still waits.
-    while (slurp(d / "repo.jsonl").find("/certs/hang") == std::string::npos) std::this_thread::sleep_for(10ms);
+    // Wait for the state (the repository got the request), not for a time.
+    const auto asked_by = std::chrono::steady_clock::now() + 30s;
+    while (slurp(d / "repo.jsonl").find("/certs/hang") == std::string::npos &&
+           std::chrono::steady_clock::now() < asked_by)
+      std::this_thread::sleep_for(10ms);
+    REQUIRE(slurp(d / "repo.jsonl").find("/certs/hang") != std::string::npos);
     http_client c2(eng.port());
     const std::string own = fresh_msisdn(), callee = fresh_msisdn();
     auto r = c2.post("/start", start_body(own, callee, sdp("offer")), bearer(issuer_token(issuer, "u-" + own, false, {own}, "d")));
@@ -481,7 +490,8 @@ TEST_CASE("caller identity: a gateway is the MO party of its calls; only --gatew
   const auto issuer = schemas::jose::private_key::generate_rsa(2048);
   spit(dir.path / "issuer.pem", issuer.public_part().to_pem());
   engine_process eng({"--jwt-public-key", (dir.path / "issuer.pem").string(), "--jwt-issuer", "corp", "--jwt-audience",
-                      "yna", "--gateway-sub", "sbc-1", "--outbound-allow", "push.example.com"});
+                      "yna", "--gateway-sub", "sbc-1", "--outbound-allow", "push.example.com",
+                      "--max-calls-per-number", "2"});
   http_client c(eng.port());
   const std::string gw = issuer_token(issuer, "sbc-1", true, {}, "sbc-1a", "Edge SBC");
   const std::string outsider = fresh_msisdn(), mt = fresh_msisdn();
@@ -509,6 +519,38 @@ TEST_CASE("caller identity: a gateway is the MO party of its calls; only --gatew
   // The owner of `from` is not MO of a gateway's call: it cannot end it.
   const std::string owner = issuer_token(issuer, "u-out", false, {outsider}, "x");
   CHECK(c.del("/end/" + id, bearer(owner)).status == 403);
+
+  // Its clientCorrelators and its call cap are its own, not its callers' numbers'.
+  auto with_correlator = [&](const std::string& f, const std::string& t, const std::string& corr) {
+    return "{\"to\":" + json_quote(t) + ",\"from\":" + json_quote(f) + ",\"sdp\":" + json_quote(sdp("offer")) +
+           ",\"clientCorrelator\":" + json_quote(corr) + "}";
+  };
+  const std::string mt2 = fresh_msisdn();
+  auto g1 = c.post("/start", with_correlator(outsider, mt2, "c-1"), bearer(gw));
+  REQUIRE_200(g1);
+  auto g1_again = c.post("/start", with_correlator(outsider, mt2, "c-1"), bearer(gw));
+  REQUIRE_200(g1_again);
+  CHECK(json_str(g1_again.body, "/callId") == json_str(g1.body, "/callId"));  // the same call
+  auto by_owner = c.post("/start", with_correlator(outsider, mt2, "c-1"), bearer(owner));
+  REQUIRE_200(by_owner);
+  CHECK(json_str(by_owner.body, "/callId") != json_str(g1.body, "/callId"));  // the number's own key
+  // The gateway has two calls live (--max-calls-per-number 2), from two different numbers'
+  // point of view one each: a third is refused all the same.
+  auto third = c.post("/start", gateway_start(fresh_msisdn(), fresh_msisdn(), std::nullopt), bearer(gw));
+  CHECK(third.status == 429);
+  CHECK(third.body.find("TOO_MANY_CALLS") != std::string::npos);
+
+  // A gateway's socket that reconnects with ?since replays its calls (indexed under its party).
+  auto replayed = ws_client::connect(eng.port(), "/notifications?since=0",
+                                     bearer(gw, {{"X-Authorization", std::string(no_pop)}}));
+  bool ringing_seen = false;
+  for (int i = 0; i < 20 && !ringing_seen; ++i) {
+    auto frame = replayed->next(std::chrono::seconds(5));
+    if (!frame) break;
+    ringing_seen = call_id_of(*frame) == id && json_str(*frame, "/sessionStatusNotification/status") ==
+                                                   std::optional<std::string>("Ringing");
+  }
+  CHECK(ringing_seen);
   CHECK_200(c.del("/end/" + id, bearer(gw)));
 
   // A token with gateway:true whose sub is not listed is not a gateway: it may not call

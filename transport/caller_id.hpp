@@ -81,9 +81,6 @@ class identity_verifier {
   // fetching (a cached chain, or a failure found first), else on the yna-sti thread.
   void verify(std::string identity, std::string from, std::string to, std::int64_t now_s, done_fn done);
 
-  // Chains in the cache now; fetches started, all time.
-  [[nodiscard]] std::size_t cached() const;
-
  private:
   struct impl;
   explicit identity_verifier(std::unique_ptr<impl> i);

@@ -247,11 +247,6 @@ void identity_verifier::stop() {
     for (auto& w : ws) w.done(failed(pp::failure::x5u_unavailable, "the engine is stopping", std::move(w.token)));
 }
 
-std::size_t identity_verifier::cached() const {
-  std::lock_guard lk(impl_->mu);
-  return impl_->cache.size();
-}
-
 void identity_verifier::verify(std::string identity, std::string from, std::string to, std::int64_t now_s,
                                done_fn done) {
   auto& m = *impl_;

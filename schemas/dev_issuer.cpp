@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "schemas/files.hpp"
 #include "schemas/json_writer.hpp"
 
 namespace schemas {
@@ -25,17 +26,7 @@ std::string errno_text(const std::string& what, const fs::path& path) {
   return what + " " + path.string() + ": " + std::strerror(errno);
 }
 
-result<std::string, std::string> read_file(const fs::path& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) return failure{"cannot stat " + path.string() + ": " + ec.message()};
-  if (size > max_key_file_bytes) return failure{path.string() + " is too large to be a key"};
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (!in) return failure{"cannot read " + path.string()};
-  return text.str();
-}
+result<std::string, std::string> read_file(const fs::path& path) { return read_small_file(path, max_key_file_bytes); }
 
 // A fresh, exclusively created file next to `target`, holding `contents`, synced.
 result<fs::path, std::string> write_temp(const fs::path& target, std::string_view contents, mode_t mode) {
@@ -45,31 +36,8 @@ result<fs::path, std::string> write_temp(const fs::path& target, std::string_vie
   for (const unsigned char b : nonce) suffix += "0123456789abcdef"[b & 0xF];
   fs::path temp = target;
   temp += suffix;
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return failure{errno_text("cannot create", temp)};
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  const bool ok = done == contents.size() && ::fsync(fd) == 0;
-  const std::string error = ok ? std::string() : errno_text("cannot write", temp);
-  ::close(fd);
-  if (!ok) {
-    ::unlink(temp.c_str());
-    return failure{error};
-  }
+  if (auto st = write_new_file(temp, contents, mode); !st) return failure{st.error()};
   return temp;
-}
-
-void sync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
 }
 
 // Publishes a new key file unless one exists. link() (unlike rename) fails with

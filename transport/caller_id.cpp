@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "schemas/files.hpp"
 #include "schemas/passport.hpp"
 #include "schemas/sti_cert.hpp"
 #include "transport/api.hpp"
@@ -19,37 +20,7 @@ using schemas::failure;
 
 namespace {
 
-schemas::result<std::string, std::string> read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return failure{"cannot read " + p.string()};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-schemas::status<std::string> write_synced(const fs::path& p, std::string_view text, mode_t mode) {
-  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return failure{"cannot create " + p.string() + ": " + std::strerror(errno)};
-  std::size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  const bool ok = done == text.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return failure{"cannot write " + p.string()};
-  return {};
-}
-
-void sync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
+schemas::result<std::string, std::string> read_text(const fs::path& p) { return schemas::read_small_file(p); }
 
 // <data>/sti: made whole in a temporary folder, then renamed into place (a second
 // engine racing on the same folder loses the rename and uses the winner's chain).
@@ -64,15 +35,15 @@ schemas::status<std::string> ensure_dev_chain(const fs::path& dir, std::int64_t 
   for (const auto& [name, text, mode] : {std::tuple{"key.pem", &chain.key_pem, 0600},
                                          std::tuple{"chain.pem", &chain.chain_pem, 0644},
                                          std::tuple{"root.pem", &chain.root_pem, 0644}}) {
-    if (auto st = write_synced(tmp / name, *text, static_cast<mode_t>(mode)); !st) return st;
+    if (auto st = schemas::write_new_file(tmp / name, *text, static_cast<mode_t>(mode)); !st) return st;
   }
-  sync_dir(tmp);
+  schemas::sync_dir(tmp);
   fs::rename(tmp, dir, ec);
   if (ec) {
     fs::remove_all(tmp, ec);
     if (!fs::exists(dir / "chain.pem")) return failure{"cannot create " + dir.string()};
   }
-  sync_dir(dir.parent_path());
+  schemas::sync_dir(dir.parent_path());
   return {};
 }
 

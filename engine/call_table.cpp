@@ -26,15 +26,42 @@ void call_table::index(const call_state& c) {
   if (c.client_correlator) starts_.emplace(start_key(mo_party(c.from, c.gateway), *c.client_correlator), c.call_id);
 }
 
-void call_table::track_ringing(const call_state& c) {
-  if (is_early(c.status)) {
-    ringing_[c.to].emplace(c.start_seq, c.call_id);
-    return;
+call_table::index_key call_table::key_of(const call_state& c) {
+  return index_key{c.status, c.to, c.call_waiting};
+}
+
+bool call_table::same_index(const index_key& k, const call_state& c) {
+  return k.status == c.status && k.to == c.to && k.call_waiting == c.call_waiting;
+}
+
+// Adds (sign +1) or removes (-1) the call from the indexes its state puts it in: live by MO
+// party, ringing by MT, engaged by both numbers, waiting by MT.
+void call_table::track(const call_state& c, const index_key& k, int sign) {
+  auto bump = [sign](std::unordered_map<std::string, std::size_t>& m, const std::string& key) {
+    if (sign > 0) {
+      ++m[key];
+      return;
+    }
+    auto it = m.find(key);
+    if (it != m.end() && --it->second == 0) m.erase(it);
+  };
+  if (!is_ended(k.status)) {
+    active_ = sign > 0 ? active_ + 1 : active_ - 1;
+    bump(live_from_, mo_party(c.from, c.gateway));
   }
-  auto it = ringing_.find(c.to);
-  if (it == ringing_.end()) return;
-  it->second.erase(c.start_seq);
-  if (it->second.empty()) ringing_.erase(it);
+  if (is_early(k.status)) {
+    if (sign > 0) {
+      ringing_[k.to].emplace(c.start_seq, c.call_id);
+    } else if (auto it = ringing_.find(k.to); it != ringing_.end()) {
+      it->second.erase(c.start_seq);
+      if (it->second.empty()) ringing_.erase(it);
+    }
+    if (k.call_waiting) bump(waiting_for_, k.to);
+  }
+  if (k.status == call_status::connected || k.status == call_status::hold) {
+    if (c.gateway.empty()) bump(engaged_, c.from);
+    bump(engaged_, k.to);
+  }
 }
 
 std::vector<const call_state*> call_table::ringing(std::string_view msisdn) const {
@@ -46,26 +73,21 @@ std::vector<const call_state*> call_table::ringing(std::string_view msisdn) cons
   return out;
 }
 
+namespace {
+std::size_t count_in(const std::unordered_map<std::string, std::size_t>& m, std::string_view k) {
+  auto it = m.find(std::string(k));
+  return it == m.end() ? 0 : it->second;
+}
+}  // namespace
+
 std::size_t call_table::ringing_count(std::string_view msisdn) const {
   auto it = ringing_.find(std::string(msisdn));
   return it == ringing_.end() ? 0 : it->second.size();
 }
 
-std::size_t call_table::live_from_count(std::string_view msisdn) const {
-  auto it = live_from_.find(std::string(msisdn));
-  return it == live_from_.end() ? 0 : it->second;
-}
-
-void call_table::count_live(const std::string& from, bool live) {
-  if (live) {
-    ++active_;
-    ++live_from_[from];
-    return;
-  }
-  --active_;
-  auto it = live_from_.find(from);
-  if (it != live_from_.end() && --it->second == 0) live_from_.erase(it);
-}
+std::size_t call_table::live_from_count(std::string_view msisdn) const { return count_in(live_from_, msisdn); }
+std::size_t call_table::engaged_count(std::string_view msisdn) const { return count_in(engaged_, msisdn); }
+std::size_t call_table::waiting_count(std::string_view msisdn) const { return count_in(waiting_for_, msisdn); }
 
 void call_table::apply(const event& e) {
   last_seq_ = e.seq;
@@ -74,12 +96,15 @@ void call_table::apply(const event& e) {
     pushers_.apply(e);
     return;
   }
+  if (e.act == action::settings) {
+    settings_.apply(e);
+    return;
+  }
   if (e.act == action::start) {
     call_state c;
     engine::apply(c, e);
     index(c);
-    if (is_early(c.status)) track_ringing(c);
-    if (!is_ended(c.status)) count_live(mo_party(c.from, c.gateway), true);  // a start ended at once (ringing cap) is not live
+    track(c, key_of(c), +1);  // a start ended at once (ringing cap) is neither live nor ringing
     calls_.insert_or_assign(c.call_id, std::move(c));
     return;
   }
@@ -91,7 +116,7 @@ void call_table::apply(const event& e) {
       engine::apply(it->second, e);
       return;
     }
-    // Only ended calls retire: they are in neither the ringing nor the live counts.
+    // Only ended calls retire: they are in none of the counts.
     const call_state& c = it->second;
     if (c.client_correlator) {
       auto s = starts_.find(start_key(mo_party(c.from, c.gateway), *c.client_correlator));
@@ -100,29 +125,22 @@ void call_table::apply(const event& e) {
     calls_.erase(it);
     return;
   }
-  const bool was_ended = is_ended(it->second.status);
-  const bool was_early = is_early(it->second.status);
+  const index_key before = key_of(it->second);
   engine::apply(it->second, e);
-  if (!was_ended && is_ended(it->second.status)) count_live(mo_party(it->second.from, it->second.gateway), false);
-  if (was_early && !is_early(it->second.status)) track_ringing(it->second);
+  if (!same_index(before, it->second)) {  // most events change nothing the indexes hold
+    track(it->second, before, -1);
+    track(it->second, key_of(it->second), +1);
+  }
 }
 
 void call_table::restore(call_state c, event_seq last_seq) {
   if (auto it = calls_.find(c.call_id); it != calls_.end()) {  // given twice: the later replaces it
     const call_state& old = it->second;
-    if (!is_ended(old.status)) count_live(mo_party(old.from, old.gateway), false);
-    if (is_early(old.status)) {
-      auto r = ringing_.find(old.to);
-      if (r != ringing_.end()) {
-        r->second.erase(old.start_seq);
-        if (r->second.empty()) ringing_.erase(r);
-      }
-    }
+    track(old, key_of(old), -1);
     if (old.client_correlator) starts_.erase(start_key(mo_party(old.from, old.gateway), *old.client_correlator));
   }
-  if (!is_ended(c.status)) count_live(mo_party(c.from, c.gateway), true);
   index(c);
-  if (is_early(c.status)) track_ringing(c);
+  track(c, key_of(c), +1);
   calls_.insert_or_assign(c.call_id, std::move(c));
   if (last_seq > last_seq_) last_seq_ = last_seq;
 }

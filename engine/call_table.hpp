@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/pushers.hpp"
+#include "engine/settings.hpp"
 #include "engine/types.hpp"
 
 namespace engine {
@@ -39,6 +40,9 @@ class call_table {
   // The push registrations (contract §13): folded by apply() like the calls.
   const pusher_directory& pushers() const noexcept { return pushers_; }
   void restore_pusher(pusher p) { pushers_.restore(std::move(p)); }
+  // The numbers' settings (contract §10): folded by apply() like the calls.
+  const settings_directory& settings() const noexcept { return settings_; }
+  void restore_settings(number_settings s) { settings_.restore(std::move(s)); }
   void restore_last_seq(event_seq s) noexcept { if (s > last_seq_) last_seq_ = s; }
 
   // Calls still ringing `msisdn` (early status, it is their MT), oldest first.
@@ -47,6 +51,10 @@ class call_table {
   // and calls not ended whose MO party is `msisdn` (a number, or a gateway's party).
   std::size_t ringing_count(std::string_view msisdn) const;
   std::size_t live_from_count(std::string_view msisdn) const;
+  // Contract §10: calls Connected or on Hold that `msisdn` is a party of (busy when > 0),
+  // and calls still ringing it with callWaiting (one at most is let in).
+  std::size_t engaged_count(std::string_view msisdn) const;
+  std::size_t waiting_count(std::string_view msisdn) const;
 
   event_seq last_seq() const noexcept { return last_seq_; }
   std::size_t size() const noexcept { return calls_.size(); }
@@ -56,10 +64,19 @@ class call_table {
 
  private:
   pusher_directory pushers_;
+  settings_directory settings_;
   static std::string start_key(std::string_view from, std::string_view correlator);
   void index(const call_state& c);
-  void track_ringing(const call_state& c);
-  void count_live(const std::string& from, bool live);
+  // What of a call's state the counts and indexes below depend on (its parties but MT
+  // never change).
+  struct index_key {
+    call_status status;
+    std::string to;
+    bool call_waiting;
+  };
+  static index_key key_of(const call_state& c);
+  static bool same_index(const index_key& k, const call_state& c);
+  void track(const call_state& c, const index_key& k, int sign);
 
   std::unordered_map<std::string, call_state> calls_;
   std::unordered_map<std::string, std::string> starts_;  // from '\0' correlator -> call id
@@ -67,6 +84,8 @@ class call_table {
   std::unordered_map<std::string, std::map<event_seq, std::string>> ringing_;
   // MO -> calls not ended (entries at 0 are erased)
   std::unordered_map<std::string, std::size_t> live_from_;
+  std::unordered_map<std::string, std::size_t> engaged_;      // number -> calls Connected or Hold
+  std::unordered_map<std::string, std::size_t> waiting_for_;  // MT -> early calls with callWaiting
   std::size_t active_ = 0;
   std::size_t retired_ = 0;
   event_seq last_seq_ = 0;

@@ -140,6 +140,34 @@ bool read_identity(reader r, caller_identity& id) {
   return r.ok;
 }
 
+void write_diversions(json_writer& w, const std::vector<diversion>& ds) {
+  w.key("diversions").begin_array();
+  for (const auto& d : ds) {
+    w.begin_object().field("from", std::string_view(d.from)).field("to", std::string_view(d.to));
+    w.field("reason", std::string_view(d.reason)).field("time", d.time).end_object();
+  }
+  w.end_array();
+}
+
+bool read_diversions(reader& r, std::vector<diversion>& out) {
+  if (!r.has("diversions")) return true;
+  dom::array a;
+  if (r.obj.at_key("diversions").get_array().get(a)) return false;
+  for (auto el : a) {
+    dom::object o;
+    if (el.get_object().get(o)) return false;
+    reader d{o};
+    diversion v;
+    d.str("from", v.from);
+    d.str("to", v.to);
+    d.str("reason", v.reason);
+    d.num("time", v.time);
+    if (!d.ok) return false;
+    out.push_back(std::move(v));
+  }
+  return true;
+}
+
 void write_call_internal(json_writer& w, const call_state& c) {
   w.begin_object();
   w.field("callId", std::string_view(c.call_id)).field("from", std::string_view(c.from));
@@ -152,6 +180,9 @@ void write_call_internal(json_writer& w, const call_state& c) {
     w.key("identity");
     write_identity(w, *c.identity);
   }
+  str_field(w, "dialled", c.dialled);
+  if (!c.diversions.empty()) write_diversions(w, c.diversions);
+  if (c.call_waiting) w.field("callWaiting", true);
   w.field("createdAt", c.created_at);
   if (c.connected_at) w.field("connectedAt", *c.connected_at);
   if (c.ended_at) w.field("endedAt", *c.ended_at);
@@ -188,6 +219,9 @@ bool read_call_internal(dom::object o, call_state& c) {
     if (!read_identity(r.sub("identity"), id)) return false;
     c.identity = std::move(id);
   }
+  r.str("dialled", c.dialled);
+  if (!read_diversions(r, c.diversions)) return false;
+  c.call_waiting = r.boolean("callWaiting");
   r.num("createdAt", c.created_at);
   r.opt_num("connectedAt", c.connected_at);
   r.opt_num("endedAt", c.ended_at);
@@ -257,7 +291,51 @@ bool read_pusher(reader r, pusher& p) {
   return r.ok;
 }
 
+void write_settings(json_writer& w, const number_settings& s) {
+  w.begin_object().field("msisdn", std::string_view(s.msisdn)).field("callWaiting", s.call_waiting);
+  opt_field(w, "unconditional", s.unconditional);
+  opt_field(w, "busy", s.busy);
+  if (s.no_answer)
+    w.key("noAnswer").begin_object().field("to", std::string_view(*s.no_answer)).field("timeout", s.no_answer_timeout_s).end_object();
+  opt_field(w, "notReachable", s.not_reachable);
+  if (s.since) w.field("since", s.since);
+  w.end_object();
+}
+
+bool read_settings(reader r, number_settings& s) {
+  if (!r.present || !r.has("msisdn")) return false;
+  r.str("msisdn", s.msisdn);
+  s.call_waiting = !r.has("callWaiting") || r.boolean("callWaiting");
+  r.opt("unconditional", s.unconditional);
+  r.opt("busy", s.busy);
+  if (r.has("noAnswer")) {
+    reader na = r.sub("noAnswer");
+    std::string to;
+    na.str("to", to);
+    na.num("timeout", s.no_answer_timeout_s);
+    if (!na.ok || to.empty()) return false;
+    s.no_answer = std::move(to);
+  }
+  r.opt("notReachable", s.not_reachable);
+  r.num("since", s.since);
+  return r.ok && !s.msisdn.empty();
+}
+
 }  // namespace
+
+std::string encode_settings_record(const number_settings& s) {
+  json_writer w(192);
+  write_settings(w, s);
+  return w.take();
+}
+
+schemas::result<number_settings, int> decode_settings_record(std::string_view bytes) {
+  dom::object obj;
+  if (!parse_root(bytes, obj)) return schemas::failure{0};
+  number_settings s;
+  if (!read_settings(reader{obj}, s)) return schemas::failure{0};
+  return s;
+}
 
 std::string encode_pusher(const pusher& p) {
   json_writer w(256 + p.data.size() + p.pushkey.size());
@@ -308,6 +386,14 @@ std::string encode_event(const event& e) {
     w.key("pusher");
     write_pusher(w, *e.push);
   }
+  if (e.settings) {
+    w.key("settings");
+    write_settings(w, *e.settings);
+  }
+  str_field(w, "diversion", e.diversion);
+  if (e.call_waiting) w.field("callWaiting", true);
+  if (e.routed) w.field("routed", true);
+  if (e.mt_unaware) w.field("mtUnaware", true);
   w.end_object();
   w.key("outcome").begin_object();
   w.field("accepted", e.accepted());
@@ -375,6 +461,15 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
     if (!ps.ok || !read_pusher(ps, pu)) return schemas::failure{codec_error::malformed};
     e.push = std::move(pu);
   }
+  if (p.has("settings")) {
+    number_settings st;
+    if (!read_settings(p.sub("settings"), st)) return schemas::failure{codec_error::malformed};
+    e.settings = std::move(st);
+  }
+  p.str("diversion", e.diversion);
+  e.call_waiting = p.boolean("callWaiting");
+  e.routed = p.boolean("routed");
+  e.mt_unaware = p.boolean("mtUnaware");
   reader o = r.sub("outcome");
   const bool accepted = o.boolean("accepted");
   if (!accepted) {
@@ -421,6 +516,13 @@ void write_call_view(json_writer& w, const call_state& c, std::string_view base_
   w.field("from", std::string_view(c.from)).field("to", std::string_view(c.to));
   w.field("status", to_string(c.status));
   str_field(w, "gateway", c.gateway);
+  // Forwarding (contract §10): `to` is the current MT; the number MO dialled and each
+  // diversion beside it.
+  if (!c.diversions.empty()) {
+    w.field("dialled", std::string_view(c.dialled_number()));
+    write_diversions(w, c.diversions);
+  }
+  if (c.call_waiting) w.field("callWaiting", true);
   std::string ref(base_path);
   ref += "/calls/";
   ref += c.call_id;

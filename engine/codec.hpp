@@ -10,7 +10,10 @@
 //               "reason":…,"conference":…,
 //               "identity":{"status":"TN-Validation-Passed","attest":"A","passport":…,
 //                           "failure":…,"detail":…},  (start: caller identity, contract §11)
-//               "pusher":{…}},                       (push registrations, contract §13)
+//               "pusher":{…},                        (push registrations, contract §13)
+//               "settings":{"msisdn":…,"callWaiting":…,"unconditional":…,"busy":…,
+//                           "noAnswer":{"to":…,"timeout":S},"notReachable":…},  (contract §10)
+//               "diversion":…,"callWaiting":true,"routed":true,"mtUnaware":true},  (routing, §10)
 //    "outcome":{"accepted":true,"noop":false,"before":"Connected","after":"Connected"}
 //              | {"accepted":false,"reasonCode":"OFFER_PENDING","before":…},
 //    ["arms":{"invite":<ms>,"answer":<ms>,"offer":<ms>,"maxDuration":<ms>},]  (deadlines armed)

@@ -12,6 +12,12 @@ bool owns(const actor& who, std::string_view msisdn) {
 
 role counterpart(role r) { return r == role::mo ? role::mt : role::mo; }
 
+// No progress from MT yet (the invite timer runs): Initial, or invited while busy
+// (Waiting), or invited after a diversion (Forwarded).
+bool awaits_mt(call_status s) {
+  return s == call_status::initial || s == call_status::waiting || s == call_status::forwarded;
+}
+
 }  // namespace
 
 event make_event(const command& cmd, epoch_ms now) {
@@ -111,6 +117,11 @@ reason_code decide_on_call(const call_state& c, action act, role r, const comman
     case action::retire:
     case action::register_pusher:    // decide_pusher (engine/pushers.cpp)
     case action::unregister_pusher:
+    case action::settings:           // decide_settings (engine/settings.cpp)
+    case action::waiting:            // route (engine/routing.cpp)
+    case action::forward:
+    case action::divert:
+    case action::release:
       break;
   }
   return reason_code::internal_error;  // unreachable: start and end handled above
@@ -132,6 +143,9 @@ event decide_timeout(const call_state& c, event e, timer_kind kind, epoch_ms now
     case timer_kind::invite: return accept(std::move(e), call_status::not_reachable);
     case timer_kind::answer: return accept(std::move(e), call_status::no_answer);
     case timer_kind::offer: return accept(std::move(e), c.status);
+    // CFNR's own timer: the status stays; routing diverts the call when the MT still
+    // forwards on no answer (else the expiry only disarms it).
+    case timer_kind::no_answer: return accept(std::move(e), c.status);
     case timer_kind::max_duration: return accept(std::move(e), call_status::terminated);
     case timer_kind::retire: break;  // not a timeout: decide_retire
   }
@@ -232,6 +246,11 @@ role resolve_role(const call_state& call, const actor& who, action act) {
     case action::retire:
     case action::register_pusher:
     case action::unregister_pusher:
+    case action::settings:
+    case action::waiting:
+    case action::forward:
+    case action::divert:
+    case action::release:
       return role::mo;
   }
   return role::mo;
@@ -240,7 +259,9 @@ role resolve_role(const call_state& call, const actor& who, action act) {
 event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers,
              const start_limits& limits) {
   event e = make_event(cmd, now);
-  if (is_pusher_action(cmd.act)) return reject(std::move(e), reason_code::internal_error);  // decide_pusher's
+  // decide_pusher's and decide_settings'; routing's (engine/routing.hpp) are never commands
+  if (is_pusher_action(cmd.act) || cmd.act == action::settings || is_routing_action(cmd.act))
+    return reject(std::move(e), reason_code::internal_error);
   if (cmd.act == action::timeout) {
     if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
     e.from = call->from;
@@ -303,7 +324,12 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
   e.mt_name = call->mt_name;
   const role r = resolve_role(*call, cmd.who, cmd.act);
   e.actor_role = r;
-  if (r == role::stranger) return reject(std::move(e), reason_code::forbidden);
+  if (r == role::stranger) {
+    // A number the call was forwarded away from (contract §10): not a party any more.
+    for (const auto& d : call->diversions)
+      if (owns(cmd.who, d.from)) return reject(std::move(e), reason_code::call_forwarded);
+    return reject(std::move(e), reason_code::forbidden);
+  }
   // MT's name is learnt from its requests (the first that carries one, then kept current).
   if (r == role::mt && !cmd.who.name.empty()) e.mt_name = cmd.who.name;
   e.msisdn = r == role::mo ? call->from : call->to;
@@ -350,6 +376,9 @@ std::string explain_rejection(const event& e, const call_state* c) {
     case reason_code::too_many_calls:
       return (e.gateway.empty() ? "the number " + e.from : "the gateway " + e.gateway) +
              " already has as many calls not ended as allowed (--max-calls-per-number); end one first";
+    case reason_code::call_forwarded:
+      return "the call was forwarded away from your number" +
+             (c ? " (it now rings " + c->to + ")" : std::string()) + "; only its current parties may act on it";
     case reason_code::no_offer_pending:
       return std::string("there is no pending ") + (e.act == action::accept_resume ? "resume" : "hold") +
              " offer to accept";
@@ -371,6 +400,7 @@ void apply(call_state& c, const event& e) {
     c.status = call_status::initial;
     c.client_correlator = e.client_correlator;
     c.identity = e.identity;
+    c.call_waiting = e.call_waiting;
     c.created_at = e.time;
     c.mo_sdp = e.sdp.value_or("");
     c.mo_device = e.device_id;
@@ -410,6 +440,29 @@ void apply(call_state& c, const event& e) {
           c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time, std::move(prior)};
         break;
       case action::end:
+        if (e.routed) break;  // MT busy, diverted by CFB: the events after it go on
+        c.ended_at = e.time;
+        c.end_reason = e.reason;
+        c.offer.reset();
+        break;
+      case action::forward:  // MT is now the target; the diversion's invitation follows
+        if (c.dialled.empty()) c.dialled = c.to;
+        c.diversions.push_back(diversion{e.diversion, e.to, e.reason.value_or(""), e.time});
+        c.to = e.to;
+        c.mt_name.clear();
+        c.mt_sdp.clear();  // early media of the former MT
+        c.call_waiting = false;
+        c.timers[timer_kind::invite].reset();
+        c.timers[timer_kind::answer].reset();
+        c.timers[timer_kind::no_answer].reset();
+        break;
+      case action::divert:
+        c.call_waiting = e.call_waiting;
+        break;
+      case action::waiting:
+        c.call_waiting = true;
+        break;
+      case action::release:
         c.ended_at = e.time;
         c.end_reason = e.reason;
         c.offer.reset();
@@ -419,7 +472,10 @@ void apply(call_state& c, const event& e) {
         c.timers[timer_kind::retire].reset();
         break;
       case action::timeout:
-        if (e.timer == timer_kind::offer) {  // withdrawn: the offerer's SDP is as before
+        if (e.timer) c.timers[*e.timer].reset();  // expired: decided once
+        if (e.routed || e.timer == timer_kind::no_answer) {
+          // diverted by the events after it, or CFNR no longer set: nothing ends
+        } else if (e.timer == timer_kind::offer) {  // withdrawn: the offerer's SDP is as before
           if (c.offer) side_sdp(c.offer->by) = std::move(c.offer->prior_sdp);
           c.offer.reset();
         } else {
@@ -441,8 +497,11 @@ void apply(call_state& c, const event& e) {
   // Timers: arm what the event armed, then keep only those that can still fire.
   for (int i = 0; i < timer_kind_count; ++i)
     if (e.arms.slot[i]) c.timers.slot[i] = e.arms.slot[i];
-  if (c.status != call_status::initial) c.timers[timer_kind::invite].reset();
-  if (!is_early(c.status)) c.timers[timer_kind::answer].reset();
+  if (!awaits_mt(c.status)) c.timers[timer_kind::invite].reset();
+  if (!is_early(c.status)) {
+    c.timers[timer_kind::answer].reset();
+    c.timers[timer_kind::no_answer].reset();
+  }
   if (!c.offer) c.timers[timer_kind::offer].reset();
   if (c.status != call_status::connected && c.status != call_status::hold) c.timers[timer_kind::max_duration].reset();
   c.last_seq = e.seq;

@@ -17,7 +17,7 @@ std::string_view to_string(store_error e) noexcept {
 }
 
 void memory_store::write(std::vector<event>& batch, const std::vector<call_change>* calls,
-                         const std::vector<pusher_change>* pushers) {
+                         const side_changes* side) {
   ++appends_;
   std::string prev =
       events_.empty() ? std::string(64, '0') : schemas::to_hex(schemas::sha256(encode_event(events_.back())));
@@ -26,13 +26,20 @@ void memory_store::write(std::vector<event>& batch, const std::vector<call_chang
     events_.push_back(e);
     prev = schemas::to_hex(schemas::sha256(encode_event(e)));
   }
-  if (pushers)
-    for (const auto& p : *pushers) {
+  if (side) {
+    for (const auto& p : side->pushers) {
       if (p.after)
         persisted_pushers_.insert_or_assign({p.sub, p.device_id}, *p.after);
       else
         persisted_pushers_.erase({p.sub, p.device_id});
     }
+    for (const auto& s : side->settings) {
+      if (s.after)
+        persisted_settings_.insert_or_assign(s.msisdn, *s.after);
+      else
+        persisted_settings_.erase(s.msisdn);
+    }
+  }
   if (!calls) return;
   for (const auto& c : *calls) {
     if (c.after)
@@ -43,7 +50,7 @@ void memory_store::write(std::vector<event>& batch, const std::vector<call_chang
 }
 
 std::optional<store_error> memory_store::complete(std::vector<event>& batch, const std::vector<call_change>* calls,
-                                                  const std::vector<pusher_change>* pushers) {
+                                                  const side_changes* side) {
   if (fail_next_) {
     fail_next_ = false;
     if (!discarding_ && !batch.empty()) expect_next_ = batch.front().seq;
@@ -53,20 +60,20 @@ std::optional<store_error> memory_store::complete(std::vector<event>& batch, con
   // Numbered past a batch that failed (decided before the caller heard of it): fails too.
   if (discarding_ && !batch.empty() && batch.front().seq != expect_next_) return fail_with_;
   discarding_ = false;
-  write(batch, calls, pushers);
+  write(batch, calls, side);
   return std::nullopt;
 }
 
 void memory_store::append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
-                                const std::vector<pusher_change>* pushers, append_done done) {
+                                const side_changes* side, append_done done) {
   std::optional<store_error> err;
   {
     std::lock_guard lk(mu_);
     if (paused_) {
-      waiting_.push_back(waiting{&batch, calls, pushers, std::move(done)});
+      waiting_.push_back(waiting{&batch, calls, side, std::move(done)});
       return;
     }
-    err = complete(batch, calls, pushers);
+    err = complete(batch, calls, side);
   }
   if (err)
     done(schemas::failure{*err});
@@ -86,7 +93,7 @@ void memory_store::resume() {
     std::lock_guard lk(mu_);
     paused_ = false;
     ready.swap(waiting_);
-    for (auto& w : ready) results.push_back(complete(*w.batch, w.calls, w.pushers));
+    for (auto& w : ready) results.push_back(complete(*w.batch, w.calls, w.side));
   }
   for (std::size_t i = 0; i < ready.size(); ++i) {
     if (results[i])
@@ -148,6 +155,10 @@ std::map<std::string, call_state> memory_store::persisted_calls() const {
 std::map<std::pair<std::string, std::string>, pusher> memory_store::persisted_pushers() const {
   std::lock_guard lk(mu_);
   return persisted_pushers_;
+}
+std::map<std::string, number_settings> memory_store::persisted_settings() const {
+  std::lock_guard lk(mu_);
+  return persisted_settings_;
 }
 std::size_t memory_store::lookups() const {
   std::lock_guard lk(mu_);

@@ -42,6 +42,24 @@ struct pusher_change {
   std::optional<pusher> after;
 };
 
+// A number's settings after a batch (contract §10), written like a call_change. `after`
+// empty: the number is back to the defaults (nothing kept).
+struct settings_change {
+  std::string msisdn;
+  std::optional<number_settings> after;
+};
+
+// What a batch changes of the fold besides calls: push registrations and settings.
+struct side_changes {
+  std::vector<pusher_change> pushers;
+  std::vector<settings_change> settings;
+  bool empty() const noexcept { return pushers.empty() && settings.empty(); }
+  void clear() {
+    pushers.clear();
+    settings.clear();
+  }
+};
+
 class event_store {
  public:
   virtual ~event_store() = default;
@@ -61,9 +79,10 @@ class event_store {
   // not there); the caller renumbers from the failed batch and hands over again only
   // after every append in flight is answered. The caller keeps `batch` and `calls` alive
   // and untouched until `done`. Called on the reactor thread.
-  // `pushers` (may be null): the registrations the batch changed, written the same way.
+  // `side` (may be null): the registrations and settings the batch changed, written the
+  // same way.
   virtual void append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
-                            const std::vector<pusher_change>* pushers, append_done done) = 0;
+                            const side_changes* side, append_done done) = 0;
   void append_async(std::vector<event>& batch, const std::vector<call_change>* calls, append_done done) {
     append_async(batch, calls, nullptr, std::move(done));
   }
@@ -133,7 +152,7 @@ class memory_store final : public event_store, public call_lookup {
  public:
   using event_store::append_async;
   void append_async(std::vector<event>& batch, const std::vector<call_change>* calls,
-                    const std::vector<pusher_change>* pushers, append_done done) override;
+                    const side_changes* side, append_done done) override;
   std::optional<call_state> load_call(std::string_view call_id) const override;
   std::optional<std::string> find_start(std::string_view from, std::string_view client_correlator) const override;
 
@@ -152,6 +171,8 @@ class memory_store final : public event_store, public call_lookup {
   std::map<std::string, call_state> persisted_calls() const;
   // The persisted push registrations, by (sub, device_id).
   std::map<std::pair<std::string, std::string>, pusher> persisted_pushers() const;
+  // The persisted settings, by number.
+  std::map<std::string, number_settings> persisted_settings() const;
   // Lookups served so far (load_call and find_start).
   std::size_t lookups() const;
 
@@ -160,6 +181,7 @@ class memory_store final : public event_store, public call_lookup {
   std::vector<event> events_;
   std::map<std::string, call_state> persisted_;
   std::map<std::pair<std::string, std::string>, pusher> persisted_pushers_;
+  std::map<std::string, number_settings> persisted_settings_;
   mutable std::size_t lookups_ = 0;
   std::size_t appends_ = 0;
   bool fail_next_ = false;
@@ -170,16 +192,15 @@ class memory_store final : public event_store, public call_lookup {
   struct waiting {
     std::vector<event>* batch;
     const std::vector<call_change>* calls;
-    const std::vector<pusher_change>* pushers;
+    const side_changes* side;
     append_done done;
   };
   std::deque<waiting> waiting_;
 
   // Under mu_: writes the batch or says why not (fail_next_, or numbering past a failure).
   std::optional<store_error> complete(std::vector<event>& batch, const std::vector<call_change>* calls,
-                                      const std::vector<pusher_change>* pushers);
-  void write(std::vector<event>& batch, const std::vector<call_change>* calls,
-             const std::vector<pusher_change>* pushers);
+                                      const side_changes* side);
+  void write(std::vector<event>& batch, const std::vector<call_change>* calls, const side_changes* side);
 };
 
 }  // namespace engine

@@ -26,7 +26,9 @@ std::vector<std::string> notification::recipients() const {
 std::optional<notification> derive_notification(const event& e) {
   if (!e.accepted() || e.noop || !e.status_after) return std::nullopt;
   // A retirement leaves memory, not the call; pusher events notify nobody (contract §10).
-  if (e.act == action::retire || is_pusher_action(e.act)) return std::nullopt;
+  if (e.act == action::retire || is_pusher_action(e.act) || e.act == action::settings || e.routed)
+    return std::nullopt;
+  if (e.act == action::timeout && e.timer == timer_kind::no_answer) return std::nullopt;  // diverted nothing
   notification n;
   n.seq = e.seq;
   n.time = e.time;
@@ -53,6 +55,28 @@ std::optional<notification> derive_notification(const event& e) {
       n.type = notification_type::invitation;
       n.status.clear();
       n.identity = e.identity;
+      n.call_waiting = e.call_waiting;
+      break;
+    case action::divert:  // the diversion's invitation, to the new MT
+      n.type = notification_type::invitation;
+      n.status.clear();
+      n.identity = e.identity;
+      n.call_waiting = e.call_waiting;
+      n.diversion = e.diversion;
+      n.exclude_sub.clear();
+      n.exclude_device.clear();
+      break;
+    case action::forward:  // MO, and the MT it left (its devices stop ringing)
+      n.to = e.diversion;
+      n.diversion = e.diversion;
+      n.reason = e.reason;
+      n.mo_only = e.mt_unaware;
+      n.receiver_name.clear();
+      break;
+    case action::waiting:
+    case action::release:
+      n.reason = e.reason;
+      n.mo_only = e.mt_unaware;
       break;
     case action::in_progress:
       n.response_code = e.sdp ? 183 : 180;
@@ -91,6 +115,8 @@ notification invitation_for(const call_state& c) {
   n.exclude_device.clear();  // a device that connects later did not cause it
   if (!c.mo_sdp.empty()) n.sdp = c.mo_sdp;
   n.identity = c.identity;
+  n.call_waiting = c.call_waiting;
+  if (!c.diversions.empty()) n.diversion = c.diversions.back().from;
   return n;
 }
 
@@ -112,6 +138,8 @@ std::string encode_notification(const notification& n, std::string_view base_pat
     w.field("verificationStatus", schemas::passport::to_string(verification_of(n.identity)));
     if (n.identity && n.identity->attest) w.field("attestation", std::string_view(&n.identity->attest, 1));
     if (n.identity && !n.identity->passport.empty()) w.field("identity", std::string_view(n.identity->passport));
+    if (!n.diversion.empty()) w.field("diversionAddress", std::string_view(schemas::tel_uri(n.diversion)));
+    if (n.call_waiting) w.field("callWaiting", true);
   } else {
     w.key("sessionStatusNotification").begin_object();
     w.field("status", std::string_view(n.status));
@@ -120,6 +148,7 @@ std::string encode_notification(const notification& n, std::string_view base_pat
     if (!n.receiver_name.empty()) w.field("receiverName", std::string_view(n.receiver_name));
     w.field("receiverAddress", std::string_view(schemas::tel_uri(n.to)));
     w.field("callObjectRef", std::string_view(ref));
+    if (!n.diversion.empty()) w.field("diversionAddress", std::string_view(schemas::tel_uri(n.diversion)));
     if (n.reason) w.field("reason", std::string_view(*n.reason));
   }
   w.key("notificationReference").begin_object();

@@ -35,6 +35,10 @@ struct notification {
   std::optional<caller_identity> identity;  // invitations: verificationStatus, attestation, identity
   std::string originator_name;  // invitations: MO's display name (originatorName), "" when unknown
   std::string receiver_name;    // statuses: MT's display name (receiverName), "" when unknown
+  // Contract §10: diversionAddress (the number that forwarded: Forwarded statuses and a
+  // diversion's invitation), and callWaiting on the invitation of a call to a busy number.
+  std::string diversion;
+  bool call_waiting = false;
 
   // Whether a device (token sub, device_id, numbers) receives this notification.
   bool is_for(std::string_view sub, std::string_view device_id, const std::vector<std::string>& msisdns) const;
@@ -44,7 +48,12 @@ struct notification {
 };
 
 // The notification an accepted, state-changing event causes; nullopt for rejected and
-// noop events. A /start ended at once by the ringing cap is no invitation: it is a status
+// noop events, settings and pusher events, retirements, and events that gave way to the
+// engine's routing (event::routed, a noAnswer timer that diverted nothing). The engine's
+// routing events (contract §10) are told to every device of the parties aware of the
+// call: waiting to both; forward to MO and the MT it left (when that MT was invited),
+// with diversionAddress; divert is the new MT's invitation; release to MO and MT (MO
+// only when MT was never invited). A /start ended at once by the ringing cap is no invitation: it is a status
 // notification Busy, reason "too-many-calls", to every device of MO (the requesting one
 // included, since the engine caused it) and to no device of MT.
 std::optional<notification> derive_notification(const event& e);

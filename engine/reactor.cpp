@@ -7,6 +7,8 @@
 
 #include "engine/codec.hpp"
 #include "engine/decide.hpp"
+#include "engine/routing.hpp"
+#include "engine/settings.hpp"
 #include "schemas/api.hpp"
 
 namespace engine {
@@ -35,6 +37,7 @@ std::string lane_key(const command& cmd, const call_state* call) {
   if (cmd.act == action::start) return lookup_key(cmd);
   // One subject's registrations are decided one at a time (the per-subject cap).
   if (is_pusher_action(cmd.act)) return "p:" + (cmd.push && !cmd.push->sub.empty() ? cmd.push->sub : cmd.who.sub);
+  if (cmd.act == action::settings) return "n:" + cmd.to;  // one number's settings at a time
   if (!call) return {};
   return "c:" + call->call_id;
 }
@@ -62,6 +65,28 @@ reactor::~reactor() {
   lookup_cv_.notify_all();
   if (lookup_thread_.joinable()) lookup_thread_.join();
 }
+
+// What routing (contract §10) reads: the committed table plus what is decided and not yet
+// applied (callWaiting invitations), and presence from transport.
+class reactor::view final : public routing_view {
+ public:
+  explicit view(const reactor& r) : r_(r) {}
+  number_settings settings(std::string_view msisdn) const override { return r_.table_.settings().of(msisdn); }
+  bool engaged(std::string_view msisdn) const override { return r_.table_.engaged_count(msisdn) > 0; }
+  bool has_waiting(std::string_view msisdn) const override {
+    if (r_.table_.waiting_count(msisdn) > 0) return true;
+    return r_.inflight_waiting_.find(std::string(msisdn)) != r_.inflight_waiting_.end();
+  }
+  bool reachable(std::string_view msisdn) const override {
+    if (!r_.online_ || r_.online_(msisdn)) return true;
+    return !r_.table_.pushers().for_number(msisdn).empty();
+  }
+
+ private:
+  const reactor& r_;
+};
+
+void reactor::set_presence(std::function<bool(std::string_view)> online) { online_ = std::move(online); }
 
 void reactor::set_listener(event_listener* l) { listener_ = l; }
 void reactor::set_lookup(const call_lookup* l) { lookup_ = l; }
@@ -96,6 +121,20 @@ bool reactor::submit(command cmd, reply_fn done) {
 bool reactor::query(std::string call_id, actor who, reply_fn done) {
   if (stopping_.load() || !admission_.admit()) return false;
   post(read_request{std::move(call_id), std::move(who), std::move(done), false, std::nullopt});
+  return true;
+}
+
+bool reactor::query_settings(std::string msisdn, actor who, reply_fn done) {
+  if (stopping_.load() || !admission_.admit()) return false;
+  post(task_fn([this, msisdn = std::move(msisdn), who = std::move(who), done = std::move(done)](
+                   const call_table& table, event_seq) mutable {
+    reply rep;
+    if (who.gateway || std::find(who.msisdns.begin(), who.msisdns.end(), msisdn) == who.msisdns.end())
+      rep = reply{reason_code::forbidden, "the access token does not own the number " + msisdn, {}};
+    else
+      rep.result = table.settings().of(msisdn);
+    answer(done, std::move(rep));
+  }));
   return true;
 }
 
@@ -259,7 +298,7 @@ void reactor::handle(request&& r) {
     decide_request(std::move(r), found, std::move(key), now);
     return;
   }
-  if (is_pusher_action(r.cmd.act)) {  // no call: the subject's lane, then the directory
+  if (is_pusher_action(r.cmd.act) || r.cmd.act == action::settings) {  // no call: its lane, then the directory
     std::string key = lane_key(r.cmd, nullptr);
     if (lanes_.wait(key, r)) return;
     lanes_.take(key);
@@ -307,8 +346,13 @@ void reactor::handle(request&& r) {
 // Decides `r` on `call` (memory's, or the log's for a call not in memory) and queues the
 // event for the next write. `key` is held by r (or empty).
 void reactor::decide_request(request&& r, const call_state* call, std::string key, epoch_ms now) {
-  event ev = is_pusher_action(r.cmd.act) ? decide_pusher(table_.pushers(), r.cmd, now, opts_.pushers)
-                                          : decide(call, r.cmd, now, opts_.timers, limits_for(r.cmd));
+  event ev = is_pusher_action(r.cmd.act)        ? decide_pusher(table_.pushers(), r.cmd, now, opts_.pushers)
+             : r.cmd.act == action::settings ? decide_settings(table_.settings(), r.cmd, now)
+                                             : decide(call, r.cmd, now, opts_.timers, limits_for(r.cmd));
+  // Where the call goes (contract §10): the engine's own events, written right after this one.
+  std::vector<event> follow;
+  if (!is_pusher_action(ev.act) && ev.act != action::settings && ev.act != action::retire)
+    follow = route(ev, call, view(*this), opts_.timers);
   const bool holds_caps = ev.act == action::start && ev.accepted() && !ev.noop && ev.status_after &&
                           !is_ended(*ev.status_after);
   if (holds_caps) {
@@ -327,9 +371,28 @@ void reactor::decide_request(request&& r, const call_state* call, std::string ke
   if (!ev.accepted())
     message = r.cmd.input_error != reason_code::none ? std::move(r.cmd.input_error_message)
                                                      : explain_rejection(ev, call);
+  std::string waits = ev.call_waiting ? ev.to : std::string();
   pending_.push_back(decided{std::move(ev), std::move(r.done), std::move(key), r.deadline, std::move(message),
-                             holds_caps, {}, std::chrono::steady_clock::now()});
+                             holds_caps, {}, std::chrono::steady_clock::now(), false, {}});
   if (r.looked_up && r.found) pending_.back().found = std::move(r.found);
+  if (!waits.empty()) {
+    ++inflight_waiting_[waits];
+    pending_.back().holds_waiting = std::move(waits);
+  }
+  if (!follow.empty()) queue_follow_ups(std::move(follow), pending_.back());
+}
+
+void reactor::queue_follow_ups(std::vector<event> follow, const decided& trigger) {
+  for (auto& ev : follow) {
+    admission_.add_own();  // answered (to nobody) like the engine's timers
+    std::string waits = ev.act == action::divert && ev.call_waiting ? ev.to : std::string();
+    decided d{std::move(ev), [](reply) {}, {}, trigger.deadline, {}, false, {}, trigger.decided_at, true, {}};
+    if (!waits.empty()) {
+      ++inflight_waiting_[waits];
+      d.holds_waiting = std::move(waits);
+    }
+    pending_.push_back(std::move(d));
+  }
 }
 
 // The counts behind the call caps: the committed table plus the accepted starts decided
@@ -344,12 +407,20 @@ start_limits reactor::limits_for(const command& cmd) const {
   };
   if (l.caps.max_calls_per_number > 0)
     l.calls_from = table_.live_from_count(mo_party_of(cmd)) + in_flight(inflight_from_, mo_party_of(cmd));
-  if (l.caps.max_ringing_per_number > 0)
+  // Contract §10: unconditional forwarding is decided before the ringing cap (the call
+  // never rings this number).
+  const number_settings* s = table_.settings().find(cmd.to);
+  if (l.caps.max_ringing_per_number > 0 && !(s && s->unconditional))
     l.ringing_to = table_.ringing_count(cmd.to) + in_flight(inflight_to_, cmd.to);
   return l;
 }
 
 void reactor::release_caps(decided& d, const event& ev) {
+  if (!d.holds_waiting.empty()) {
+    auto it = inflight_waiting_.find(d.holds_waiting);
+    if (it != inflight_waiting_.end() && --it->second == 0) inflight_waiting_.erase(it);
+    d.holds_waiting.clear();
+  }
   if (!d.holds_caps) return;
   d.holds_caps = false;
   auto drop = [](std::unordered_map<std::string, std::size_t>& m, const std::string& k) {
@@ -386,7 +457,8 @@ void reactor::release(const std::string& key) {
 void reactor::flush() {
   const std::size_t depth = std::max<std::size_t>(1, opts_.max_inflight_batches);
   while (!pending_.empty() && !unwinding_ && inflight_.size() < depth) {
-    const std::size_t n = std::min(pending_.size(), opts_.max_batch);
+    std::size_t n = std::min(pending_.size(), opts_.max_batch);
+    while (n < pending_.size() && pending_[n].follows) ++n;  // routing's events go with their trigger
     if (spare_batches_.empty()) {
       inflight_.emplace_back();
     } else {
@@ -407,9 +479,9 @@ void reactor::flush() {
     // still in flight (a request waits while its call has one: lanes_), so each call folds
     // from the table.
     b.calls = changes_of(b.events);
-    b.pushers = pusher_changes_of(b.events);
+    b.side = side_changes_of(b.events);
     probe_.batch(n);
-    store_.append_async(b.events, &b.calls, &b.pushers,
+    store_.append_async(b.events, &b.calls, &b.side,
                         [this](schemas::status<store_error> s) { post(write_done{s}); });
   }
 }
@@ -448,10 +520,26 @@ std::vector<call_change> reactor::changes_of(const std::vector<event>& batch) co
   return out;
 }
 
-// The registrations `batch` changes, as they are after it (the last event of a device wins).
-std::vector<pusher_change> reactor::pusher_changes_of(const std::vector<event>& batch) {
-  std::vector<pusher_change> out;
+// The registrations and settings `batch` changes, as they are after it (the last event of
+// a device or number wins).
+side_changes reactor::side_changes_of(const std::vector<event>& batch) {
+  side_changes side;
+  auto& out = side.pushers;
   for (const event& e : batch) {
+    if (e.act == action::settings && e.accepted() && !e.noop && e.settings) {
+      settings_change c{e.settings->msisdn, std::nullopt};
+      if (!e.settings->is_default()) {
+        c.after = *e.settings;
+        c.after->since = e.seq;
+      }
+      auto same = std::find_if(side.settings.begin(), side.settings.end(),
+                               [&](const settings_change& o) { return o.msisdn == c.msisdn; });
+      if (same != side.settings.end())
+        *same = std::move(c);
+      else
+        side.settings.push_back(std::move(c));
+      continue;
+    }
     if (!is_pusher_action(e.act) || !e.accepted() || e.noop || !e.push) continue;
     pusher_change c{e.push->sub, e.push->device_id, std::nullopt};
     if (e.act == action::register_pusher) {
@@ -465,7 +553,7 @@ std::vector<pusher_change> reactor::pusher_changes_of(const std::vector<event>& 
     else
       out.push_back(std::move(c));
   }
-  return out;
+  return side;
 }
 
 void reactor::handle(write_done&& d) {
@@ -486,6 +574,7 @@ void reactor::handle(write_done&& d) {
   b.requests.clear();
   b.events.clear();
   b.calls.clear();
+  b.side.clear();
   spare_batches_.push_back(std::move(b));
   inflight_.pop_front();
   if (inflight_.empty()) unwinding_ = false;
@@ -534,9 +623,10 @@ void reactor::finish(decided& d, const event& ev, bool durable, store_error err,
 
 reply reactor::success_reply(const event& e, const call_state* found) const {
   reply r;
+  if (e.act == action::settings && e.settings) r.result = *e.settings;  // as they now are
   if (e.act == action::start) {
     if (const call_state* c = found ? found : table_.find(e.call_id))
-      r.result = started_call{c->to, c->from, c->call_id, c->client_correlator};
+      r.result = started_call{c->dialled_number(), c->from, c->call_id, c->client_correlator};
   }
   return r;
 }
@@ -546,6 +636,16 @@ std::string render_success(const reply& r, std::string_view base_path) {
     return schemas::encode_start_response(s->to, s->from, s->call_id, s->client_correlator);
   if (const auto* c = std::get_if<std::shared_ptr<const call_state>>(&r.result); c && *c)
     return encode_call_view(**c, base_path);
+  if (const auto* s = std::get_if<number_settings>(&r.result)) {
+    schemas::settings_request v;
+    v.call_waiting = s->call_waiting;
+    v.unconditional = s->unconditional;
+    v.busy = s->busy;
+    v.no_answer = s->no_answer;
+    v.no_answer_timeout_s = s->no_answer_timeout_s;
+    v.not_reachable = s->not_reachable;
+    return schemas::encode_settings(s->msisdn, v);
+  }
   return "{}";
 }
 

@@ -63,7 +63,8 @@ struct reply {
   std::string message;                   // systemMessage for errors
   // On success: the call of a /start, the call a GET reads (shared: a reply is copied
   // into the closure that takes it to the I/O thread); nothing for other actions.
-  std::variant<std::monostate, started_call, std::shared_ptr<const call_state>> result;
+  // A GET /settings: the number's settings.
+  std::variant<std::monostate, started_call, std::shared_ptr<const call_state>, number_settings> result;
 };
 
 // The JSON body of a successful reply: StartCallResponse, the call view (its
@@ -113,6 +114,8 @@ class reactor {
   [[nodiscard]] bool submit(command cmd, reply_fn done);
   // Reads a call for one of its parties (GET /calls/{id}): 200 with the view, 404, 403.
   [[nodiscard]] bool query(std::string call_id, actor who, reply_fn done);
+  // Reads a number's settings for its owner (GET /settings/{msisdn}): 200, 403.
+  [[nodiscard]] bool query_settings(std::string msisdn, actor who, reply_fn done);
 
   void set_listener(event_listener* l);  // before run()
   // Called on the reactor thread at the end of every loop iteration (and of the shut-down)
@@ -122,6 +125,10 @@ class reactor {
   // Where calls that are not in memory (retired, contract §9) are read back from; before
   // run(). Without one, a call not in memory is unknown (404) and a /start is new.
   void set_lookup(const call_lookup* l);
+  // Whether a number has a notification socket open (contract §10: a number with no
+  // socket and no push registration is not reachable, and CFNRc applies). Called on the
+  // reactor thread; must not block. Before run(). Without one, every number is online.
+  void set_presence(std::function<bool(std::string_view msisdn)> online);
 
   // Runs `task` on the reactor thread, between batches, with the committed call table
   // and the seq of the last event it holds (every event up to it has been published to
@@ -188,6 +195,10 @@ class reactor {
     bool holds_caps = false;  // an accepted start counted in inflight_from_/inflight_to_
     std::optional<call_state> found;  // the call read back from the log (not in memory), for the reply
     std::chrono::steady_clock::time_point decided_at;  // yna_commit_seconds
+    // An event routing added after the request's (contract §10): written in the same batch
+    // as the event before it, answered to nobody.
+    bool follows = false;
+    std::string holds_waiting;  // the MT its callWaiting invitation counts in inflight_waiting_
   };
 
   void post(message m);
@@ -202,11 +213,12 @@ class reactor {
   void lookup_loop();
   void refuse(reply_fn& done);
   std::vector<call_change> changes_of(const std::vector<event>& batch) const;
-  static std::vector<pusher_change> pusher_changes_of(const std::vector<event>& batch);
+  static side_changes side_changes_of(const std::vector<event>& batch);
   void expire_pushers(epoch_ms now);
   void release(const std::string& key);
   start_limits limits_for(const command& cmd) const;
   void release_caps(decided& d, const event& ev);
+  void queue_follow_ups(std::vector<event> follow, const decided& trigger);
   void flush();
   void expire_stale();
   void fire_due(epoch_ms now);
@@ -255,7 +267,7 @@ class reactor {
     std::vector<decided> requests;
     std::vector<event> events;
     std::vector<call_change> calls;
-    std::vector<pusher_change> pushers;
+    side_changes side;
   };
   // Handed to the store and not yet answered, oldest first (the store answers in this
   // order). A deque: the store holds pointers into each until its answer.
@@ -269,6 +281,11 @@ class reactor {
   // within one batch cannot pass them. Released when the start is applied or dropped.
   std::unordered_map<std::string, std::size_t> inflight_from_;
   std::unordered_map<std::string, std::size_t> inflight_to_;
+  // Invitations with callWaiting decided and not yet applied, by MT: one call waits at a time.
+  std::unordered_map<std::string, std::size_t> inflight_waiting_;
+  std::function<bool(std::string_view)> online_;
+  class view;  // routing_view over the table, the in-flight counts and presence
+  friend class view;
   event_seq next_seq_;
   epoch_ms last_sweep_ = 0;  // monotonic
   timer_queue timers_;

@@ -19,21 +19,21 @@ std::string_view name_in(const std::array<std::string_view, N>& names, E v) {
   return i < N ? names[i] : std::string_view("?");
 }
 
-constexpr std::array<std::string_view, 13> status_names{
+constexpr std::array<std::string_view, 15> status_names{
     "Initial",  "InProgress", "Proceeding", "Ringing", "Connected",    "Hold",  "Terminated",
-    "SessionCancelled", "Declined", "Busy", "NoAnswer", "NotReachable", "Failed"};
+    "SessionCancelled", "Declined", "Busy", "NoAnswer", "NotReachable", "Failed", "Waiting", "Forwarded"};
 
 constexpr std::array<std::string_view, action_count> action_names{
     "start", "inProgress", "proceeding", "ringing", "connected", "hold",
     "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout", "retire",
-    "registerPusher", "unregisterPusher"};
+    "registerPusher", "unregisterPusher", "settings", "waiting", "forward", "divert", "release"};
 
 constexpr std::array<std::string_view, 4> role_names{"MO", "MT", "stranger", "engine"};
 constexpr std::array<std::string_view, 3> offer_names{"hold", "resume", "renegotiate"};
 constexpr std::array<std::string_view, timer_kind_count> timer_names{"invite", "answer", "offer", "maxDuration",
-                                                                     "retire"};
-constexpr std::array<std::string_view, timer_kind_count> expiry_reasons{"invite-timeout", "answer-timeout",
-                                                                        "offer-timeout", "max-duration", "retention"};
+                                                                     "retire", "noAnswer"};
+constexpr std::array<std::string_view, timer_kind_count> expiry_reasons{
+    "invite-timeout", "answer-timeout", "offer-timeout", "max-duration", "retention", "no-answer-forwarding"};
 
 }  // namespace
 
@@ -44,7 +44,7 @@ std::optional<call_status> parse_call_status(std::string_view s) noexcept {
 
 bool is_early(call_status s) noexcept {
   return s == call_status::initial || s == call_status::in_progress || s == call_status::proceeding ||
-         s == call_status::ringing;
+         s == call_status::ringing || s == call_status::waiting || s == call_status::forwarded;
 }
 
 bool is_ended(call_status s) noexcept {

@@ -36,10 +36,13 @@ enum class call_status : std::uint8_t {
   no_answer,
   not_reachable,
   failed,
+  // Contract §10 (appended: statuses are stored by name, but keep the order stable)
+  waiting,    // early: MT is in another call and has call waiting on; the call rings it all the same
+  forwarded,  // early: the call was diverted to another number, which is being invited
 };
 std::string_view to_string(call_status s) noexcept;
 std::optional<call_status> parse_call_status(std::string_view s) noexcept;
-// Initial, InProgress, Proceeding, Ringing: before anyone answered.
+// Initial, InProgress, Proceeding, Ringing, Waiting, Forwarded: before anyone answered.
 bool is_early(call_status s) noexcept;
 bool is_ended(call_status s) noexcept;
 
@@ -62,12 +65,24 @@ enum class action : std::uint8_t {
   // engine's own removals (expired, or a pushkey the gateway rejected). No call.
   register_pusher,
   unregister_pusher,
+  // Per-number settings (contract §10): PUT /settings/{msisdn}. No call.
+  settings,
+  // The engine's own routing decisions (contract §10), each written in the batch of the
+  // event that triggered it (a /start, an MT's busy /end, a timer), right after it:
+  waiting,  // MT is busy and has call waiting on: MO is told Waiting (status Waiting)
+  forward,  // the call is diverted away from its MT: MO (and that MT, if it was invited) told Forwarded
+  divert,   // the diversion's invitation: the call's new MT is invited (diversionAddress)
+  release,  // the engine ends the call: Busy (user-busy), NotReachable (forwarding-limit, -loop)
 };
 inline constexpr int endpoint_count = 11;  // start .. end: the reference's endpoints
-inline constexpr int action_count = 15;
+inline constexpr int action_count = 20;
 // The actions that are about a device's push registration, not a call.
 constexpr bool is_pusher_action(action a) noexcept {
   return a == action::register_pusher || a == action::unregister_pusher;
+}
+// The actions the engine takes on a call on its own while routing it (contract §10).
+constexpr bool is_routing_action(action a) noexcept {
+  return a == action::waiting || a == action::forward || a == action::divert || a == action::release;
 }
 // Stable name used in events and metrics, e.g. "acceptHold" (the reference's path word).
 std::string_view to_string(action a) noexcept;
@@ -90,13 +105,15 @@ enum class timer_kind : std::uint8_t {
   offer,         // hold, resume or renegotiate not answered: offer withdrawn
   max_duration,  // Connected for too long: Terminated
   retire,        // ended long enough ago (--call-retention): the call leaves memory (action::retire)
+  no_answer,     // the MT's own no-answer forwarding (CFNR, contract §10) is due: the call is diverted
 };
-inline constexpr int timer_kind_count = 5;
-// "invite", "answer", "offer", "maxDuration", "retire"
+inline constexpr int timer_kind_count = 6;
+// "invite", "answer", "offer", "maxDuration", "retire", "noAnswer"
 std::string_view to_string(timer_kind k) noexcept;
 std::optional<timer_kind> parse_timer_kind(std::string_view s) noexcept;
 // The `reason` an expiry carries: "invite-timeout", "answer-timeout", "offer-timeout",
-// "max-duration" ("retention" for retire, which notifies nobody).
+// "max-duration" ("retention" for retire, which notifies nobody; "no-answer-forwarding" for
+// noAnswer, which diverts).
 std::string_view expiry_reason(timer_kind k) noexcept;
 
 // Absolute deadlines in ms since the epoch, one slot per timer_kind; empty = not armed.
@@ -165,6 +182,38 @@ struct pusher {
   bool operator==(const pusher&) const = default;
 };
 
+// A number's settings (contract §10): call waiting and forwarding. Part of the fold; a
+// number without a record has the defaults (call waiting on, no forwarding).
+struct number_settings {
+  std::string msisdn;
+  bool call_waiting = true;
+  std::optional<std::string> unconditional;  // CFU: every call goes there
+  std::optional<std::string> busy;           // CFB: while in a call (or an MT /end with reason busy)
+  std::optional<std::string> no_answer;      // CFNR: not answered in no_answer_timeout_s
+  int no_answer_timeout_s = 20;
+  std::optional<std::string> not_reachable;  // CFNRc: no device (no socket, no pusher), or the invite timer
+  event_seq since = 0;                       // the event that set them
+  // The defaults: nothing to keep.
+  bool is_default() const noexcept {
+    return call_waiting && !unconditional && !busy && !no_answer && !not_reachable;
+  }
+  bool same_rules(const number_settings& o) const noexcept {
+    return call_waiting == o.call_waiting && unconditional == o.unconditional && busy == o.busy &&
+           no_answer == o.no_answer && (!no_answer || no_answer_timeout_s == o.no_answer_timeout_s) &&
+           not_reachable == o.not_reachable;
+  }
+  bool operator==(const number_settings&) const = default;
+};
+
+// One diversion of a call (contract §10): `from` (the MT then) forwarded it to `to`.
+struct diversion {
+  std::string from, to;
+  std::string reason;  // "unconditional", "user-busy", "no-answer", "unavailable"
+  epoch_ms time = 0;
+  bool operator==(const diversion&) const = default;
+};
+inline constexpr std::size_t max_diversions = 5;
+
 // The caller identity of a /start (contract §11), decided by transport before the command
 // reaches the reactor: the PASSporT the engine signed for its own caller (Passed, attest
 // A), or what verifying a gateway's `identity` gave (Passed, Failed with the reason, or
@@ -207,6 +256,8 @@ struct command {
   // the device and numbers are the token's). unregister_pusher: the device named
   // (sub, device_id); for the engine's own removal of a rejected pushkey, that pushkey.
   std::optional<pusher> push;
+  // settings: the number's settings asked for (msisdn = the path's number).
+  std::optional<number_settings> settings;
   // Made by the engine, not by a request (the removal of an expired or rejected
   // registration); transport never sets it for a request.
   bool by_engine = false;
@@ -245,6 +296,19 @@ struct event {
   // register_pusher: the registration as it is now; unregister_pusher: the device whose
   // registration goes (sub, device_id).
   std::optional<pusher> push;
+  // settings: the number's settings as they are now (msisdn: the number).
+  std::optional<number_settings> settings;
+  // Routing (contract §10). `routed`: the engine's events that follow this one in its batch
+  // decide what happens next, so this one tells nobody and ends nothing (a /start whose MT
+  // is not invited, an MT's busy /end or a timer that diverts). `diversion`: forward, the
+  // number that forwarded (the MT before it; `to` is the target); divert, the number the
+  // invitation names as diversionAddress. `call_waiting`: the invitation of this start or
+  // divert says callWaiting. `mt_unaware`: an engine event whose MT was never invited, so
+  // only MO is told. A forward's reason ("unconditional", "user-busy", …) is in `reason`.
+  bool routed = false;
+  std::string diversion;
+  bool call_waiting = false;
+  bool mt_unaware = false;
   // timers: the deadlines this event arms (absolute, contract §7), and for a timeout
   // event the timer that expired and the deadline it had
   deadlines arms;
@@ -287,6 +351,12 @@ struct call_state {
   std::string mo_sdp;           // last SDP of each side
   std::string mt_sdp;
   std::optional<caller_identity> identity;  // the start's; its PASSporT dropped once no longer ringing
+  // Forwarding (contract §10): the number MO dialled ("" while it is still `to`), and every
+  // diversion in order; `call_waiting`: the current MT's invitation said callWaiting.
+  std::string dialled;
+  std::vector<diversion> diversions;
+  bool call_waiting = false;
+  const std::string& dialled_number() const noexcept { return dialled.empty() ? to : dialled; }
   std::string mo_device;        // device that started the call
   std::string mt_device;        // device that answered (empty until Connected)
   deadlines timers;             // armed timers; only those that can still fire

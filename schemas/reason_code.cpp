@@ -43,6 +43,7 @@ constexpr std::array<info, reason_code_count> table{{
     {"HEADERS_TOO_LARGE", 431, "The request headers are too large."},
     {"TOO_MANY_CALLS", 429, "Too many calls from this number are in progress; end one first."},
     {"TOO_MANY_PUSHERS", 429, "This account has as many push registrations as it may; remove one first."},
+    {"CALL_FORWARDED", 400, "The call was forwarded to another number; only its current parties may act on it."},
 }};
 
 const info& lookup(reason_code c) noexcept {

@@ -39,9 +39,10 @@ enum class reason_code : std::uint8_t {
   headers_too_large,
   too_many_calls,  // contract §3a: --max-calls-per-number calls not ended from one number
   too_many_pushers,  // contract §13: a subject has --max-pushers-per-sub registrations already
+  call_forwarded,    // contract §10: the request's number was the call's MT, and the call went on elsewhere
 };
 
-inline constexpr std::uint8_t reason_code_count = static_cast<std::uint8_t>(reason_code::too_many_pushers) + 1;
+inline constexpr std::uint8_t reason_code_count = static_cast<std::uint8_t>(reason_code::call_forwarded) + 1;
 
 // The contract's spelling, e.g. "INVALID_STATE". none → "".
 std::string_view to_string(reason_code c) noexcept;

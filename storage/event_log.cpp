@@ -297,7 +297,13 @@ schemas::result<persisted_state, read_error> event_log::load_persisted() const {
       out.seq = *seq;
       continue;
     }
-    if (!key.empty() && key.front() == detail::pusher_state_prefix) {
+    if (!key.empty() && key.front() == detail::side_state_prefix) {
+      if (key.size() > 1 && key[1] == 's') {
+        auto st = engine::decode_settings_record(view(it->value()));
+        if (!st) return schemas::failure{read_error{read_errc::undecodable, 0, "calls: a number's settings do not decode"}};
+        out.settings.push_back(std::move(*st));
+        continue;
+      }
       auto p = engine::decode_pusher(view(it->value()));
       if (!p) return schemas::failure{read_error{read_errc::undecodable, 0, "calls: a push registration does not decode"}};
       out.pushers.push_back(std::move(*p));
@@ -315,7 +321,7 @@ schemas::result<persisted_state, read_error> event_log::load_persisted() const {
 
 schemas::status<read_error> event_log::persist_calls(const std::vector<engine::call_change>& calls,
                                                      engine::event_seq seq,
-                                                     const std::vector<engine::pusher_change>& pushers) {
+                                                     const engine::side_changes& side) {
   if (s_->is_reader()) return schemas::failure{read_error{read_errc::io_error, 0, "a reader cannot write"}};
   detail::read_guard g(*s_);
   if (!g.ready) return g.ready;
@@ -326,13 +332,7 @@ schemas::status<read_error> event_log::persist_calls(const std::vector<engine::c
     else
       wb.Delete(s_->cf[detail::cf_calls], slice(c.call_id));
   }
-  for (const auto& p : pushers) {
-    const std::string k = detail::pusher_state_key(p.sub, p.device_id);
-    if (p.after)
-      wb.Put(s_->cf[detail::cf_calls], slice(k), slice(engine::encode_pusher(*p.after)));
-    else
-      wb.Delete(s_->cf[detail::cf_calls], slice(k));
-  }
+  detail::write_side(wb, s_->cf[detail::cf_calls], side);
   wb.Put(s_->cf[detail::cf_calls], slice(detail::state_seq_key), slice(detail::seq_key(seq)));
   rocksdb::WriteOptions wo;
   wo.sync = s_->options.sync;

@@ -132,6 +132,7 @@ struct persisted_state {
   engine::event_seq seq = 0;  // the persisted calls are the fold of events 1..seq
   std::vector<engine::call_state> calls;
   std::vector<engine::pusher> pushers;  // the push registrations (contract §13), same seq
+  std::vector<engine::number_settings> settings;  // the numbers' settings (contract §10), same seq
 };
 
 class event_log final : public engine::event_store,
@@ -171,7 +172,7 @@ class event_log final : public engine::event_store,
   // returns by itself once the cause is gone. An empty batch succeeds.
   using engine::event_store::append_async;
   void append_async(std::vector<engine::event>& batch, const std::vector<engine::call_change>* calls,
-                    const std::vector<engine::pusher_change>* pushers, engine::append_done done) override;
+                    const engine::side_changes* side, engine::append_done done) override;
 
   // Reader instances only (no-op success on a writer): applies what the writer wrote
   // since the last catch-up. The read functions below call it themselves.
@@ -219,7 +220,7 @@ class event_log final : public engine::event_store,
   // with no append in flight. Writer instances only.
   [[nodiscard]] schemas::status<read_error> persist_calls(const std::vector<engine::call_change>& calls,
                                                          engine::event_seq seq,
-                                                         const std::vector<engine::pusher_change>& pushers = {});
+                                                         const engine::side_changes& side = {});
 
   // engine::call_lookup (a retired call, contract §9): the call folded from its events
   // through by_call, starting from its archived state when its first events were archived

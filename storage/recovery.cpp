@@ -22,6 +22,7 @@
 #include "engine/codec.hpp"
 #include "storage/detail/keys.hpp"
 #include "engine/pushers.hpp"
+#include "engine/settings.hpp"
 #include "storage/detail/log_state.hpp"
 
 namespace storage::detail {
@@ -33,37 +34,42 @@ rocksdb::Status reopen(log_state& s) {
   return open_writer_db(s);
 }
 
+// Calls `fn` with each event of by_call range `id` up to `last`, in log order: a call's
+// events, a device's registrations (pusher_index_id), a number's settings (settings_key).
+template <class Fn>
+void for_each_indexed(log_state& s, const std::string& id, engine::event_seq last, Fn&& fn) {
+  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_by_call]));
+  const std::string prefix = index_prefix(id);
+  for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
+    auto entry = parse_index_key(view(it->key()));
+    if (!entry || entry->id != id || entry->seq > last) continue;
+    std::string raw;
+    if (!s.db->Get({}, s.cf[cf_events], slice(seq_key(entry->seq)), &raw).ok()) continue;
+    if (auto ev = engine::decode_event(raw)) fn(*ev);
+  }
+}
+
 // The call folded from its events up to `last` (by_call), as the reactor had it.
 std::optional<engine::call_state> fold_up_to(log_state& s, const std::string& call_id, engine::event_seq last) {
   std::vector<engine::event> events;
-  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_by_call]));
-  const std::string prefix = index_prefix(call_id);
-  for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
-    auto entry = parse_index_key(view(it->key()));
-    if (!entry || entry->id != call_id || entry->seq > last) continue;
-    std::string raw;
-    if (!s.db->Get({}, s.cf[cf_events], slice(seq_key(entry->seq)), &raw).ok()) continue;
-    if (auto ev = engine::decode_event(raw)) events.push_back(std::move(*ev));
-  }
+  for_each_indexed(s, call_id, last, [&](engine::event& e) { events.push_back(std::move(e)); });
   return engine::fold_call(events);
 }
 
-// A device's push registration as the acknowledged events up to `last` leave it (its own
-// by_call range: pusher_index_id).
+// What the acknowledged events up to `last` left of a device's push registration and of
+// a number's settings: the record to put back, or nullopt to delete it.
 std::optional<engine::pusher> pusher_up_to(log_state& s, const std::string& sub, const std::string& device,
                                            engine::event_seq last) {
   engine::pusher_directory dir;
-  const std::string prefix = pusher_index_id(sub, device) + std::string(1, '\0');
-  std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_by_call]));
-  for (it->Seek(slice(prefix)); it->Valid() && view(it->key()).starts_with(prefix); it->Next()) {
-    auto entry = parse_index_key(view(it->key()));
-    if (!entry || entry->seq > last) continue;
-    std::string raw;
-    if (!s.db->Get({}, s.cf[cf_events], slice(seq_key(entry->seq)), &raw).ok()) continue;
-    if (auto ev = engine::decode_event(raw)) dir.apply(*ev);
-  }
+  for_each_indexed(s, pusher_index_id(sub, device), last, [&](const engine::event& e) { dir.apply(e); });
   const engine::pusher* p = dir.find(sub, device);
   return p ? std::optional<engine::pusher>(*p) : std::nullopt;
+}
+std::optional<engine::number_settings> settings_up_to(log_state& s, const std::string& msisdn, engine::event_seq last) {
+  engine::settings_directory dir;
+  for_each_indexed(s, settings_key(msisdn), last, [&](const engine::event& e) { dir.apply(e); });
+  const engine::number_settings* st = dir.find(msisdn);
+  return st ? std::optional<engine::number_settings>(*st) : std::nullopt;
 }
 
 rocksdb::Status scrub_unacknowledged(log_state& s) {
@@ -72,6 +78,7 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
   std::size_t removed = 0;
   std::set<std::string> changed;  // calls whose persisted state the removed events wrote
   std::set<std::pair<std::string, std::string>> devices;  // push registrations they wrote
+  std::set<std::string> numbers;                          // settings they wrote
   std::unique_ptr<rocksdb::Iterator> it(s.db->NewIterator({}, s.cf[cf_events]));
   for (it->Seek(slice(seq_key(last + 1))); it->Valid(); it->Next()) {
     wb.Delete(s.cf[cf_events], it->key());
@@ -87,6 +94,8 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
     if (ev->accepted() && !ev->noop && !ev->call_id.empty()) changed.insert(ev->call_id);
     if (ev->accepted() && !ev->noop && engine::is_pusher_action(ev->act) && ev->push)
       devices.emplace(ev->push->sub, ev->push->device_id);
+    if (ev->accepted() && !ev->noop && ev->act == engine::action::settings && ev->settings)
+      numbers.insert(ev->settings->msisdn);
   }
   if (!it->status().ok()) return it->status();
   if (removed == 0) return rocksdb::Status::OK();
@@ -105,14 +114,10 @@ rocksdb::Status scrub_unacknowledged(log_state& s) {
     else
       states.Delete(s.cf[cf_calls], slice(id));
   }
-  for (const auto& [sub, device] : devices) {
-    auto p = pusher_up_to(s, sub, device, last);
-    const std::string k = pusher_state_key(sub, device);
-    if (p)
-      states.Put(s.cf[cf_calls], slice(k), slice(engine::encode_pusher(*p)));
-    else
-      states.Delete(s.cf[cf_calls], slice(k));
-  }
+  engine::side_changes side;
+  for (const auto& [sub, device] : devices) side.pushers.push_back({sub, device, pusher_up_to(s, sub, device, last)});
+  for (const auto& n : numbers) side.settings.push_back({n, settings_up_to(s, n, last)});
+  write_side(states, s.cf[cf_calls], side);
   std::string state_seq;
   if (s.db->Get({}, s.cf[cf_calls], slice(state_seq_key), &state_seq).ok()) {
     if (auto seq = parse_seq_key(state_seq); seq && *seq > last)

@@ -14,10 +14,12 @@ schemas::result<loaded_state, std::string> load_state(event_log& log) {
   out.persisted_calls = p->calls.size();
   for (auto& c : p->calls) out.table.restore(std::move(c), p->seq);
   for (auto& pu : p->pushers) out.table.restore_pusher(std::move(pu));
+  for (auto& st : p->settings) out.table.restore_settings(std::move(st));
   out.table.restore_last_seq(p->seq);
 
   std::set<std::string> changed;
   std::set<std::pair<std::string, std::string>> devices;
+  std::set<std::string> numbers;  // whose settings the folded events changed
   auto st = log.scan(p->seq + 1, std::numeric_limits<engine::event_seq>::max(),
                      [&](const engine::event& e, std::string_view) {
                        out.table.apply(e);
@@ -25,6 +27,8 @@ schemas::result<loaded_state, std::string> load_state(event_log& log) {
                        if (e.accepted() && !e.noop && !e.call_id.empty()) changed.insert(e.call_id);
                        if (e.accepted() && !e.noop && engine::is_pusher_action(e.act) && e.push)
                          devices.emplace(e.push->sub, e.push->device_id);
+                       if (e.accepted() && !e.noop && e.act == engine::action::settings && e.settings)
+                         numbers.insert(e.settings->msisdn);
                        return true;
                      });
   if (!st) return schemas::failure{"event " + std::to_string(st.error().seq) + " unreadable: " + st.error().detail};
@@ -39,12 +43,16 @@ schemas::result<loaded_state, std::string> load_state(event_log& log) {
       const engine::call_state* c = out.table.find(id);
       changes.push_back({id, c ? std::optional<engine::call_state>(*c) : std::nullopt});
     }
-    std::vector<engine::pusher_change> pushers;
+    engine::side_changes side;
     for (const auto& [sub, device] : devices) {
       const engine::pusher* p = out.table.pushers().find(sub, device);
-      pushers.push_back({sub, device, p ? std::optional<engine::pusher>(*p) : std::nullopt});
+      side.pushers.push_back({sub, device, p ? std::optional<engine::pusher>(*p) : std::nullopt});
     }
-    if (auto w = log.persist_calls(changes, last, pushers); !w) return schemas::failure{w.error().detail};
+    for (const auto& n : numbers) {
+      const engine::number_settings* st = out.table.settings().find(n);
+      side.settings.push_back({n, st ? std::optional<engine::number_settings>(*st) : std::nullopt});
+    }
+    if (auto w = log.persist_calls(changes, last, side); !w) return schemas::failure{w.error().detail};
   }
   return out;
 }

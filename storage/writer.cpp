@@ -110,16 +110,9 @@ void run_append(log_state& s, append_job& j, std::optional<engine::store_error> 
       }
     if (auto sk = start_key_of(e)) wb.Put(s.cf[cf_by_start], slice(*sk), slice(e.call_id));
   }
-  // The push registrations the batch changed (contract §13), and the state of the calls,
+  // The push registrations and settings the batch changed (contract §13, §10), and the state of the calls,
   // in the same atomic write (contract §9).
-  if (j.pushers)
-    for (const auto& p : *j.pushers) {
-      const std::string k = pusher_state_key(p.sub, p.device_id);
-      if (p.after)
-        wb.Put(s.cf[cf_calls], slice(k), slice(engine::encode_pusher(*p.after)));
-      else
-        wb.Delete(s.cf[cf_calls], slice(k));
-    }
+  if (j.side) write_side(wb, s.cf[cf_calls], *j.side);
   if (j.calls) {
     for (const auto& c : *j.calls) {
       if (c.after)
@@ -358,11 +351,11 @@ void stop_writer(log_state& s) {
 }  // namespace detail
 
 void event_log::append_async(std::vector<engine::event>& batch, const std::vector<engine::call_change>* calls,
-                             const std::vector<engine::pusher_change>* pushers, engine::append_done done) {
+                             const engine::side_changes* side, engine::append_done done) {
   {
     std::lock_guard lk(s_->mu);
     if (!s_->is_reader() && !s_->stopping) {
-      s_->queue.emplace_back(detail::append_job{&batch, calls, pushers, std::move(done)});
+      s_->queue.emplace_back(detail::append_job{&batch, calls, side, std::move(done)});
       s_->cv.notify_one();
       return;
     }

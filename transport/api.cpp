@@ -41,6 +41,12 @@ http_response overloaded(std::string txn) {
   return res;
 }
 
+// The number of /settings/{msisdn}: E.164 digits, '+' (or its escape %2B) allowed first.
+std::optional<std::string> settings_number(std::string_view raw) {
+  if (raw.size() >= 3 && raw.substr(0, 3) == "%2B") raw.remove_prefix(3);
+  return schemas::normalize_msisdn(raw);
+}
+
 }  // namespace
 
 std::string new_call_id() {
@@ -354,6 +360,20 @@ void api::handle(const http_request& req, respond_fn respond, respond_later_fn r
     }
   }
 
+  if (r.kind == route_kind::settings && req.method == "GET") {
+    if (req.has_transaction_id && !txn_valid)
+      return finish(r, started, respond,
+                    error(rc::invalid_transaction_id, "x-transaction-id must be a GUID", std::move(txn)));
+    auto number = settings_number(r.call_id);
+    if (!number)
+      return finish(r, started, respond,
+                    error(rc::invalid_msisdn, "the number in the path must be E.164: 6 to 15 digits", std::move(txn)));
+    engine::actor a{who->sub, who->device_id, who->msisdns, who->gateway, who->name};
+    auto [done, refuse] = through_reactor(r, started, std::move(respond), std::move(respond_later), std::move(txn));
+    if (!reactor_.query_settings(std::move(*number), std::move(a), std::move(done))) refuse();
+    return;
+  }
+
   if (r.kind == route_kind::get_call) {
     if (req.has_transaction_id && !txn_valid)
       return finish(r, started, respond,
@@ -445,6 +465,29 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
         p.data = std::move(d->data);
         p.expires_at = (token_exp + opts_.pusher_ttl_s) * 1000;
         cmd.push = std::move(p);
+        break;
+      }
+      case engine::action::settings: {
+        auto number = settings_number(r.call_id);
+        if (!number) {
+          set_input_error(rc::invalid_msisdn, "the number in the path must be E.164: 6 to 15 digits");
+          break;
+        }
+        cmd.to = std::move(*number);
+        auto d = schemas::decode_settings_request(req.body, cmd.to);
+        if (!d) {
+          set_input_error(d.error().code, d.error().message);
+          break;
+        }
+        engine::number_settings s;
+        s.msisdn = cmd.to;
+        s.call_waiting = d->call_waiting;
+        s.unconditional = std::move(d->unconditional);
+        s.busy = std::move(d->busy);
+        s.no_answer = std::move(d->no_answer);
+        s.no_answer_timeout_s = d->no_answer_timeout_s;
+        s.not_reachable = std::move(d->not_reachable);
+        cmd.settings = std::move(s);
         break;
       }
       case engine::action::unregister_pusher:

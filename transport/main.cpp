@@ -493,6 +493,7 @@ int main(int argc, char** argv) {
     engine::log::info("{} call timers armed; those whose deadline passed while stopped fire now", reactor.armed_timers());
   transport::notification_hub hub(f.base_path, metrics);
   reactor.set_listener(&hub);
+  reactor.set_presence([&hub](std::string_view msisdn) { return hub.number_online(msisdn); });
   reactor.set_lookup(log.get());  // retired calls answer from the log (contract §9)
   auto replay = std::make_unique<transport::replay_worker>(
       log.get(), f.base_path, transport::replay_limits{f.max_replay_events, f.max_replay_jobs, f.max_replay_bytes},

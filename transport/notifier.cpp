@@ -101,6 +101,13 @@ bool notification_hub::device_online(const std::string& msisdn, const std::strin
   return false;
 }
 
+bool notification_hub::number_online(std::string_view msisdn) const {
+  std::lock_guard lk(mu_);
+  auto it = by_msisdn_.find(std::string(msisdn));
+  if (it == by_msisdn_.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(), [](const auto& w) { return !w.expired(); });
+}
+
 void notification_hub::set_pushers(engine::pusher_directory recovered) {
   std::lock_guard lk(pushers_mu_);
   pushers_ = std::move(recovered);

@@ -85,6 +85,8 @@ class notification_hub final : public engine::event_listener {
   std::size_t subscribers() const;
   // Whether the device (sub, device_id) has a socket subscribed for `msisdn`. Any thread.
   bool device_online(const std::string& msisdn, const std::string& sub, const std::string& device_id) const;
+  // Whether any socket is subscribed for `msisdn` (contract §10: reachable). Any thread.
+  bool number_online(std::string_view msisdn) const;
 
   // The push registrations as committed (contract §13): the recovered ones (before the
   // reactor runs), then every committed pusher event. Push delivery reads them here, so

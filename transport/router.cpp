@@ -89,6 +89,14 @@ route match_route(std::string_view method, std::string_view target, std::string_
     r.call_id = id;  // the device id
     return r;
   }
+  if (word == "settings") {  // two methods on one path
+    r.kind = route_kind::settings;
+    r.act = engine::action::settings;
+    r.allow = "GET, PUT";
+    r.method_ok = method == "GET" || method == "PUT";
+    r.call_id = id;
+    return r;
+  }
   if (word == "calls") {
     r = simple(r, route_kind::get_call, method, "GET");
     r.call_id = id;
@@ -119,6 +127,7 @@ std::string_view route_label(const route& r) {
     case route_kind::dev_token: return "devToken";
     case route_kind::sti_cert: return "stiCert";
     case route_kind::pushers: return engine::to_string(r.act);
+    case route_kind::settings: return "settings";
     case route_kind::not_found: return "unknown";
   }
   return "unknown";

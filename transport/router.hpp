@@ -21,6 +21,7 @@ enum class route_kind {
   dev_token,      // POST /dev/token (only on the development issuer)
   sti_cert,       // GET /sti/cert.pem: the engine's STI certificate chain, what its PASSporTs' x5u names
   pushers,        // POST /pushers (act register_pusher), DELETE /pushers/{deviceId} (unregister_pusher; call_id = deviceId)
+  settings,       // GET, PUT /settings/{msisdn} (act settings; call_id = the number as the path spells it)
   not_found,
 };
 

@@ -1,6 +1,12 @@
 #include "storage/detail/keys.hpp"
 
+#include <rocksdb/write_batch.h>
+
+#include "engine/codec.hpp"
+#include "engine/pushers.hpp"
+#include "engine/settings.hpp"
 #include "schemas/digest.hpp"
+#include "storage/detail/rocks.hpp"
 
 #include <algorithm>
 
@@ -86,6 +92,25 @@ std::string pusher_state_key(std::string_view sub, std::string_view device_id) {
   return "\x01p" + device_digest(sub, device_id);
 }
 
+std::string settings_key(std::string_view msisdn) { return "\x01s" + std::string(msisdn); }
+
+void write_side(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* calls, const engine::side_changes& side) {
+  for (const auto& p : side.pushers) {
+    const std::string k = pusher_state_key(p.sub, p.device_id);
+    if (p.after)
+      wb.Put(calls, slice(k), slice(engine::encode_pusher(*p.after)));
+    else
+      wb.Delete(calls, slice(k));
+  }
+  for (const auto& s : side.settings) {
+    const std::string k = settings_key(s.msisdn);
+    if (s.after)
+      wb.Put(calls, slice(k), slice(engine::encode_settings_record(*s.after)));
+    else
+      wb.Delete(calls, slice(k));
+  }
+}
+
 index_ids ids_of(const engine::event& e, std::string& scratch) {
   index_ids ids;
   auto add = [](std::vector<std::string_view>& v, std::string_view id) {
@@ -94,6 +119,9 @@ index_ids ids_of(const engine::event& e, std::string& scratch) {
   add(ids.of[static_cast<int>(index_kind::by_call)], e.call_id);
   if (engine::is_pusher_action(e.act) && e.push) {
     scratch = pusher_index_id(e.push->sub, e.push->device_id);
+    add(ids.of[static_cast<int>(index_kind::by_call)], scratch);
+  } else if (e.act == engine::action::settings && e.settings) {
+    scratch = settings_key(e.settings->msisdn);
     add(ids.of[static_cast<int>(index_kind::by_call)], scratch);
   }
   auto& m = ids.of[static_cast<int>(index_kind::by_msisdn)];
@@ -116,7 +144,8 @@ bool names(const engine::event& e, index_kind k, std::string_view id) {
   switch (k) {
     case index_kind::by_call:
       return e.call_id == id ||
-             (engine::is_pusher_action(e.act) && e.push && pusher_index_id(e.push->sub, e.push->device_id) == id);
+             (engine::is_pusher_action(e.act) && e.push && pusher_index_id(e.push->sub, e.push->device_id) == id) ||
+             (e.act == engine::action::settings && e.settings && settings_key(e.settings->msisdn) == id);
     case index_kind::by_msisdn:
       return e.msisdn == id || e.from == id || e.to == id ||
              (!e.gateway.empty() && !engine::is_pusher_action(e.act) && engine::gateway_party(e.gateway) == id);

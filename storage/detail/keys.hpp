@@ -7,7 +7,13 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/event_store.hpp"
 #include "engine/types.hpp"
+
+namespace rocksdb {
+class WriteBatch;
+class ColumnFamilyHandle;
+}  // namespace rocksdb
 
 namespace storage::detail {
 
@@ -67,7 +73,18 @@ std::string pusher_index_id(std::string_view sub, std::string_view device_id);
 // The key in `calls` of a device's persisted push registration: "\x01p" + the same hex.
 // Sorts before every call id and after the state seq key "".
 std::string pusher_state_key(std::string_view sub, std::string_view device_id);
-inline constexpr char pusher_state_prefix = '\x01';
+// Every key in `calls` that is not a call's starts with this byte: "\x01p" a push
+// registration, "\x01s" a number's settings.
+inline constexpr char side_state_prefix = '\x01';
+
+// A number's settings (contract §10): its by_call id (a settings event's history is one
+// by_call range, like a device's registrations) and its key in `calls`, both
+// "\x01s" + the number (digits, so never a pusher's hex).
+std::string settings_key(std::string_view msisdn);
+
+// Writes what a batch changed besides calls (registrations, settings) into `wb`'s
+// `calls` family: a Put for each record as it is now, a Delete for each removed.
+void write_side(rocksdb::WriteBatch& wb, rocksdb::ColumnFamilyHandle* calls, const engine::side_changes& side);
 
 // True when `e` names `id` for index `k` (what an index entry must point at).
 bool names(const engine::event& e, index_kind k, std::string_view id);

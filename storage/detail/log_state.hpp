@@ -32,7 +32,7 @@ namespace storage::detail {
 struct append_job {
   std::vector<engine::event>* batch;  // owned by the caller until done
   const std::vector<engine::call_change>* calls;  // ditto; null: events only (state not advanced)
-  const std::vector<engine::pusher_change>* pushers;  // ditto; may be null
+  const engine::side_changes* side;  // ditto; may be null
   engine::append_done done;
   // Set instead of the above: other work that writes to the log (an archive's removal,
   // run_on_writer), so that this thread stays the only one that writes.

@@ -190,12 +190,24 @@ def owed(e):
     out, p, a = e.get("outcome", {}), e.get("payload", {}), e.get("actor", {})
     if not out.get("accepted") or out.get("noop") or "after" not in out or e["type"] == "retire":
         return None
-    parties = [p.get("to")] if e["type"] == "start" else [p.get("from"), p.get("to")]
+    # Contract §10: an event that gave way to the engine's routing tells nobody, nor does
+    # a noAnswer expiry; the routing's own events tell the parties aware of the call.
+    if p.get("routed") or e.get("timer", {}).get("kind") == "noAnswer":
+        return None
+    mt_told = not p.get("mtUnaware")
+    if e["type"] in ("start", "divert"):
+        parties = [p.get("to")]
+    elif e["type"] == "forward":
+        parties = [p.get("from")] + ([p.get("diversion")] if mt_told else [])
+    elif e["type"] in ("waiting", "release"):
+        parties = [p.get("from")] + ([p.get("to")] if mt_told else [])
+    else:
+        parties = [p.get("from"), p.get("to")]
     if not watched.intersection(parties):
         return None
     if a.get("device") and a.get("device") == WATCH_DEVICE and a.get("sub") == WATCH_SUB:
         return None
-    if e["type"] == "start":
+    if e["type"] in ("start", "divert"):
         return ("invitation", None)
     return ("status", {"hold": "Hold", "resume": "Resume"}.get(e["type"], out["after"]))
 

@@ -324,8 +324,13 @@ TEST_CASE("caps reactor: the 33rd call ringing one number ends Busy at once; the
   CHECK(render_success(repeat, "") == render_success(capped_reply, ""));
   // MT answers one: it stops ringing, and the next call rings.
   REQUIRE(h.call(act_as(action::connected, "R0", mt_num)).code == reason_code::none);
+  // (MT is in a call now: R33 rings it with callWaiting, contract §10, and MO is told Waiting.)
   REQUIRE(h.call(start_from("R33", number(33), mt_num)).code == reason_code::none);
-  CHECK(h.store.events().back().status_after == call_status::initial);
+  const auto after33 = h.store.events();
+  REQUIRE(after33.size() >= 2);
+  CHECK(after33[after33.size() - 2].status_after == call_status::initial);
+  CHECK(after33[after33.size() - 2].call_waiting);
+  CHECK(after33.back().act == action::waiting);
   REQUIRE(h.call(start_from("R34", number(34), mt_num)).code == reason_code::none);
   CHECK(h.store.events().back().status_after == call_status::busy);
   CHECK(seen.invitations_to(mt_num) == 33);

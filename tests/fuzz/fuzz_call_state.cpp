@@ -3,7 +3,8 @@
 //  - a failure is malformed;
 //  - a decoded call has a callId and re-encodes to bytes that decode to the same call
 //    (every field of call_state), and encoding is stable from then on;
-//  - a table restored from it counts it once, however often it is restored.
+//  - a table restored from it counts it once, however often it is restored (live, ringing,
+//    engaged and waiting counts).
 #include "engine/codec.hpp"
 
 #include <cstddef>
@@ -27,7 +28,8 @@ bool same(const engine::call_state& a, const engine::call_state& b) {
          same_offer(a.offer, b.offer) && a.held_by == b.held_by && a.mo_sdp == b.mo_sdp && a.mt_sdp == b.mt_sdp &&
          a.mo_device == b.mo_device && a.mt_device == b.mt_device && a.start_seq == b.start_seq &&
          a.last_seq == b.last_seq && a.event_count == b.event_count && a.timers == b.timers &&
-         a.retired == b.retired;
+         a.retired == b.retired && a.dialled == b.dialled && a.diversions == b.diversions &&
+         a.call_waiting == b.call_waiting;
 }
 
 }  // namespace
@@ -54,5 +56,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Live calls count by MO party: `from`, or a gateway's party (contract §11).
   FUZZ_CHECK(t.live_from_count(engine::mo_party(c->from, c->gateway)) == t.active());
   FUZZ_CHECK(t.ringing_count(c->to) == (engine::is_early(c->status) ? 1u : 0u));
+  // Contract §10: busy (Connected or Hold) counts both numbers, a waiting call its MT.
+  const bool engaged = c->status == engine::call_status::connected || c->status == engine::call_status::hold;
+  FUZZ_CHECK(t.engaged_count(c->to) >= (engaged ? 1u : 0u));
+  FUZZ_CHECK(t.waiting_count(c->to) == (engine::is_early(c->status) && c->call_waiting ? 1u : 0u));
   return 0;
 }

@@ -3,9 +3,10 @@
 //  - path, query and call_id are views into the target (substrings, not copies);
 //    path + "?" + query is the target when it has a '?', else path is the target;
 //  - a call route (call_action, get_call) has a non-empty call_id without '/' or '?',
-//    and the path ends with it; so has DELETE /pushers/{deviceId} (its device id); every
-//    other route has no call_id;
+//    and the path ends with it; so have DELETE /pushers/{deviceId} (its device id) and
+//    /settings/{msisdn} (the number); every other route has no call_id;
 //  - a found route names the method it takes (allow) and method_ok == (method == allow);
+//    /settings takes two (allow "GET, PUT");
 //    not_found has method_ok false and no allow;
 //  - the label is never empty; is_valid_call_id(call_id) => 1..128 of [A-Za-z0-9._~-];
 //  - mounting: the same target under a base path routes to the same kind and call_id.
@@ -41,7 +42,7 @@ void check(std::string_view method, std::string_view target, std::string_view ba
   }
   // DELETE /pushers/{deviceId} carries the device id where calls carry theirs.
   const bool call = r.kind == route_kind::call_action || r.kind == route_kind::get_call ||
-                    (r.kind == route_kind::pushers && !r.call_id.empty());
+                    (r.kind == route_kind::pushers && !r.call_id.empty()) || r.kind == route_kind::settings;
   if (call) {
     FUZZ_CHECK(!r.call_id.empty());
     FUZZ_CHECK(r.call_id.find('/') == std::string_view::npos && r.call_id.find('?') == std::string_view::npos);
@@ -54,7 +55,10 @@ void check(std::string_view method, std::string_view target, std::string_view ba
     FUZZ_CHECK(!r.method_ok && r.allow.empty());
   } else {
     FUZZ_CHECK(!r.allow.empty());
-    FUZZ_CHECK(r.method_ok == (method == r.allow));
+    if (r.kind == route_kind::settings)
+      FUZZ_CHECK(r.allow == "GET, PUT" && r.method_ok == (method == "GET" || method == "PUT"));
+    else
+      FUZZ_CHECK(r.method_ok == (method == r.allow));
     FUZZ_CHECK(r.path.substr(0, base.size()) == base);
   }
   if (r.kind == route_kind::phone) {  // a file of the flat /phone/ folder, or /phone itself

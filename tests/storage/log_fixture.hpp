@@ -95,10 +95,10 @@ using test_support::wait_until;
 // the call states written with the batch (null: events only).
 inline append_status append_wait(storage::event_log& log, std::vector<engine::event>& batch,
                                  const std::vector<engine::call_change>* calls = nullptr,
-                                 const std::vector<engine::pusher_change>* pushers = nullptr) {
+                                 const engine::side_changes* side = nullptr) {
   auto p = std::make_shared<std::promise<append_status>>();
   auto f = p->get_future();
-  log.append_async(batch, calls, pushers, [p](append_status s) { p->set_value(s); });
+  log.append_async(batch, calls, side, [p](append_status s) { p->set_value(s); });
   REQUIRE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   return f.get();
 }

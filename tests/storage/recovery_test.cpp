@@ -190,15 +190,15 @@ engine::event pusher_event(engine::event_seq seq, engine::action act, std::strin
   return e;
 }
 
-std::vector<engine::pusher_change> changes_after(const std::vector<engine::event>& batch) {
-  std::vector<engine::pusher_change> out;
+engine::side_changes changes_after(const std::vector<engine::event>& batch) {
+  engine::side_changes out;
   for (const auto& e : batch) {
     engine::pusher_change c{e.push->sub, e.push->device_id, std::nullopt};
     if (e.act == engine::action::register_pusher) {
       c.after = *e.push;
       c.after->since = e.seq;
     }
-    out.push_back(std::move(c));
+    out.pushers.push_back(std::move(c));
   }
   return out;
 }

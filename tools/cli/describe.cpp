@@ -47,6 +47,20 @@ std::string payload_label(const engine::event& e) {
     if (!e.identity->failure.empty()) v += "(" + e.identity->failure + ")";
     add("verification", v);
   }
+  // Contract §10: where the call went, and the settings a PUT set.
+  if (e.act == engine::action::forward) add("forwarded", e.diversion + " -> " + e.to);
+  if (e.act == engine::action::divert) add("invites", e.to + (e.diversion.empty() ? "" : " (diversion " + e.diversion + ")"));
+  if (e.call_waiting) add("callWaiting", std::string("true"));
+  if (e.routed) add("gave-way", std::string("to the engine's routing"));
+  if (e.settings) {
+    const auto& st = *e.settings;
+    std::string v = st.call_waiting ? "waiting on" : "waiting off";
+    if (st.unconditional) v += " cfu=" + *st.unconditional;
+    if (st.busy) v += " cfb=" + *st.busy;
+    if (st.no_answer) v += fmt::format(" cfnr={}/{}s", *st.no_answer, st.no_answer_timeout_s);
+    if (st.not_reachable) v += " cfnrc=" + *st.not_reachable;
+    add("settings", v);
+  }
   return s;
 }
 
@@ -88,11 +102,14 @@ std::string sdp_summary(std::string_view sdp) {
 }
 
 std::string notification_label(const engine::notification& n) {
-  if (n.type == engine::notification_type::invitation) return "invitation to " + n.to;
+  if (n.type == engine::notification_type::invitation)
+    return "invitation to " + n.to + (n.diversion.empty() ? "" : " (diverted by " + n.diversion + ")") +
+           (n.call_waiting ? " [callWaiting]" : "");
   std::string s = "status " + n.status;
   if (n.response_code) s += fmt::format(" [{}]", *n.response_code);
   if (n.reason) s += " reason=" + *n.reason;
-  s += " to " + n.from;
+  if (!n.diversion.empty() && n.type == engine::notification_type::status) s += " diversion=" + n.diversion;
+  s += " to " + engine::mo_party(n.from, n.gateway);
   if (!n.mo_only) s += ", " + n.to;
   if (!n.exclude_device.empty()) s += " except device " + n.exclude_device;
   return s;

@@ -265,6 +265,38 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/settings/{msisdn}": {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                /** @description The number, E.164 digits (a leading + or %2B is accepted); the access token must own it. */
+                msisdn: string;
+            };
+            cookie?: never;
+        };
+        /** The number's call waiting and forwarding settings (contract §10); its owner only (else 403). */
+        get: operations["getSettings"];
+        /**
+         * Replaces the number's settings (contract §10); its owner only (else 403).
+         * @description An event (type `settings`), part of the fold; it notifies nobody. An absent
+         *     `callWaiting` is true, an absent or null rule is no forwarding: a PUT of `{}` gives
+         *     the defaults back. Each rule names another number (forwarding to the number itself
+         *     is 400 INVALID_FIELD naming the field; a number that is not E.164 is 400
+         *     INVALID_MSISDN); `noAnswer.timeout` is 5 to 300 seconds (default 20). Answers with
+         *     the settings as they now are.
+         */
+        put: operations["putSettings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -393,6 +425,52 @@ export interface components {
                 [key: string]: unknown;
             };
         };
+        /** @description A number to forward to (E.164 digits), or null for none. */
+        ForwardingTarget: string | null;
+        /**
+         * @example {
+         *       "callWaiting": true,
+         *       "forwarding": {
+         *         "unconditional": null,
+         *         "busy": "14255550123",
+         *         "noAnswer": {
+         *           "to": "14255550123",
+         *           "timeout": 20
+         *         },
+         *         "notReachable": null
+         *       }
+         *     }
+         */
+        SettingsRequest: {
+            /** @description Default true: a call to the number while it is in a call rings with callWaiting, and MO is told Waiting (one call waits at a time). */
+            callWaiting?: boolean;
+            forwarding?: {
+                unconditional?: components["schemas"]["ForwardingTarget"];
+                busy?: components["schemas"]["ForwardingTarget"];
+                noAnswer?: {
+                    to: components["schemas"]["Msisdn"];
+                    /**
+                     * @description seconds of ringing before the call is forwarded
+                     * @default 20
+                     */
+                    timeout: number;
+                } | null;
+                notReachable?: components["schemas"]["ForwardingTarget"];
+            } | null;
+        };
+        Settings: {
+            msisdn: string;
+            callWaiting: boolean;
+            forwarding: {
+                unconditional: string | null;
+                busy: string | null;
+                noAnswer: {
+                    to?: string;
+                    timeout?: number;
+                } | null;
+                notReachable: string | null;
+            };
+        };
         /**
          * @example {
          *       "from": "14255550100",
@@ -472,6 +550,24 @@ export interface components {
             verificationFailure?: string;
             /** @description The sub of the gateway that started the call, its MO party (contract §11). */
             gateway?: string;
+            /** @description A forwarded call (contract §10): the number MO dialled; `to` is the current MT. */
+            dialled?: string;
+            /** @description A forwarded call's diversions, in order (contract §10). */
+            diversions?: {
+                /** @description the number that forwarded */
+                from: string;
+                /** @description the number it forwarded to */
+                to: string;
+                /** @enum {string} */
+                reason: "unconditional" | "user-busy" | "no-answer" | "unavailable";
+                /**
+                 * Format: int64
+                 * @description epoch ms
+                 */
+                time: number;
+            }[];
+            /** @description The call rings its MT while that MT is in another call (contract §10). */
+            callWaiting?: boolean;
             pendingOffer?: {
                 /** @description the offering party's number */
                 by?: string;
@@ -1197,6 +1293,86 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                /** @description The number, E.164 digits (a leading + or %2B is accepted); the access token must own it. */
+                msisdn: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The settings as they are now; every rule present, null when unset. */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    putSettings: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                /** @description The number, E.164 digits (a leading + or %2B is accepted); the access token must own it. */
+                msisdn: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SettingsRequest"];
+            };
+        };
+        responses: {
+            /** @description The settings as they are now; every rule present, null when unset. */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Settings"];
                 };
             };
             400: components["responses"]["BadRequest"];

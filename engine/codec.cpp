@@ -183,6 +183,10 @@ void write_call_internal(json_writer& w, const call_state& c) {
   str_field(w, "dialled", c.dialled);
   if (!c.diversions.empty()) write_diversions(w, c.diversions);
   if (c.call_waiting) w.field("callWaiting", true);
+  str_field(w, "transferTo", c.transfer_to);
+  if (c.transferred_by) w.field("transferredBy", to_string(*c.transferred_by));
+  str_field(w, "transferOf", c.transfer_of);
+  str_field(w, "meetingUri", c.meeting_uri);
   w.field("createdAt", c.created_at);
   if (c.connected_at) w.field("connectedAt", *c.connected_at);
   if (c.ended_at) w.field("endedAt", *c.ended_at);
@@ -191,6 +195,7 @@ void write_call_internal(json_writer& w, const call_state& c) {
     w.key("offer").begin_object().field("by", to_string(c.offer->by)).field("kind", to_string(c.offer->kind));
     w.field("since", c.offer->since);
     str_field(w, "priorSdp", c.offer->prior_sdp);
+    str_field(w, "meetingUri", c.offer->meeting_uri);
     w.end_object();
   }
   if (c.held_by) w.field("heldBy", to_string(*c.held_by));
@@ -222,6 +227,14 @@ bool read_call_internal(dom::object o, call_state& c) {
   r.str("dialled", c.dialled);
   if (!read_diversions(r, c.diversions)) return false;
   c.call_waiting = r.boolean("callWaiting");
+  r.str("transferTo", c.transfer_to);
+  if (r.has("transferredBy")) {
+    role by{};
+    r.en("transferredBy", by, parse_role);
+    c.transferred_by = by;
+  }
+  r.str("transferOf", c.transfer_of);
+  r.str("meetingUri", c.meeting_uri);
   r.num("createdAt", c.created_at);
   r.opt_num("connectedAt", c.connected_at);
   r.opt_num("endedAt", c.ended_at);
@@ -233,6 +246,7 @@ bool read_call_internal(dom::object o, call_state& c) {
     of.en("kind", p.kind, parse_offer_kind);
     of.num("since", p.since);
     of.str("priorSdp", p.prior_sdp);
+    of.str("meetingUri", p.meeting_uri);
     if (!of.ok) return false;
     c.offer = p;
   }
@@ -394,6 +408,11 @@ std::string encode_event(const event& e) {
   if (e.call_waiting) w.field("callWaiting", true);
   if (e.routed) w.field("routed", true);
   if (e.mt_unaware) w.field("mtUnaware", true);
+  str_field(w, "transferTo", e.transfer_to);
+  str_field(w, "transferOf", e.transfer_of);
+  str_field(w, "meetingUri", e.meeting_uri);
+  if (e.accept) w.field("accept", *e.accept);
+  str_field(w, "step", e.step);
   w.end_object();
   w.key("outcome").begin_object();
   w.field("accepted", e.accepted());
@@ -470,6 +489,11 @@ schemas::result<event, codec_error> decode_event(std::string_view bytes) {
   e.call_waiting = p.boolean("callWaiting");
   e.routed = p.boolean("routed");
   e.mt_unaware = p.boolean("mtUnaware");
+  p.str("transferTo", e.transfer_to);
+  p.str("transferOf", e.transfer_of);
+  p.str("meetingUri", e.meeting_uri);
+  if (p.has("accept")) e.accept = p.boolean("accept");
+  p.str("step", e.step);
   reader o = r.sub("outcome");
   const bool accepted = o.boolean("accepted");
   if (!accepted) {
@@ -523,6 +547,10 @@ void write_call_view(json_writer& w, const call_state& c, std::string_view base_
     write_diversions(w, c.diversions);
   }
   if (c.call_waiting) w.field("callWaiting", true);
+  // Transfer and upgrade (contract §10).
+  str_field(w, "transferredTo", c.transfer_to);
+  str_field(w, "transferOf", c.transfer_of);
+  str_field(w, "meetingUri", c.meeting_uri);
   std::string ref(base_path);
   ref += "/calls/";
   ref += c.call_id;
@@ -538,7 +566,9 @@ void write_call_view(json_writer& w, const call_state& c, std::string_view base_
   if (c.offer) {
     const std::string& by = c.offer->by == role::mo ? c.from : c.to;
     w.key("pendingOffer").begin_object().field("by", std::string_view(by));
-    w.field("role", to_string(c.offer->by)).field("kind", to_string(c.offer->kind)).end_object();
+    w.field("role", to_string(c.offer->by)).field("kind", to_string(c.offer->kind));
+    str_field(w, "meetingUri", c.offer->meeting_uri);
+    w.end_object();
   }
   if (c.held_by) w.field("heldBy", std::string_view(*c.held_by == role::mo ? c.from : c.to));
   w.key("sdp").begin_object();

@@ -13,7 +13,8 @@
 //               "pusher":{…},                        (push registrations, contract §13)
 //               "settings":{"msisdn":…,"callWaiting":…,"unconditional":…,"busy":…,
 //                           "noAnswer":{"to":…,"timeout":S},"notReachable":…},  (contract §10)
-//               "diversion":…,"callWaiting":true,"routed":true,"mtUnaware":true},  (routing, §10)
+//               "diversion":…,"callWaiting":true,"routed":true,"mtUnaware":true,  (routing, §10)
+//               "transferTo":…,"transferOf":…,"meetingUri":…,"accept":…,"step":…},  (§10)
 //    "outcome":{"accepted":true,"noop":false,"before":"Connected","after":"Connected"}
 //              | {"accepted":false,"reasonCode":"OFFER_PENDING","before":…},
 //    ["arms":{"invite":<ms>,"answer":<ms>,"offer":<ms>,"maxDuration":<ms>},]  (deadlines armed)

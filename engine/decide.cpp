@@ -38,6 +38,10 @@ event make_event(const command& cmd, epoch_ms now) {
     if (cmd.who.gateway) e.gateway = cmd.who.sub;
     if (!cmd.who.gateway) e.mo_name = cmd.who.name;  // a gateway's own name is not its caller's
   }
+  if (cmd.act == action::start && cmd.transfer_of) e.transfer_of = *cmd.transfer_of;
+  if (cmd.act == action::transfer) e.transfer_to = cmd.to;
+  if (cmd.act == action::upgrade_to_meeting && cmd.meeting_uri) e.meeting_uri = *cmd.meeting_uri;
+  if (cmd.act == action::accept_upgrade) e.accept = cmd.accept;
   e.sdp = cmd.sdp;
   e.client_correlator = cmd.client_correlator;
   e.reason = cmd.reason;
@@ -111,10 +115,27 @@ reason_code decide_on_call(const call_state& c, action act, role r, const comman
       if (c.offer && !(c.offer->kind == offer_kind::renegotiate && c.offer->by != r))
         return reason_code::offer_pending;
       return reason_code::none;
+    case action::transfer:  // blind (contract §10): the call ends, the remaining party calls the target
+      if (c.status != call_status::connected && c.status != call_status::hold) return reason_code::invalid_state;
+      if (cmd.to.empty() || cmd.to == c.from || cmd.to == c.to) return reason_code::invalid_field;
+      after = call_status::terminated;
+      return reason_code::none;
+    case action::upgrade_to_meeting:  // an offer, like hold
+      if (c.status != call_status::connected) return reason_code::invalid_state;
+      if (c.offer) return reason_code::offer_pending;
+      if (!cmd.meeting_uri || cmd.meeting_uri->empty()) return reason_code::invalid_field;
+      return reason_code::none;
+    case action::accept_upgrade:
+      if (c.status != call_status::connected) return reason_code::invalid_state;
+      if (!c.offer || c.offer->kind != offer_kind::upgrade) return reason_code::no_offer_pending;
+      if (c.offer->by == r) return reason_code::wrong_party;
+      if (!cmd.accept) return reason_code::invalid_field;
+      return reason_code::none;
     case action::start:
     case action::end:
     case action::timeout:
     case action::retire:
+    case action::upgrade:            // route (engine/routing.cpp)
     case action::register_pusher:    // decide_pusher (engine/pushers.cpp)
     case action::unregister_pusher:
     case action::settings:           // decide_settings (engine/settings.cpp)
@@ -192,6 +213,7 @@ void arm(event& e, const call_state* c, const timer_settings& t) {
       break;
     case action::hold:
     case action::resume:
+    case action::upgrade_to_meeting:
       e.arms[timer_kind::offer] = after(e.time, t.offer_ms);
       break;
     case action::renegotiate:
@@ -234,6 +256,7 @@ role resolve_role(const call_state& call, const actor& who, action act) {
       return role::mt;
     case action::accept_hold:
     case action::accept_resume:
+    case action::accept_upgrade:
       return call.offer ? counterpart(call.offer->by) : role::mo;
     case action::resume:
       return call.held_by.value_or(role::mo);
@@ -251,6 +274,9 @@ role resolve_role(const call_state& call, const actor& who, action act) {
     case action::forward:
     case action::divert:
     case action::release:
+    case action::transfer:
+    case action::upgrade_to_meeting:
+    case action::upgrade:
       return role::mo;
   }
   return role::mo;
@@ -297,6 +323,24 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
       e.status_after = call->status;
       return e;
     }
+    // Taking up a transfer (contract §10): only the remaining party, only to the target,
+    // within the offer timer of the transfer.
+    if (cmd.transfer_of) {
+      const call_state* old = limits.transferred;
+      if (!old) return reject(std::move(e), reason_code::call_not_found);
+      if (old->transfer_to.empty() || !old->transferred_by || !old->ended_at)
+        return reject(std::move(e), reason_code::invalid_state);
+      const role remaining = counterpart(*old->transferred_by);
+      const std::string& number = remaining == role::mo ? old->from : old->to;
+      const bool is_remaining = remaining == role::mo && !old->gateway.empty()
+                                    ? (cmd.who.gateway && cmd.who.sub == old->gateway)
+                                    : owns(cmd.who, number);
+      if (cmd.from != number || !is_remaining) return reject(std::move(e), reason_code::wrong_party);
+      if (cmd.to != old->transfer_to) return reject(std::move(e), reason_code::invalid_field);
+      if (timers.offer_ms > 0 && now > *old->ended_at + timers.offer_ms)
+        return reject(std::move(e), reason_code::invalid_state);
+      e.diversion = *old->transferred_by == role::mo ? old->from : old->to;  // who transferred
+    }
     // The call caps (contract §3a), after the owner check, before anything is created.
     if (limits.caps.max_calls_per_number > 0 && limits.calls_from >= limits.caps.max_calls_per_number)
       return reject(std::move(e), reason_code::too_many_calls);
@@ -338,6 +382,8 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
   const reason_code why = decide_on_call(*call, cmd.act, r, cmd, after);
   if (why != reason_code::none) return reject(std::move(e), why);
   if (cmd.act == action::end && is_ended(call->status)) e.noop = true;
+  if (cmd.act == action::transfer) e.reason = std::string(transferred_reason);
+  if (cmd.act == action::accept_upgrade && call->offer) e.meeting_uri = call->offer->meeting_uri;
   e = accept(std::move(e), after);
   arm(e, call, timers);
   arm_retire(e, timers);
@@ -376,6 +422,15 @@ std::string explain_rejection(const event& e, const call_state* c) {
     case reason_code::too_many_calls:
       return (e.gateway.empty() ? "the number " + e.from : "the gateway " + e.gateway) +
              " already has as many calls not ended as allowed (--max-calls-per-number); end one first";
+    case reason_code::invalid_field:
+      if (e.act == action::transfer)
+        return "transfer to another number than the call's two parties ('to': " +
+               (e.transfer_to.empty() ? std::string("missing") : e.transfer_to) + ")";
+      if (e.act == action::start && !e.transfer_of.empty())
+        return "a transfer is taken up only by calling its target ('to' must be the number it was transferred to)";
+      if (e.act == action::upgrade_to_meeting) return "field 'meetingUri' is required";
+      if (e.act == action::accept_upgrade) return "field 'accept' (true or false) is required";
+      return {};
     case reason_code::call_forwarded:
       return "the call was forwarded away from your number" +
              (c ? " (it now rings " + c->to + ")" : std::string()) + "; only its current parties may act on it";
@@ -401,6 +456,7 @@ void apply(call_state& c, const event& e) {
     c.client_correlator = e.client_correlator;
     c.identity = e.identity;
     c.call_waiting = e.call_waiting;
+    c.transfer_of = e.transfer_of;
     c.created_at = e.time;
     c.mo_sdp = e.sdp.value_or("");
     c.mo_device = e.device_id;
@@ -411,7 +467,8 @@ void apply(call_state& c, const event& e) {
     }
   } else {
     // The offerer's SDP before an offer, kept so that a withdrawn offer can restore it.
-    const bool offers = e.act == action::hold || e.act == action::resume || (e.act == action::renegotiate && !c.offer);
+    const bool offers = e.act == action::hold || e.act == action::resume || e.act == action::upgrade_to_meeting ||
+                        (e.act == action::renegotiate && !c.offer);
     std::string prior = offers && e.actor_role != role::engine ? side_sdp(e.actor_role) : std::string();
     if (e.sdp && e.actor_role != role::engine) side_sdp(e.actor_role) = *e.sdp;
     switch (e.act) {
@@ -420,14 +477,14 @@ void apply(call_state& c, const event& e) {
         c.mt_device = e.device_id;
         break;
       case action::hold:
-        c.offer = pending_offer{e.actor_role, offer_kind::hold, e.time, std::move(prior)};
+        c.offer = pending_offer{e.actor_role, offer_kind::hold, e.time, std::move(prior), {}};
         break;
       case action::accept_hold:
         c.held_by = c.offer ? std::optional<role>(c.offer->by) : std::nullopt;
         c.offer.reset();
         break;
       case action::resume:
-        c.offer = pending_offer{e.actor_role, offer_kind::resume, e.time, std::move(prior)};
+        c.offer = pending_offer{e.actor_role, offer_kind::resume, e.time, std::move(prior), {}};
         break;
       case action::accept_resume:
         c.held_by.reset();
@@ -437,13 +494,30 @@ void apply(call_state& c, const event& e) {
         if (c.offer)
           c.offer.reset();  // the counterpart's answer
         else
-          c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time, std::move(prior)};
+          c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time, std::move(prior), {}};
         break;
       case action::end:
         if (e.routed) break;  // MT busy, diverted by CFB: the events after it go on
         c.ended_at = e.time;
         c.end_reason = e.reason;
         c.offer.reset();
+        break;
+      case action::transfer:
+        c.ended_at = e.time;
+        c.end_reason = e.reason;
+        c.transfer_to = e.transfer_to;
+        c.transferred_by = e.actor_role;
+        c.offer.reset();
+        break;
+      case action::upgrade_to_meeting:
+        c.offer = pending_offer{e.actor_role, offer_kind::upgrade, e.time, std::move(prior), e.meeting_uri};
+        break;
+      case action::accept_upgrade:  // the engine's steps after it tell what comes of it
+        c.offer.reset();
+        break;
+      case action::upgrade:
+        if (e.step == upgrade_success) c.meeting_uri = e.meeting_uri;
+        if (e.step == upgrade_failed) c.offer.reset();  // an upgrade withdrawn: no SDP changed
         break;
       case action::forward:  // MT is now the target; the diversion's invitation follows
         if (c.dialled.empty()) c.dialled = c.to;

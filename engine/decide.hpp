@@ -37,6 +37,11 @@ struct start_limits {
   call_caps caps;
   std::size_t calls_from = 0;  // calls not ended whose MO is cmd.from
   std::size_t ringing_to = 0;  // calls ringing cmd.to (early, cmd.to their MT)
+  // A /start with transferOf (contract §10): the transferred call, nullptr when unknown.
+  // Accepted only from its remaining party, to its transfer target, within
+  // timers.offer_ms of the transfer (else CALL_NOT_FOUND, WRONG_PARTY, INVALID_FIELD,
+  // INVALID_STATE); the invitation's diversionAddress is the transferring party.
+  const call_state* transferred = nullptr;
 };
 event decide(const call_state* call, const command& cmd, epoch_ms now, const timer_settings& timers = {},
              const start_limits& limits = {});

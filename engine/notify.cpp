@@ -56,6 +56,7 @@ std::optional<notification> derive_notification(const event& e) {
       n.status.clear();
       n.identity = e.identity;
       n.call_waiting = e.call_waiting;
+      n.diversion = e.diversion;  // a transfer taken up: the transferring party
       break;
     case action::divert:  // the diversion's invitation, to the new MT
       n.type = notification_type::invitation;
@@ -72,6 +73,19 @@ std::optional<notification> derive_notification(const event& e) {
       n.reason = e.reason;
       n.mo_only = e.mt_unaware;
       n.receiver_name.clear();
+      break;
+    case action::transfer:  // Terminated, with the target (contract §10)
+      n.reason = e.reason;
+      n.transfer_target = e.transfer_to;
+      break;
+    case action::upgrade_to_meeting:  // the offer: the counterpart is asked
+      n.status = std::string(upgrade_initiated);
+      n.meeting_uri = e.meeting_uri;
+      break;
+    case action::upgrade:  // engine-caused: both parties, every device
+      n.status = e.step;
+      n.meeting_uri = e.meeting_uri;
+      n.reason = e.reason;
       break;
     case action::waiting:
     case action::release:
@@ -149,6 +163,9 @@ std::string encode_notification(const notification& n, std::string_view base_pat
     w.field("receiverAddress", std::string_view(schemas::tel_uri(n.to)));
     w.field("callObjectRef", std::string_view(ref));
     if (!n.diversion.empty()) w.field("diversionAddress", std::string_view(schemas::tel_uri(n.diversion)));
+    if (!n.transfer_target.empty())
+      w.field("transferTargetAddress", std::string_view(schemas::tel_uri(n.transfer_target)));
+    if (!n.meeting_uri.empty()) w.field("meetingUri", std::string_view(n.meeting_uri));
     if (n.reason) w.field("reason", std::string_view(*n.reason));
   }
   w.key("notificationReference").begin_object();

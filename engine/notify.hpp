@@ -39,6 +39,9 @@ struct notification {
   // diversion's invitation), and callWaiting on the invitation of a call to a busy number.
   std::string diversion;
   bool call_waiting = false;
+  // A transfer's Terminated: transferTargetAddress; an upgrade's steps: meetingUri.
+  std::string transfer_target;
+  std::string meeting_uri;
 
   // Whether a device (token sub, device_id, numbers) receives this notification.
   bool is_for(std::string_view sub, std::string_view device_id, const std::vector<std::string>& msisdns) const;

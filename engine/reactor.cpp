@@ -412,6 +412,9 @@ start_limits reactor::limits_for(const command& cmd) const {
   const number_settings* s = table_.settings().find(cmd.to);
   if (l.caps.max_ringing_per_number > 0 && !(s && s->unconditional))
     l.ringing_to = table_.ringing_count(cmd.to) + in_flight(inflight_to_, cmd.to);
+  // A transfer taken up (contract §10): the transferred call, while it is in memory (an
+  // ended call stays --call-retention, far longer than the offer timer that bounds this).
+  if (cmd.transfer_of) l.transferred = table_.find(*cmd.transfer_of);
   return l;
 }
 

@@ -87,6 +87,15 @@ struct router {
     if (call_waiting) push(make(action::waiting, call_status::waiting));
   }
 
+  // One step of an upgrade to a meeting (the call stays Connected).
+  void upgrade_step(std::string_view step, const std::string& uri, std::optional<std::string> reason = {}) {
+    event e = make(action::upgrade, call.status);
+    e.step = std::string(step);
+    e.meeting_uri = uri;
+    e.reason = std::move(reason);
+    push(std::move(e));
+  }
+
   // The call's MT, just forwarded to, decides: its own forwarding, or it is invited.
   void arrive() {
     const number_settings s = view.settings(call.to);
@@ -170,7 +179,31 @@ std::vector<event> route(event& trigger, const call_state* before, const routing
       r.forward(*s.busy, reason_user_busy, true);
       return std::move(r.out);
     }
+    case action::accept_upgrade: {  // contract §10: the engine's steps tell what comes of it
+      if (!before || !trigger.accept) return {};
+      const std::string uri = trigger.meeting_uri;
+      give_way(trigger);
+      r.call = *before;
+      engine::apply(r.call, trigger);
+      if (*trigger.accept) {
+        r.upgrade_step(upgrade_in_progress, uri);
+        r.upgrade_step(upgrade_success, uri);
+        r.release(call_status::terminated, upgraded_reason, true);
+      } else {
+        r.upgrade_step(upgrade_failed, uri, "rejected");
+      }
+      return std::move(r.out);
+    }
     case action::timeout: {
+      // An upgrade offer not answered in time: withdrawn, told as UpgradeToMeetingFailed.
+      if (before && trigger.timer == timer_kind::offer && before->offer && before->offer->kind == offer_kind::upgrade) {
+        const std::string uri = before->offer->meeting_uri;
+        give_way(trigger);
+        r.call = *before;
+        engine::apply(r.call, trigger);
+        r.upgrade_step(upgrade_failed, uri, std::string(expiry_reason(timer_kind::offer)));
+        return std::move(r.out);
+      }
       if (!before || !trigger.timer || !is_early(before->status)) return {};
       const number_settings s = view.settings(before->to);
       const std::optional<std::string>* target = nullptr;

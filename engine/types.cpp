@@ -26,10 +26,11 @@ constexpr std::array<std::string_view, 15> status_names{
 constexpr std::array<std::string_view, action_count> action_names{
     "start", "inProgress", "proceeding", "ringing", "connected", "hold",
     "acceptHold", "resume", "acceptResume", "renegotiate", "end", "timeout", "retire",
-    "registerPusher", "unregisterPusher", "settings", "waiting", "forward", "divert", "release"};
+    "registerPusher", "unregisterPusher", "settings", "waiting", "forward", "divert", "release",
+    "transfer", "upgradeToMeeting", "acceptUpgrade", "upgrade"};
 
 constexpr std::array<std::string_view, 4> role_names{"MO", "MT", "stranger", "engine"};
-constexpr std::array<std::string_view, 3> offer_names{"hold", "resume", "renegotiate"};
+constexpr std::array<std::string_view, 4> offer_names{"hold", "resume", "renegotiate", "upgrade"};
 constexpr std::array<std::string_view, timer_kind_count> timer_names{"invite", "answer", "offer", "maxDuration",
                                                                      "retire", "noAnswer"};
 constexpr std::array<std::string_view, timer_kind_count> expiry_reasons{

@@ -72,17 +72,23 @@ enum class action : std::uint8_t {
   waiting,  // MT is busy and has call waiting on: MO is told Waiting (status Waiting)
   forward,  // the call is diverted away from its MT: MO (and that MT, if it was invited) told Forwarded
   divert,   // the diversion's invitation: the call's new MT is invited (diversionAddress)
-  release,  // the engine ends the call: Busy (user-busy), NotReachable (forwarding-limit, -loop)
+  release,  // the engine ends the call: Busy (user-busy), NotReachable (forwarding-limit, -loop), Terminated (upgraded)
+  // Contract §10, requests on a call: blind transfer, and the upgrade to a meeting (an offer).
+  transfer,
+  upgrade_to_meeting,
+  accept_upgrade,
+  upgrade,  // the engine's steps of an upgrade: UpgradeToMeetingInProgress, -Success, -Failed
 };
 inline constexpr int endpoint_count = 11;  // start .. end: the reference's endpoints
-inline constexpr int action_count = 20;
+inline constexpr int action_count = 24;
 // The actions that are about a device's push registration, not a call.
 constexpr bool is_pusher_action(action a) noexcept {
   return a == action::register_pusher || a == action::unregister_pusher;
 }
 // The actions the engine takes on a call on its own while routing it (contract §10).
 constexpr bool is_routing_action(action a) noexcept {
-  return a == action::waiting || a == action::forward || a == action::divert || a == action::release;
+  return a == action::waiting || a == action::forward || a == action::divert || a == action::release ||
+         a == action::upgrade;
 }
 // Stable name used in events and metrics, e.g. "acceptHold" (the reference's path word).
 std::string_view to_string(action a) noexcept;
@@ -93,7 +99,7 @@ enum class role : std::uint8_t { mo, mt, stranger, engine };
 std::string_view to_string(role r) noexcept;
 std::optional<role> parse_role(std::string_view s) noexcept;
 
-enum class offer_kind : std::uint8_t { hold, resume, renegotiate };
+enum class offer_kind : std::uint8_t { hold, resume, renegotiate, upgrade };
 std::string_view to_string(offer_kind k) noexcept;
 std::optional<offer_kind> parse_offer_kind(std::string_view s) noexcept;
 
@@ -148,6 +154,14 @@ struct call_caps {
 
 // The reason of a /start ended at once by the ringing cap.
 inline constexpr std::string_view too_many_calls_reason = "too-many-calls";
+// Contract §10: the reasons of a transferred and of an upgraded call's end, and the
+// statuses the upgrade steps tell.
+inline constexpr std::string_view transferred_reason = "transferred";
+inline constexpr std::string_view upgraded_reason = "upgraded";
+inline constexpr std::string_view upgrade_initiated = "UpgradeToMeetingInitiated";
+inline constexpr std::string_view upgrade_in_progress = "UpgradeToMeetingInProgress";
+inline constexpr std::string_view upgrade_success = "UpgradeToMeetingSuccess";
+inline constexpr std::string_view upgrade_failed = "UpgradeToMeetingFailed";
 
 // Who sent a request: from the verified access token.
 struct actor {
@@ -258,6 +272,12 @@ struct command {
   std::optional<pusher> push;
   // settings: the number's settings asked for (msisdn = the path's number).
   std::optional<number_settings> settings;
+  // Contract §10. transfer: the target is in `to`. start: transferOf, the call whose
+  // transfer this new call takes up. upgradeToMeeting: the meeting's URI (the request's,
+  // or one transport made under --meeting-base-uri). acceptUpgrade: accept or reject.
+  std::optional<std::string> transfer_of;
+  std::optional<std::string> meeting_uri;
+  std::optional<bool> accept;
   // Made by the engine, not by a request (the removal of an expired or rejected
   // registration); transport never sets it for a request.
   bool by_engine = false;
@@ -309,6 +329,16 @@ struct event {
   std::string diversion;
   bool call_waiting = false;
   bool mt_unaware = false;
+  // Transfer and upgrade (contract §10). transfer: `transfer_to` the target. start:
+  // `transfer_of` the transferred call (its invitation's diversionAddress, `diversion`, is
+  // the transferring party). upgradeToMeeting, acceptUpgrade and the upgrade steps:
+  // `meeting_uri`. acceptUpgrade: `accept`. upgrade: `step`, the status told
+  // ("UpgradeToMeetingInProgress", "UpgradeToMeetingSuccess", "UpgradeToMeetingFailed").
+  std::string transfer_to;
+  std::string transfer_of;
+  std::string meeting_uri;
+  std::optional<bool> accept;
+  std::string step;
   // timers: the deadlines this event arms (absolute, contract §7), and for a timeout
   // event the timer that expired and the deadline it had
   deadlines arms;
@@ -331,6 +361,7 @@ struct pending_offer {
   offer_kind kind = offer_kind::hold;
   epoch_ms since = 0;
   std::string prior_sdp;  // the offerer's SDP before the offer: restored if it is withdrawn
+  std::string meeting_uri;  // an upgrade offer's meeting
 };
 
 // The state of one call: a pure fold of its events.
@@ -357,6 +388,13 @@ struct call_state {
   std::vector<diversion> diversions;
   bool call_waiting = false;
   const std::string& dialled_number() const noexcept { return dialled.empty() ? to : dialled; }
+  // Transfer (contract §10): this call was transferred to `transfer_to` by `transferred_by`
+  // (ended Terminated, reason "transferred"), or it takes up the transfer of `transfer_of`.
+  std::string transfer_to;
+  std::optional<role> transferred_by;
+  std::string transfer_of;
+  // Upgrade (contract §10): the meeting the call was upgraded to (ended, reason "upgraded").
+  std::string meeting_uri;
   std::string mo_device;        // device that started the call
   std::string mt_device;        // device that answered (empty until Connected)
   deadlines timers;             // armed timers; only those that can still fire

@@ -113,14 +113,26 @@ bool is_valid_guid(std::string_view s) {
   return true;
 }
 
+namespace {
+bool is_call_id_text(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                    c == '_' || c == '~' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+}  // namespace
+
 result<start_request, decode_error> decode_start_request(std::string_view body) {
   auto obj = parse_object(body);
   if (!obj) return failure{obj.error()};
-  std::optional<std::string> to, from, sdp, correlator, identity;
+  std::optional<std::string> to, from, sdp, correlator, identity, transfer_of;
   std::optional<decode_error> err;
   if (!read_string(*obj, "to", to, err) || !read_string(*obj, "from", from, err) ||
       !read_string(*obj, "sdp", sdp, err) || !read_string(*obj, "clientCorrelator", correlator, err) ||
-      !read_string(*obj, "identity", identity, err))
+      !read_string(*obj, "identity", identity, err) || !read_string(*obj, "transferOf", transfer_of, err))
     return failure{*err};
   if (!to) return fail(reason_code::missing_field, "field 'to' is required");
   if (!from) return fail(reason_code::missing_field, "field 'from' is required");
@@ -135,8 +147,47 @@ result<start_request, decode_error> decode_start_request(std::string_view body) 
   if (auto e = check_sdp(sdp)) return failure{*e};
   if (identity && (identity->empty() || identity->size() > max_identity_bytes || !is_printable(*identity, max_identity_bytes)))
     return fail(reason_code::invalid_field, "field 'identity' must be 1 to 8192 printable characters");
+  if (transfer_of && !is_call_id_text(*transfer_of))
+    return fail(reason_code::invalid_field, "field 'transferOf' must be a callId: 1 to 128 of [A-Za-z0-9._~-]");
   return start_request{std::move(*to_n), std::move(*from_n), std::move(*sdp), std::move(correlator),
-                       std::move(identity)};
+                       std::move(identity), std::move(transfer_of)};
+}
+
+result<std::string, decode_error> decode_transfer_request(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return failure{obj.error()};
+  std::optional<std::string> to;
+  std::optional<decode_error> err;
+  if (!read_string(*obj, "to", to, err)) return failure{*err};
+  if (!to) return fail(reason_code::missing_field, "field 'to' is required");
+  auto n = normalize_msisdn(*to);
+  if (!n) return fail(reason_code::invalid_msisdn, "field 'to' must be an E.164 number of 6 to 15 digits");
+  return std::move(*n);
+}
+
+result<std::optional<std::string>, decode_error> decode_upgrade_request(std::string_view body) {
+  bool blank = true;
+  for (char c : body)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n') { blank = false; break; }
+  if (blank) return std::optional<std::string>();
+  auto obj = parse_object(body);
+  if (!obj) return failure{obj.error()};
+  std::optional<std::string> uri;
+  std::optional<decode_error> err;
+  if (!read_string(*obj, "meetingUri", uri, err)) return failure{*err};
+  if (uri && !is_printable(*uri, max_meeting_uri_bytes))
+    return fail(reason_code::invalid_field, "field 'meetingUri' must be 1 to 2048 printable characters");
+  return uri;
+}
+
+result<bool, decode_error> decode_accept_upgrade_request(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return failure{obj.error()};
+  simdjson::dom::element el;
+  if (obj->at_key("accept").get(el) != simdjson::SUCCESS) return fail(reason_code::missing_field, "field 'accept' is required");
+  bool v = false;
+  if (el.get_bool().get(v) != simdjson::SUCCESS) return fail(reason_code::invalid_field, "field 'accept' must be true or false");
+  return v;
 }
 
 result<status_request, decode_error> decode_status_request(std::string_view body, bool sdp_required) {

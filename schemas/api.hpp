@@ -30,8 +30,20 @@ struct start_request {
   // A gateway's caller identity (contract §11): a PASSporT or a full RFC 8224 Identity
   // header value, printable, at most max_identity_bytes. Others' is ignored.
   std::optional<std::string> identity;
+  // Contract §10: the callId of the call whose transfer this /start takes up (1..128 of
+  // [A-Za-z0-9._~-]).
+  std::optional<std::string> transfer_of;
 };
 inline constexpr std::size_t max_identity_bytes = 8192;
+
+// Contract §10. POST /transfer/{callId}: {"to": <msisdn>} (required, normalized).
+result<std::string, decode_error> decode_transfer_request(std::string_view body);
+// POST /upgradeToMeeting/{callId}: {"meetingUri": <uri>} (optional; printable, 1..2048;
+// an empty body is {}). nullopt: none given (the engine makes one).
+inline constexpr std::size_t max_meeting_uri_bytes = 2048;
+result<std::optional<std::string>, decode_error> decode_upgrade_request(std::string_view body);
+// POST /acceptUpgrade/{callId}: {"accept": true|false} (required).
+result<bool, decode_error> decode_accept_upgrade_request(std::string_view body);
 
 struct status_request {
   std::optional<std::string> sdp;

@@ -434,6 +434,7 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
           cmd.to = std::move(d->to);
           cmd.sdp = std::move(d->sdp);
           cmd.client_correlator = std::move(d->client_correlator);
+          cmd.transfer_of = std::move(d->transfer_of);
           const auto& mine = cmd.who.msisdns;
           if (cmd.who.gateway) {
             // STI-VS (contract §11): verified before the reactor; the result travels in the command.
@@ -488,6 +489,34 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
         s.no_answer_timeout_s = d->no_answer_timeout_s;
         s.not_reachable = std::move(d->not_reachable);
         cmd.settings = std::move(s);
+        break;
+      }
+      case engine::action::transfer: {
+        auto d = schemas::decode_transfer_request(req.body);
+        if (!d)
+          set_input_error(d.error().code, d.error().message);
+        else
+          cmd.to = std::move(*d);
+        break;
+      }
+      case engine::action::upgrade_to_meeting: {
+        auto d = schemas::decode_upgrade_request(req.body);
+        if (!d) {
+          set_input_error(d.error().code, d.error().message);
+        } else if (*d && !d->value().starts_with(opts_.meeting_base_uri)) {
+          set_input_error(rc::invalid_field, "field 'meetingUri' must start with " + opts_.meeting_base_uri +
+                                                 " (--meeting-base-uri)");
+        } else {
+          cmd.meeting_uri = *d ? std::move(**d) : opts_.meeting_base_uri + new_call_id();  // 128 random bits
+        }
+        break;
+      }
+      case engine::action::accept_upgrade: {
+        auto d = schemas::decode_accept_upgrade_request(req.body);
+        if (!d)
+          set_input_error(d.error().code, d.error().message);
+        else
+          cmd.accept = *d;
         break;
       }
       case engine::action::unregister_pusher:

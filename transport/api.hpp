@@ -99,6 +99,9 @@ struct api_options {
   // not in --outbound-allow), or "" when it may. Empty function: every URL is refused.
   std::function<std::string(std::string_view url)> check_push_url;
   std::int64_t pusher_ttl_s = 30 * 86400;  // --pusher-ttl: after the registering token's exp
+  // --meeting-base-uri (contract §10): an upgrade's meetingUri must start with it; when a
+  // request gives none, the engine makes one: this + 32 hex digits (128 random bits).
+  std::string meeting_base_uri = "https://meet.yna.invalid/m/";
   // The STI-AS (contract §11): signs a PASSporT for each /start whose token owns `from`;
   // GET /sti/cert.pem serves its chain. Null: no signing (invitations then say Passed
   // with no PASSporT, as before caller identity existed; tests of the API alone).

@@ -98,6 +98,7 @@ struct flags {
   double sti_x5u_timeout = 2;
   std::size_t sti_cache = 1000, sti_max_waiting = 4096;
   double pusher_ttl = 30 * 86400;
+  std::string meeting_base_uri = "https://meet.yna.invalid/m/";
 };
 
 // The secret of --webhook-secret-file: the file's contents without the line end.
@@ -349,6 +350,14 @@ int main(int argc, char** argv) {
   app.add_option("--pusher-ttl", f.pusher_ttl,
                  "Seconds a push registration outlives the access token that made it; then the engine removes it")
       ->check(CLI::Range(1.0, 1e9));
+  app.add_option("--meeting-base-uri", f.meeting_base_uri,
+                 "Upgrades to a meeting (contract §10): a meetingUri must start with this; without one the engine makes "
+                 "one here ending in 128 random bits")
+      ->check([](const std::string& v) {
+        return (v.starts_with("https://") || v.starts_with("http://")) && v.size() > 8 && v.size() <= 1024
+                   ? std::string()
+                   : std::string("must be an http(s) URI prefix of at most 1024 characters");
+      });
   engine::pusher_limits pusher_limits;
   app.add_option("--max-pushers-per-sub", pusher_limits.max_per_sub,
                  "Push registrations (devices) one subject may have; a further one gets 429 TOO_MANY_PUSHERS (0: no limit)")
@@ -568,6 +577,7 @@ int main(int argc, char** argv) {
   ao.rate_per_sub = f.rate_limit_sub;
   ao.rate_sub_burst = f.rate_burst_sub;
   ao.pusher_ttl_s = static_cast<std::int64_t>(f.pusher_ttl);
+  ao.meeting_base_uri = f.meeting_base_uri;
   {
     ao.check_push_url = [policy = outbound](std::string_view url) -> std::string {
       auto u = transport::parse_outbound_url(url);

@@ -12,7 +12,7 @@ struct call_path {
   std::string_view method;
 };
 
-constexpr std::array<call_path, 10> call_paths{{
+constexpr std::array<call_path, 13> call_paths{{
     {"inProgress", engine::action::in_progress, "POST"},
     {"proceeding", engine::action::proceeding, "POST"},
     {"ringing", engine::action::ringing, "POST"},
@@ -23,6 +23,10 @@ constexpr std::array<call_path, 10> call_paths{{
     {"acceptResume", engine::action::accept_resume, "POST"},
     {"renegotiate", engine::action::renegotiate, "POST"},
     {"end", engine::action::end, "DELETE"},
+    // Contract §10
+    {"transfer", engine::action::transfer, "POST"},
+    {"upgradeToMeeting", engine::action::upgrade_to_meeting, "POST"},
+    {"acceptUpgrade", engine::action::accept_upgrade, "POST"},
 }};
 
 route simple(route r, route_kind k, std::string_view method, std::string_view want) {

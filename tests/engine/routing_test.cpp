@@ -472,3 +472,137 @@ TEST_CASE("call table: engaged and waiting counts follow the calls' states") {
   CHECK(t.engaged_count(mt_num) == 0);
   CHECK(t.engaged_count(mo_num) == 0);
 }
+
+namespace {
+
+call_state connected_call() {
+  fake_view v;
+  call_state c = ringing_call(v);
+  command ans;
+  ans.act = action::connected;
+  ans.call_id = "CALL1";
+  ans.sdp = sdp;
+  ans.who = person("mt", mt_num);
+  event e = decide(&c, ans, 2500, timers);
+  REQUIRE(e.accepted());
+  apply(c, e);
+  return c;
+}
+
+command upgrade_cmd(action a, const std::string& sub, const std::string& number) {
+  command c;
+  c.act = a;
+  c.call_id = "CALL1";
+  c.who = person(sub, number);
+  if (a == action::upgrade_to_meeting) c.meeting_uri = "https://meet.yna.invalid/m/ABC";
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("upgrade to meeting: an offer told as UpgradeToMeetingInitiated; accepted gives InProgress, Success with "
+          "the URI and Terminated upgraded; rejected or timed out gives Failed and the call stays Connected") {
+  fake_view v;
+  call_state c = connected_call();
+  const std::string mo_sdp = c.mo_sdp;
+  event off = decide(&c, upgrade_cmd(action::upgrade_to_meeting, "mo", mo_num), 3000, timers);
+  REQUIRE(off.accepted());
+  CHECK(off.arms[timer_kind::offer] == 3000 + 15'000);
+  auto n = derive_notification(off);
+  REQUIRE(n);
+  CHECK(n->status == "UpgradeToMeetingInitiated");
+  CHECK(n->meeting_uri == "https://meet.yna.invalid/m/ABC");
+  apply(c, off);
+  REQUIRE(c.offer);
+  CHECK(c.offer->kind == offer_kind::upgrade);
+  CHECK(c.mo_sdp == mo_sdp);
+
+  SUBCASE("accepted") {
+    command acc = upgrade_cmd(action::accept_upgrade, "mt", mt_num);
+    acc.accept = true;
+    event e = decide(&c, acc, 4000, timers);
+    REQUIRE(e.accepted());
+    auto follow = route(e, &c, v, timers);
+    CHECK(e.routed);
+    CHECK(!derive_notification(e));
+    REQUIRE(follow.size() == 3);
+    CHECK(follow[0].step == "UpgradeToMeetingInProgress");
+    CHECK(follow[1].step == "UpgradeToMeetingSuccess");
+    CHECK(follow[1].meeting_uri == "https://meet.yna.invalid/m/ABC");
+    CHECK(told(follow[1]) == std::set<std::string>{mo_num, mt_num});
+    const std::string frame = encode_notification(*derive_notification(follow[1]), "");
+    CHECK(frame.find("\"meetingUri\":\"https://meet.yna.invalid/m/ABC\"") != std::string::npos);
+    CHECK(to_string(follow[2].act) == std::string("release"));
+    CHECK(*follow[2].status_after == call_status::terminated);
+    CHECK(follow[2].reason == "upgraded");
+    apply(c, e);
+    for (auto& f : follow) apply(c, f);
+    CHECK(c.status == call_status::terminated);
+    CHECK(c.meeting_uri == "https://meet.yna.invalid/m/ABC");
+    CHECK(c.end_reason == std::optional<std::string>("upgraded"));
+  }
+  SUBCASE("rejected") {
+    command acc = upgrade_cmd(action::accept_upgrade, "mt", mt_num);
+    acc.accept = false;
+    event e = decide(&c, acc, 4000, timers);
+    auto follow = route(e, &c, v, timers);
+    REQUIRE(follow.size() == 1);
+    CHECK(follow[0].step == "UpgradeToMeetingFailed");
+    CHECK(follow[0].reason == "rejected");
+    apply(c, e);
+    apply(c, follow[0]);
+    CHECK(c.status == call_status::connected);
+    CHECK(!c.offer);
+    CHECK(c.mo_sdp == mo_sdp);
+  }
+  SUBCASE("the offer timer") {
+    command t;
+    t.act = action::timeout;
+    t.call_id = "CALL1";
+    t.timer = timer_kind::offer;
+    event e = decide(&c, t, 3000 + 15'000, timers);
+    REQUIRE(e.accepted());
+    auto follow = route(e, &c, v, timers);
+    CHECK(e.routed);
+    REQUIRE(follow.size() == 1);
+    CHECK(follow[0].step == "UpgradeToMeetingFailed");
+    CHECK(follow[0].reason == "offer-timeout");
+    apply(c, e);
+    apply(c, follow[0]);
+    CHECK(c.status == call_status::connected);
+    CHECK(!c.offer);
+    CHECK(!c.timers[timer_kind::offer]);
+    CHECK(c.mo_sdp == mo_sdp);
+  }
+  SUBCASE("the offerer cannot accept its own offer; a second offer waits") {
+    command acc = upgrade_cmd(action::accept_upgrade, "mo", mo_num);
+    acc.accept = true;
+    CHECK(decide(&c, acc, 4000, timers).rejected == reason_code::wrong_party);
+    CHECK(decide(&c, upgrade_cmd(action::upgrade_to_meeting, "mt", mt_num), 4000, timers).rejected ==
+          reason_code::offer_pending);
+  }
+}
+
+TEST_CASE("transfer: Terminated with reason transferred and transferTargetAddress, to both parties but the causer") {
+  call_state c = connected_call();
+  command tr;
+  tr.act = action::transfer;
+  tr.call_id = "CALL1";
+  tr.to = "14250000003";
+  tr.who = person("mt", mt_num);
+  event e = decide(&c, tr, 5000, timers);
+  REQUIRE(e.accepted());
+  CHECK(route(e, &c, fake_view{}, timers).empty());
+  auto n = derive_notification(e);
+  REQUIRE(n);
+  CHECK(n->status == "Terminated");
+  CHECK(n->reason == "transferred");
+  const std::string frame = encode_notification(*n, "");
+  CHECK(frame.find("\"transferTargetAddress\":\"tel:+14250000003\"") != std::string::npos);
+  CHECK(n->is_for("mo", "mo-dev", {mo_num}));
+  CHECK(!n->is_for("mt", "mt-dev", {mt_num}));  // the transferring device
+  apply(c, e);
+  CHECK(c.transfer_to == "14250000003");
+  CHECK(c.transferred_by == role::mt);
+  CHECK(c.timers[timer_kind::retire]);
+}

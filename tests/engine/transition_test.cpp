@@ -37,7 +37,27 @@ command cmd(action a, role r, std::optional<std::string> reason = std::nullopt) 
   c.path = "/x/CALL1";
   if (a != action::end) c.sdp = sdp;
   c.reason = std::move(reason);
+  // Contract §10's bodies: a third number to transfer to, a meeting, an acceptance.
+  if (a == action::transfer) c.to = "14250000009";
+  if (a == action::upgrade_to_meeting) c.meeting_uri = "https://meet.yna.invalid/m/0123";
+  if (a == action::accept_upgrade) c.accept = true;
   return c;
+}
+
+// The engine's own event (contract §10 routing), built by hand: what route() would add.
+void engine_step(call_state& c, action a, call_status after, std::string to = {}) {
+  event e;
+  e.act = a;
+  e.call_id = c.call_id;
+  e.actor_role = role::engine;
+  e.from = c.from;
+  e.to = to.empty() ? c.to : to;
+  e.diversion = c.to;
+  e.reason = "unconditional";
+  e.status_before = c.status;
+  e.status_after = after;
+  e.time = 1500;
+  apply(c, e);
 }
 
 // Runs a command through decide+apply and requires it to be accepted.
@@ -48,14 +68,19 @@ void step(call_state& c, action a, role r, std::optional<std::string> reason = s
   apply(c, e);
 }
 
-call_state started() {
+command start_cmd(std::string to = mt_num) {
   command s;
   s.act = action::start;
   s.new_call_id = "CALL1";
   s.who = as(role::mo);
   s.from = mo_num;
-  s.to = mt_num;
+  s.to = std::move(to);
   s.sdp = sdp;
+  return s;
+}
+
+call_state started() {
+  command s = start_cmd();
   event e = decide(nullptr, s, 1000);
   REQUIRE(e.accepted());
   call_state c;
@@ -87,13 +112,30 @@ std::map<std::string, call_state> states() {
   { auto x = c; step(x, action::end, role::mo); m["SessionCancelled"] = x; }
   { auto x = c; step(x, action::end, role::mt); m["Declined"] = x; }
   { auto x = c; step(x, action::end, role::mt, "busy"); m["Busy"] = x; }
+  // Contract §10: a call waiting for MT, a call forwarded to MT (dialled: 14250000008), an
+  // upgrade offered by MO.
+  { auto x = c; engine_step(x, action::waiting, call_status::waiting); m["Waiting"] = x; }
+  {
+    command s = start_cmd("14250000008");
+    event e = decide(nullptr, s, 1000);
+    REQUIRE(e.accepted());
+    call_state x;
+    apply(x, e);
+    engine_step(x, action::forward, call_status::forwarded, mt_num);
+    engine_step(x, action::divert, call_status::forwarded);
+    REQUIRE(x.to == mt_num);
+    m["Forwarded"] = x;
+  }
+  { auto x = conn; step(x, action::upgrade_to_meeting, role::mo); m["Connected+upgrade(MO)"] = x; }
+  { auto x = conn; step(x, action::transfer, role::mt); m["Transferred"] = x; }
   return m;
 }
 
 const std::vector<action> endpoints{action::in_progress, action::proceeding,  action::ringing,
                                     action::connected,   action::hold,        action::accept_hold,
                                     action::resume,      action::accept_resume, action::renegotiate,
-                                    action::end};
+                                    action::end,         action::transfer,    action::upgrade_to_meeting,
+                                    action::accept_upgrade};
 
 // Expected outcome per endpoint, in the order of `endpoints`, as "MO|MT".
 // A status name means accepted with that resulting status; "!CODE" means rejected.
@@ -101,50 +143,67 @@ const std::map<std::string, std::vector<std::string>> table{
     {"Initial", {"!WRONG_PARTY|InProgress", "!WRONG_PARTY|Proceeding", "!WRONG_PARTY|Ringing",
                  "!WRONG_PARTY|Connected", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                  "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
-                 "SessionCancelled|Declined"}},
+                 "SessionCancelled|Declined", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
     {"InProgress", {"!WRONG_PARTY|InProgress", "!WRONG_PARTY|Proceeding", "!WRONG_PARTY|Ringing",
                     "!WRONG_PARTY|Connected", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                     "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
-                    "!INVALID_STATE|!INVALID_STATE", "SessionCancelled|Declined"}},
+                    "!INVALID_STATE|!INVALID_STATE", "SessionCancelled|Declined", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
     {"Proceeding", {"!WRONG_PARTY|InProgress", "!WRONG_PARTY|Proceeding", "!WRONG_PARTY|Ringing",
                     "!WRONG_PARTY|Connected", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                     "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
-                    "!INVALID_STATE|!INVALID_STATE", "SessionCancelled|Declined"}},
+                    "!INVALID_STATE|!INVALID_STATE", "SessionCancelled|Declined", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
     {"Ringing", {"!WRONG_PARTY|InProgress", "!WRONG_PARTY|Proceeding", "!WRONG_PARTY|Ringing",
                  "!WRONG_PARTY|Connected", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                  "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
-                 "SessionCancelled|Declined"}},
+                 "SessionCancelled|Declined", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
     {"Connected", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                    "!WRONG_PARTY|!INVALID_STATE", "Connected|Connected", "!NO_OFFER_PENDING|!NO_OFFER_PENDING",
                    "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "Connected|Connected",
-                   "Terminated|Terminated"}},
+                   "Terminated|Terminated", "Terminated|Terminated", "Connected|Connected", "!NO_OFFER_PENDING|!NO_OFFER_PENDING"}},
     {"Connected+hold(MO)", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                             "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                             "!OFFER_PENDING|!OFFER_PENDING", "!WRONG_PARTY|Hold", "!INVALID_STATE|!INVALID_STATE",
                             "!INVALID_STATE|!INVALID_STATE", "!OFFER_PENDING|!OFFER_PENDING",
-                            "Terminated|Terminated"}},
+                            "Terminated|Terminated", "Terminated|Terminated", "!OFFER_PENDING|!OFFER_PENDING", "!NO_OFFER_PENDING|!NO_OFFER_PENDING"}},
     {"Connected+reneg(MO)", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                              "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                              "!OFFER_PENDING|!OFFER_PENDING", "!NO_OFFER_PENDING|!NO_OFFER_PENDING",
                              "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
-                             "!OFFER_PENDING|Connected", "Terminated|Terminated"}},
+                             "!OFFER_PENDING|Connected", "Terminated|Terminated", "Terminated|Terminated", "!OFFER_PENDING|!OFFER_PENDING", "!NO_OFFER_PENDING|!NO_OFFER_PENDING"}},
     {"Hold(MO)", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                   "!WRONG_PARTY|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                   "Hold|!WRONG_PARTY", "!NO_OFFER_PENDING|!NO_OFFER_PENDING", "Hold|Hold",
-                  "Terminated|Terminated"}},
+                  "Terminated|Terminated", "Terminated|Terminated", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
     {"Hold+resume(MO)", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                          "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                          "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                          "!OFFER_PENDING|!WRONG_PARTY", "!WRONG_PARTY|Connected", "!OFFER_PENDING|!OFFER_PENDING",
-                         "Terminated|Terminated"}},
+                         "Terminated|Terminated", "Terminated|Terminated", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
     {"Hold+reneg(MT)", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                         "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
                         "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
                         "!OFFER_PENDING|!WRONG_PARTY", "!NO_OFFER_PENDING|!NO_OFFER_PENDING", "Hold|!OFFER_PENDING",
-                        "Terminated|Terminated"}},
+                        "Terminated|Terminated", "Terminated|Terminated", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE"}},
+    // Contract §10: a waiting or forwarded call is early like Initial.
+    {"Waiting", {"!WRONG_PARTY|InProgress", "!WRONG_PARTY|Proceeding", "!WRONG_PARTY|Ringing",
+                 "!WRONG_PARTY|Connected", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                 "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                 "SessionCancelled|Declined", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                 "!INVALID_STATE|!INVALID_STATE"}},
+    {"Forwarded", {"!WRONG_PARTY|InProgress", "!WRONG_PARTY|Proceeding", "!WRONG_PARTY|Ringing",
+                   "!WRONG_PARTY|Connected", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                   "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                   "SessionCancelled|Declined", "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                   "!INVALID_STATE|!INVALID_STATE"}},
+    {"Connected+upgrade(MO)", {"!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
+                               "!WRONG_PARTY|!INVALID_STATE", "!WRONG_PARTY|!INVALID_STATE",
+                               "!OFFER_PENDING|!OFFER_PENDING", "!NO_OFFER_PENDING|!NO_OFFER_PENDING",
+                               "!INVALID_STATE|!INVALID_STATE", "!INVALID_STATE|!INVALID_STATE",
+                               "!OFFER_PENDING|!OFFER_PENDING", "Terminated|Terminated", "Terminated|Terminated",
+                               "!OFFER_PENDING|!OFFER_PENDING", "!WRONG_PARTY|Connected"}},
 };
 
-const std::vector<std::string> ended{"Terminated", "SessionCancelled", "Declined", "Busy"};
+const std::vector<std::string> ended{"Terminated", "SessionCancelled", "Declined", "Busy", "Transferred"};
 
 void check_cell(const std::string& state_name, const call_state& c, action a, role r, const std::string& want) {
   CAPTURE(state_name);
@@ -190,7 +249,7 @@ TEST_CASE("transition table: every live state x endpoint x MO/MT/stranger") {
       cells += 3;
     }
   }
-  CHECK(cells == 10 * 10 * 3);
+  CHECK(cells == 13 * 13 * 3);
 }
 
 TEST_CASE("transition table: ended calls refuse everything but end, which is a no-op") {
@@ -320,4 +379,57 @@ TEST_CASE("call: a token owning both numbers acts for the side the action needs"
   x.act = action::end;
   e = decide(&c, x, 2);
   CHECK(e.status_after == call_status::session_cancelled);
+}
+
+TEST_CASE("transition table: a former MT (the call was forwarded away from it) gets CALL_FORWARDED everywhere") {
+  const auto s = states();
+  const call_state& c = s.at("Forwarded");
+  for (action a : endpoints) {
+    CAPTURE(to_string(a));
+    command x = cmd(a, role::mt);
+    x.who = actor{"former-sub", "former-dev", {"14250000008"}, false, ""};
+    const event e = decide(&c, x, 5000);
+    CHECK(e.rejected == reason_code::call_forwarded);
+    CHECK(!explain_rejection(e, &c).empty());
+  }
+}
+
+TEST_CASE("transfer: the remaining party takes it up with /start transferOf, to the target only, in time") {
+  const auto s = states();
+  const call_state& old = s.at("Transferred");  // MT transferred to 14250000009; MO remains
+  REQUIRE(old.transferred_by == role::mt);
+  REQUIRE(old.transfer_to == "14250000009");
+  REQUIRE(old.end_reason == std::optional<std::string>("transferred"));
+  const timer_settings t{};  // offer timer 15 s
+  auto take_up = [&](std::string from, std::string to, actor who, epoch_ms at, const call_state* called) {
+    command c = start_cmd(std::move(to));
+    c.from = std::move(from);
+    c.who = std::move(who);
+    c.new_call_id = "CALL2";
+    c.transfer_of = "CALL1";
+    start_limits l;
+    l.transferred = called;
+    return decide(nullptr, c, at, t, l);
+  };
+  const epoch_ms when = *old.ended_at;
+  event ok = take_up(mo_num, "14250000009", as(role::mo), when + 1000, &old);
+  REQUIRE(ok.accepted());
+  CHECK(ok.transfer_of == "CALL1");
+  CHECK(ok.diversion == mt_num);  // the invitation's diversionAddress: who transferred
+  call_state nc;
+  apply(nc, ok);
+  CHECK(nc.transfer_of == "CALL1");
+  CHECK(take_up(mo_num, "14250000007", as(role::mo), when + 1000, &old).rejected == reason_code::invalid_field);
+  CHECK(take_up(mt_num, "14250000009", as(role::mt), when + 1000, &old).rejected == reason_code::wrong_party);
+  CHECK(take_up(mo_num, "14250000009", as(role::mo), when + 16'000, &old).rejected == reason_code::invalid_state);
+  CHECK(take_up(mo_num, "14250000009", as(role::mo), when + 1000, nullptr).rejected == reason_code::call_not_found);
+  const call_state& live = s.at("Connected");
+  CHECK(take_up(mo_num, "14250000009", as(role::mo), when + 1000, &live).rejected == reason_code::invalid_state);
+  // A transfer to a party of the call, or without a target, is refused.
+  const call_state& conn = s.at("Connected");
+  command to_other = cmd(action::transfer, role::mo);
+  to_other.to = mt_num;
+  CHECK(decide(&conn, to_other, 5000).rejected == reason_code::invalid_field);
+  to_other.to = mo_num;
+  CHECK(decide(&conn, to_other, 5000).rejected == reason_code::invalid_field);
 }

@@ -575,3 +575,166 @@ TEST_CASE("restart safety: a CFNR timer armed before SIGKILL fires once after th
   CHECK(!json_has(view2.body, "/diversions/1"));
   s.validate();
 }
+
+namespace {
+
+// A connected call from `mo` to `mt` (each one device); the devices have seen it so far.
+std::string connect_call(stage& s, phone& mo, phone& mt, std::vector<phone*> others_of_mt = {},
+                         std::vector<phone*> others_of_mo = {}) {
+  auto r = s.start(mo.p, mt.p.number);
+  REQUIRE_200(r);
+  const std::string id = id_of(r);
+  is_invitation(mt.next(), id, mo.p.number, mt.p.number);
+  for (phone* d : others_of_mt) is_invitation(d->next(), id, mo.p.number, mt.p.number);
+  REQUIRE_200(s.answer(mt.p, id));
+  is_status(mo.next(), id, "Connected");
+  for (phone* d : others_of_mt) is_status(d->next(), id, "Connected");
+  for (phone* d : others_of_mo) is_status(d->next(), id, "Connected");
+  return id;
+}
+
+std::string transfer_start_body(const std::string& from, const std::string& to, const std::string& of) {
+  return R"({"from":")" + from + R"(","to":")" + to + R"(","sdp":)" + json_quote(sdp("fresh-offer")) +
+         R"(,"transferOf":")" + of + R"("})";
+}
+
+}  // namespace
+
+TEST_CASE("transfer: from MT, and from MO during Hold; the remaining party calls the target with transferOf") {
+  auto& eng = shared_engine();
+  stage s(eng);
+  const std::string a = fresh_msisdn(), b = fresh_msisdn(), t = fresh_msisdn();
+  auto& a1 = s.device("a-phone", a);
+  auto& a2 = s.device("a-laptop", a);
+  auto& b1 = s.device("b-phone", b);
+  auto& b2 = s.device("b-tablet", b);
+  auto& t1 = s.device("t-phone", t);
+  s.warm_up();
+
+  // 1. MT transfers.
+  std::string id = connect_call(s, a1, b1, {&b2}, {&a2});
+  auto self = s.post(b1.p, "transfer", id, R"({"to":")" + b + R"("})");
+  CHECK(self.status == 400);
+  CHECK(reason_code_of(self.body) == "INVALID_FIELD");
+  CHECK(s.post(b1.p, "transfer", id, R"({"to":")" + a + R"("})").status == 400);
+  CHECK(reason_code_of(s.post(b1.p, "transfer", id, R"({"to":"12ab"})").body) == "INVALID_MSISDN");
+  s.silence("after refused transfers");
+  REQUIRE_200(s.post(b1.p, "transfer", id, R"({"to":")" + t + R"("})"));
+  for (phone* d : {&a1, &a2, &b2}) {
+    const auto f = d->next();
+    is_status(f, id, "Terminated", "transferred");
+    CHECK(field(f, "/transferTargetAddress") == "tel:+" + t);
+  }
+  auto view = s.get_call(a1.p, id);
+  CHECK(json_str(view.body, "/transferredTo") == t);
+  // Only the remaining party, only to the target.
+  auto wrong_party = s.c.post("/start", transfer_start_body(b, t, id), b1.p.auth());
+  s.cap.response("POST", "/start", wrong_party);
+  CHECK(wrong_party.status == 400);
+  CHECK(reason_code_of(wrong_party.body) == "WRONG_PARTY");
+  auto wrong_target = s.c.post("/start", transfer_start_body(a, fresh_msisdn(), id), a1.p.auth());
+  s.cap.response("POST", "/start", wrong_target);
+  CHECK(reason_code_of(wrong_target.body) == "INVALID_FIELD");
+  auto taken = s.c.post("/start", transfer_start_body(a, t, id), a1.p.auth());
+  s.cap.response("POST", "/start", taken);
+  REQUIRE_200(taken);
+  const std::string next = id_of(taken);
+  const auto inv = t1.next();
+  is_invitation(inv, next, a, t);
+  CHECK(field(inv, "/diversionAddress") == "tel:+" + b);
+  CHECK(field(inv, "/sdp") == sdp("fresh-offer"));
+  REQUIRE_200(s.answer(t1.p, next));
+  is_status(a1.next(), next, "Connected");
+  is_status(a2.next(), next, "Connected");
+  CHECK(json_str(s.get_call(t1.p, next).body, "/transferOf") == id);
+  REQUIRE_200(s.end(t1.p, next));
+  is_status(a1.next(), next, "Terminated");
+  is_status(a2.next(), next, "Terminated");
+
+  // 2. MO transfers while the call is on hold.
+  id = connect_call(s, a1, b1, {&b2}, {&a2});
+  REQUIRE_200(s.post(a1.p, "hold", id, sdp_body(sdp("hold"))));
+  is_status(a2.next(), id, "Hold");
+  is_status(b1.next(), id, "Hold");
+  is_status(b2.next(), id, "Hold");
+  REQUIRE_200(s.post(b1.p, "acceptHold", id, sdp_body(sdp("held"))));
+  for (phone* d : {&a1, &a2, &b2}) is_status(d->next(), id, "Hold");
+  REQUIRE_200(s.post(a1.p, "transfer", id, R"({"to":")" + t + R"("})"));
+  for (phone* d : {&a2, &b1, &b2}) is_status(d->next(), id, "Terminated", "transferred");
+  auto taken2 = s.c.post("/start", transfer_start_body(b, t, id), b2.p.auth());
+  s.cap.response("POST", "/start", taken2);
+  REQUIRE_200(taken2);
+  const auto inv2 = t1.next();
+  is_invitation(inv2, id_of(taken2), b, t);
+  CHECK(field(inv2, "/diversionAddress") == "tel:+" + a);
+  REQUIRE_200(s.end(b2.p, id_of(taken2)));
+  is_status(t1.next(), id_of(taken2), "SessionCancelled");
+  is_status(b1.next(), id_of(taken2), "SessionCancelled");
+  s.silence("after the transfers");
+  s.validate();
+}
+
+TEST_CASE("upgrade to meeting: rejected, timed out, then accepted: every step told to every device") {
+  engine_process eng({"--offer-timeout", "2", "--meeting-base-uri", "https://meet.example.test/r/"});
+  stage s(eng);
+  const std::string a = fresh_msisdn(), b = fresh_msisdn();
+  auto& a1 = s.device("a-phone", a);
+  auto& a2 = s.device("a-laptop", a);
+  auto& b1 = s.device("b-phone", b);
+  s.warm_up();
+  // Not connected yet: INVALID_STATE, and it notifies nobody.
+  auto early = s.start(a1.p, b);
+  const std::string id = id_of(early);
+  is_invitation(b1.next(), id, a, b);
+  auto too_soon = s.post(a1.p, "upgradeToMeeting", id, "{}");
+  CHECK(too_soon.status == 400);
+  CHECK(reason_code_of(too_soon.body) == "INVALID_STATE");
+  s.silence("after an upgrade while ringing");
+  REQUIRE_200(s.answer(b1.p, id));
+  is_status(a1.next(), id, "Connected");
+  is_status(a2.next(), id, "Connected");
+  auto outside = s.post(a1.p, "upgradeToMeeting", id, R"({"meetingUri":"https://evil.example/x"})");
+  CHECK(outside.status == 400);
+  CHECK(outside.body.find("meeting-base-uri") != std::string::npos);
+
+  // Rejected.
+  REQUIRE_200(s.post(a1.p, "upgradeToMeeting", id, ""));
+  std::string uri;
+  for (phone* d : {&a2, &b1}) {
+    const auto f = d->next();
+    is_status(f, id, "UpgradeToMeetingInitiated");
+    uri = field(f, "/meetingUri").value_or("");
+    CHECK(uri.starts_with("https://meet.example.test/r/"));
+    CHECK(uri.size() == std::string("https://meet.example.test/r/").size() + 32);
+  }
+  CHECK(reason_code_of(s.post(a1.p, "acceptUpgrade", id, R"({"accept":true})").body) == "WRONG_PARTY");
+  REQUIRE_200(s.post(b1.p, "acceptUpgrade", id, R"({"accept":false})"));
+  for (phone* d : {&a1, &a2, &b1}) is_status(d->next(), id, "UpgradeToMeetingFailed", "rejected");
+  CHECK(json_str(s.get_call(a1.p, id).body, "/status") == "Connected");
+
+  // Timed out (--offer-timeout 2).
+  REQUIRE_200(s.post(b1.p, "upgradeToMeeting", id, "{}"));
+  is_status(a1.next(), id, "UpgradeToMeetingInitiated");
+  is_status(a2.next(), id, "UpgradeToMeetingInitiated");
+  for (phone* d : {&a1, &a2, &b1}) is_status(d->next(), id, "UpgradeToMeetingFailed", "offer-timeout");
+  CHECK(reason_code_of(s.post(a1.p, "acceptUpgrade", id, R"({"accept":true})").body) == "NO_OFFER_PENDING");
+
+  // Accepted, with the offerer's own URI under the base.
+  const std::string mine = "https://meet.example.test/r/standup";
+  REQUIRE_200(s.post(b1.p, "upgradeToMeeting", id, R"({"meetingUri":")" + mine + R"("})"));
+  is_status(a1.next(), id, "UpgradeToMeetingInitiated");
+  is_status(a2.next(), id, "UpgradeToMeetingInitiated");
+  REQUIRE_200(s.post(a2.p, "acceptUpgrade", id, R"({"accept":true})"));
+  for (phone* d : {&a1, &a2, &b1}) {
+    is_status(d->next(), id, "UpgradeToMeetingInProgress");
+    const auto ok = d->next();
+    is_status(ok, id, "UpgradeToMeetingSuccess");
+    CHECK(field(ok, "/meetingUri") == mine);
+    is_status(d->next(), id, "Terminated", "upgraded");
+  }
+  auto view = s.get_call(a1.p, id);
+  CHECK(json_str(view.body, "/meetingUri") == mine);
+  CHECK(json_str(view.body, "/endReason") == "upgraded");
+  s.silence("after the upgrade");
+  s.validate();
+}

@@ -180,6 +180,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/transfer/{callId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Blind transfer (contract §10), by either party while Connected or Hold.
+         * @description The call ends Terminated, reason `transferred`; the other party is told so with
+         *     transferTargetAddress. That party's device then calls the target itself: POST /start
+         *     with `transferOf` (this callId), from its own number, to the target, within
+         *     --offer-timeout; the invitation carries diversionAddress (the transferring party).
+         *     The target may not be a party of the call (400 INVALID_FIELD).
+         */
+        post: operations["transfer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/upgradeToMeeting/{callId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Offers to move the call to a meeting (contract §10), by either party while Connected.
+         * @description An offer: one at a time (OFFER_PENDING), answered by the counterpart with
+         *     /acceptUpgrade within --offer-timeout, or withdrawn (UpgradeToMeetingFailed, reason
+         *     `offer-timeout`). The counterpart is told UpgradeToMeetingInitiated with the meetingUri.
+         *     Without a meetingUri the engine makes one under --meeting-base-uri.
+         */
+        post: operations["upgradeToMeeting"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/acceptUpgrade/{callId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The counterpart of a pending upgrade answers it (contract §10).
+         * @description `accept: true`: both parties are told UpgradeToMeetingInProgress, then
+         *     UpgradeToMeetingSuccess with the meetingUri, then Terminated, reason `upgraded`.
+         *     `accept: false`: UpgradeToMeetingFailed, reason `rejected`; the call stays Connected.
+         */
+        post: operations["acceptUpgrade"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/end/{callId}": {
         parameters: {
             query?: never;
@@ -471,6 +540,16 @@ export interface components {
                 notReachable: string | null;
             };
         };
+        TransferRequest: {
+            to: components["schemas"]["Msisdn"];
+        };
+        UpgradeRequest: {
+            /** @description Must start with --meeting-base-uri. */
+            meetingUri?: string;
+        };
+        AcceptUpgradeRequest: {
+            accept: boolean;
+        };
         /**
          * @example {
          *       "from": "14255550100",
@@ -486,6 +565,8 @@ export interface components {
             clientCorrelator?: string;
             /** @description Gateways only (contract §11; ignored from anyone else): the caller's SHAKEN PASSporT, or the full RFC 8224 Identity header value that carried it. Verified before the call starts; the result is the invitation's verificationStatus (TN-Validation-Passed or -Failed; No-TN-Validation without it). */
             identity?: string;
+            /** @description Contract §10: this call takes up the transfer of that call. Only from its remaining party, only to the number it was transferred to, within --offer-timeout of the transfer (else 404, 400 WRONG_PARTY, INVALID_FIELD, INVALID_STATE). */
+            transferOf?: string;
         };
         /**
          * @example {
@@ -568,13 +649,20 @@ export interface components {
             }[];
             /** @description The call rings its MT while that MT is in another call (contract §10). */
             callWaiting?: boolean;
+            /** @description A transferred call (ended, reason transferred): the target (contract §10). */
+            transferredTo?: string;
+            /** @description The call whose transfer this call took up (contract §10). */
+            transferOf?: string;
+            /** @description The meeting the call was upgraded to (ended, reason upgraded). */
+            meetingUri?: string;
             pendingOffer?: {
                 /** @description the offering party's number */
                 by?: string;
                 /** @enum {string} */
                 role?: "MO" | "MT";
                 /** @enum {string} */
-                kind?: "hold" | "resume" | "renegotiate";
+                kind?: "hold" | "resume" | "renegotiate" | "upgrade";
+                meetingUri?: string;
             };
             /** @description the number of the party that holds */
             heldBy?: string;
@@ -1128,6 +1216,129 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["CallStatusRequestWithSdp"];
+            };
+        };
+        responses: {
+            /** @description OK (an ErrorInfo with no errors) */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    transfer: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                callId: components["parameters"]["CallId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TransferRequest"];
+            };
+        };
+        responses: {
+            /** @description OK (an ErrorInfo with no errors) */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    upgradeToMeeting: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                callId: components["parameters"]["CallId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["UpgradeRequest"];
+            };
+        };
+        responses: {
+            /** @description OK (an ErrorInfo with no errors) */
+            200: {
+                headers: {
+                    "x-transaction-id": components["headers"]["TransactionId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorInfo"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["HeadersTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    acceptUpgrade: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description A GUID; anything else is 400 INVALID_TRANSACTION_ID. */
+                "x-transaction-id"?: components["parameters"]["TransactionId"];
+            };
+            path: {
+                callId: components["parameters"]["CallId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AcceptUpgradeRequest"];
             };
         };
         responses: {

@@ -738,3 +738,43 @@ TEST_CASE("upgrade to meeting: rejected, timed out, then accepted: every step to
   s.silence("after the upgrade");
   s.validate();
 }
+
+TEST_CASE("race: an answer sent as the no-answer forwarding fires: exactly one wins, and the call says which") {
+  engine_process eng({"--answer-timeout", "1", "--invite-timeout", "0"});
+  http_client c(eng.port());
+  const party a = new_party(eng, "a-phone"), t = new_party(eng, "t-phone");
+  int answered = 0, forwarded = 0;
+  for (int i = 0; i < 16; ++i) {
+    const party b = new_party(eng, "b-phone");
+    REQUIRE(c.request("PUT", "/settings/" + b.number,
+                      R"({"forwarding":{"noAnswer":{"to":")" + t.number + R"(","timeout":300}}})", b.auth())
+                .status == 200);
+    auto s = c.post("/start", start_body(a.number, b.number, sdp("a")), a.auth());
+    REQUIRE(s.status == 200);
+    const std::string id = json_str(s.body, "/callId").value_or("");
+    // Around the 1 s answer deadline: from 40 ms before it to 40 ms after.
+    std::this_thread::sleep_for(std::chrono::milliseconds(960 + 5 * i));
+    auto ans = c.post("/connected/" + id, sdp_body(sdp("b")), b.auth());
+    auto view = c.get("/calls/" + id, a.auth());
+    REQUIRE(view.status == 200);
+    INFO("call ", i, ": answer ", ans.status, " ", ans.body, "; call ", view.body);
+    const bool diverted = json_has(view.body, "/diversions/0");
+    if (ans.status == 200) {
+      ++answered;
+      CHECK(!diverted);
+      CHECK(json_str(view.body, "/status") == "Connected");
+      CHECK(json_str(view.body, "/to") == b.number);
+    } else {
+      ++forwarded;
+      CHECK(ans.status == 400);
+      CHECK(reason_code_of(ans.body) == "CALL_FORWARDED");
+      CHECK(diverted);
+      CHECK(json_str(view.body, "/diversions/0/reason") == "no-answer");
+      CHECK(!json_has(view.body, "/diversions/1"));
+      CHECK(json_str(view.body, "/to") == t.number);
+    }
+    c.del("/end/" + id, a.auth());
+  }
+  MESSAGE("answers that won: " << answered << ", forwardings that won: " << forwarded);
+  CHECK(answered + forwarded == 16);
+}

@@ -178,14 +178,15 @@ TEST_CASE("tool cdr: the party-caused endings of contract §4") {
     REQUIRE(csv.code == 0);
     const auto rows = lines(csv.out);
     REQUIRE(rows.size() == 6);
-    CHECK(rows[0] == "callId,from,to,start,answer,end,duration,finalStatus,endReason,endedBy");
+    CHECK(rows[0] == "callId,from,to,start,answer,end,duration,finalStatus,endReason,endedBy,dialled,diversions,"
+                     "transferredTo,transferOf,meetingUri");
     const std::string j1 = row_of(r.out, t1);
     CHECK(rows[1] == t1 + "," + a.number + "," + b.number + "," + iso(*json_int(j1, "/start")) + "," +
                          iso(*json_int(j1, "/answer")) + "," + iso(*json_int(j1, "/end")) + "," +
-                         seconds(*json_int(j1, "/durationMs")) + ",Terminated,,MO");
+                         seconds(*json_int(j1, "/durationMs")) + ",Terminated,,MO," + b.number + ",,,,");
     const std::string jd = row_of(r.out, declined);
     CHECK(rows[4] == declined + "," + a.number + "," + c.number + "," + iso(*json_int(jd, "/start")) + ",," +
-                         iso(*json_int(jd, "/end")) + ",0.000,Declined,\"no, thanks\",MT");
+                         iso(*json_int(jd, "/end")) + ",0.000,Declined,\"no, thanks\",MT," + c.number + ",,,,");
   }
 
   SUBCASE("--since/--until select on the start time") {

@@ -245,3 +245,61 @@ TEST_CASE("tool export: the stored records as JSON lines, byte for byte") {
   raw_db db(eng.data_dir());
   for (std::size_t i = 0; i < ls.size(); ++i) CHECK(db.get("events", i + 1) == ls[i]);
 }
+
+TEST_CASE("tool timeline: a forwarded-then-transferred call shows the whole chain: dialled, each diversion, "
+          "the answer, the transfer and the call that took it up") {
+  engine_process eng;
+  http_client c(eng.port());
+  const party a = new_party(eng, "a-phone"), b = new_party(eng, "b-phone");
+  const party t = new_party(eng, "t-phone"), u = new_party(eng, "u-phone"), v = new_party(eng, "v-phone");
+  // B forwards everything to T, T to U when busy... T is free: B -> T (unconditional).
+  REQUIRE(c.request("PUT", "/settings/" + b.number, R"({"forwarding":{"unconditional":")" + t.number + R"("}})",
+                    b.auth()).status == 200);
+  auto s = c.post("/start", start_body(a.number, b.number, sdp("a-offer")), a.auth());
+  REQUIRE(s.status == 200);
+  const std::string id = json_str(s.body, "/callId").value_or("");
+  REQUIRE(c.post("/connected/" + id, sdp_body(sdp("t-answer")), t.auth()).status == 200);
+  REQUIRE(c.post("/transfer/" + id, R"({"to":")" + v.number + R"("})", t.auth()).status == 200);
+  auto next = c.post("/start",
+                     R"({"from":")" + a.number + R"(","to":")" + v.number + R"(","sdp":)" + json_quote(sdp("again")) +
+                         R"(,"transferOf":")" + id + R"("})",
+                     a.auth());
+  REQUIRE(next.status == 200);
+  const std::string id2 = json_str(next.body, "/callId").value_or("");
+  (void)u;
+
+  const auto r = run(eng, "timeline " + id);
+  REQUIRE(r.code == 0);
+  INFO(r.out);
+  CHECK(r.out.find("gave-way") != std::string::npos);                                // the start rang nobody
+  CHECK(r.out.find("forwarded=" + b.number + " -> " + t.number) != std::string::npos);  // the diversion
+  CHECK(r.out.find("reason=unconditional") != std::string::npos);
+  CHECK(r.out.find("invites=" + t.number + " (diversion " + b.number + ")") != std::string::npos);
+  CHECK(r.out.find("status Forwarded") != std::string::npos);
+  CHECK(r.out.find("invitation to " + t.number + " (diverted by " + b.number + ")") != std::string::npos);
+  CHECK(r.out.find("transferredTo=" + v.number) != std::string::npos);
+  CHECK(r.out.find("reason=transferred") != std::string::npos);
+  const auto r2 = run(eng, "timeline " + id2);
+  REQUIRE(r2.code == 0);
+  CHECK(r2.out.find("transferOf=" + id + " (from " + t.number + ")") != std::string::npos);
+  // The JSON form carries the same records.
+  const auto j = run(eng, "--json timeline " + id);
+  REQUIRE(j.code == 0);
+  CHECK(j.out.find("\"type\":\"forward\"") != std::string::npos);
+  CHECK(j.out.find("\"type\":\"transfer\"") != std::string::npos);
+  // Audit by number lists the settings event under B.
+  const auto au = run(eng, "audit --msisdn " + b.number);
+  INFO(au.out, au.err);
+  CHECK(au.code == 0);
+  CHECK(au.out.find("settings") != std::string::npos);
+  CHECK(au.out.find("cfu=" + t.number) != std::string::npos);
+  // The call detail records: the number dialled, the diversion, where the transfer went.
+  REQUIRE(c.del("/end/" + id2, a.auth()).status == 200);
+  const auto cdr = run(eng, "cdr");
+  REQUIRE(cdr.code == 0);
+  INFO(cdr.out);
+  CHECK(cdr.out.find("," + b.number + "," + b.number + ">" + t.number + ":unconditional," + v.number + ",,") !=
+        std::string::npos);
+  CHECK(cdr.out.find(",transferred,") != std::string::npos);
+  CHECK(cdr.out.find("," + v.number + ",,," + id + ",") != std::string::npos);  // the call that took it up
+}

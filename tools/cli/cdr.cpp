@@ -86,7 +86,20 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
   }
   std::sort(rows.begin(), rows.end(), [](const cdr_row& x, const cdr_row& y) { return x.call->start_seq < y.call->start_seq; });
 
-  if (!g.json) std::printf("callId,from,to,start,answer,end,duration,finalStatus,endReason,endedBy\n");
+  // Contract §10 columns after the contract §8 ones: the number dialled, the diversions
+  // ("from>to:reason" joined by ';'), where a transfer went, which call it took up, and
+  // the meeting of an upgrade.
+  auto diversions_text = [](const engine::call_state& c) {
+    std::string s;
+    for (const auto& d : c.diversions) {
+      if (!s.empty()) s += ';';
+      s += d.from + ">" + d.to + ":" + d.reason;
+    }
+    return s;
+  };
+  if (!g.json)
+    std::printf("callId,from,to,start,answer,end,duration,finalStatus,endReason,endedBy,dialled,diversions,"
+                "transferredTo,transferOf,meetingUri\n");
   for (const cdr_row& r : rows) {
     const engine::call_state& c = *r.call;
     if (g.json) {
@@ -102,14 +115,29 @@ int cmd_cdr(const global_options& g, const cdr_args& a) {
       r.end_reason ? w.value(std::string_view(*r.end_reason)) : w.null();
       w.key("endedBy");
       r.ended_by ? w.value(engine::to_string(*r.ended_by)) : w.null();
+      w.field("dialled", std::string_view(c.dialled_number()));
+      w.key("diversions").begin_array();
+      for (const auto& d : c.diversions)
+        w.begin_object().field("from", std::string_view(d.from)).field("to", std::string_view(d.to))
+            .field("reason", std::string_view(d.reason)).field("time", d.time).end_object();
+      w.end_array();
+      w.key("transferredTo");
+      c.transfer_to.empty() ? w.null() : w.value(std::string_view(c.transfer_to));
+      w.key("transferOf");
+      c.transfer_of.empty() ? w.null() : w.value(std::string_view(c.transfer_of));
+      w.key("meetingUri");
+      c.meeting_uri.empty() ? w.null() : w.value(std::string_view(c.meeting_uri));
       w.end_object();
       std::printf("%s\n", w.str().c_str());
     } else {
-      std::printf("%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", csv(c.call_id).c_str(), csv(c.from).c_str(), csv(c.to).c_str(),
-                  format_time(c.created_at).c_str(), c.connected_at ? format_time(*c.connected_at).c_str() : "",
-                  r.end ? format_time(*r.end).c_str() : "", format_seconds(r.duration_ms).c_str(),
-                  std::string(engine::to_string(c.status)).c_str(), csv(r.end_reason.value_or("")).c_str(),
-                  r.ended_by ? std::string(engine::to_string(*r.ended_by)).c_str() : "");
+      std::printf("%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", csv(c.call_id).c_str(), csv(c.from).c_str(),
+                  csv(c.to).c_str(), format_time(c.created_at).c_str(),
+                  c.connected_at ? format_time(*c.connected_at).c_str() : "", r.end ? format_time(*r.end).c_str() : "",
+                  format_seconds(r.duration_ms).c_str(), std::string(engine::to_string(c.status)).c_str(),
+                  csv(r.end_reason.value_or("")).c_str(),
+                  r.ended_by ? std::string(engine::to_string(*r.ended_by)).c_str() : "",
+                  csv(c.dialled_number()).c_str(), csv(diversions_text(c)).c_str(), csv(c.transfer_to).c_str(),
+                  csv(c.transfer_of).c_str(), csv(c.meeting_uri).c_str());
     }
   }
   if (f.stopped) complain("interrupted: the records cover the log up to seq {}", f.last_seq);

@@ -52,6 +52,11 @@ std::string payload_label(const engine::event& e) {
   if (e.act == engine::action::divert) add("invites", e.to + (e.diversion.empty() ? "" : " (diversion " + e.diversion + ")"));
   if (e.call_waiting) add("callWaiting", std::string("true"));
   if (e.routed) add("gave-way", std::string("to the engine's routing"));
+  if (!e.transfer_to.empty()) add("transferredTo", e.transfer_to);
+  if (!e.transfer_of.empty()) add("transferOf", e.transfer_of + (e.diversion.empty() ? "" : " (from " + e.diversion + ")"));
+  if (!e.step.empty()) add("step", e.step);
+  if (!e.meeting_uri.empty()) add("meetingUri", e.meeting_uri);
+  if (e.accept) add("accept", std::string(*e.accept ? "true" : "false"));
   if (e.settings) {
     const auto& st = *e.settings;
     std::string v = st.call_waiting ? "waiting on" : "waiting off";

@@ -94,6 +94,19 @@ state_check compare_calls(const engine::call_table& folded, const storage::persi
                      [&](const engine::pusher& x) { return x.sub == k.first && x.device_id == k.second; }))
       differ(fmt::format("the push registration of device {} (sub {}) is in the log but not in the persisted state",
                          k.second, k.first));
+  // The numbers' settings (contract §10): the same rule.
+  for (const auto& st : p.settings) {
+    const engine::number_settings* f = folded.settings().find(st.msisdn);
+    if (!f)
+      differ(fmt::format("the settings of {} are in the persisted state but not in the log", st.msisdn));
+    else if (engine::encode_settings_record(*f) != engine::encode_settings_record(st))
+      differ(fmt::format("the settings of {} differ: {}", st.msisdn,
+                         field_diff(engine::encode_settings_record(st), engine::encode_settings_record(*f))));
+  }
+  for (const auto& [n, st] : folded.settings().all())
+    if (std::none_of(p.settings.begin(), p.settings.end(),
+                     [&](const engine::number_settings& x) { return x.msisdn == n; }))
+      differ(fmt::format("the settings of {} are in the log but not in the persisted state", n));
   return c;
 }
 

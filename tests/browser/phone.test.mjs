@@ -24,6 +24,7 @@ const artifacts = resolve(process.argv[3] ?? 'build/browser-artifacts');
 const chromiumBin = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const A_NUMBER = '+14250000001';
 const B_NUMBER = '+14250000002';
+const C_NUMBER = '+14250000003';
 
 let passed = 0;
 let failed = 0;
@@ -281,6 +282,76 @@ async function main() {
           'a second call, declined before the answer: both pages show Declined (B from the notification before its /start answer)',
           `B log #${declAt} Declined, #${start2At} POST /start → 200`);
 
+    // Call waiting (contract §10): A calls B, B answers; C calls B while B is in the call.
+    // B's page shows the waiting call; answering it holds A; audio flows between B and C;
+    // Switch holds C and resumes A, and audio flows between A and B again.
+    const c = await openPhone(browser, engine.url, C_NUMBER, 'C');
+    pages.push(c);
+    await a.fill('#to-number', B_NUMBER);
+    await a.click('#call');
+    await waitFor(b, () => window.phone.incoming !== null);
+    await b.click('#answer');
+    await Promise.all([waitStatus(a, 'Connected'), waitStatus(b, 'Connected')]);
+    await c.fill('#to-number', B_NUMBER);
+    await c.click('#call');
+    await waitFor(b, () => window.phone.incoming?.waiting === true);
+    // C is told Waiting (then Ringing: B's page alerts the waiting call like any other).
+    await waitFor(c, () => window.phone.log.some((l) => l.kind === 'notification' && l.text.includes('status Waiting')));
+    check(await b.isVisible('#waiting'), 'call waiting: B is in a call and sees the second one waiting; C is told Waiting');
+    await shot(b, 'phone-b-waiting.png');
+    await b.click('#answer-waiting');
+    await Promise.all([waitStatus(a, 'Hold'), waitStatus(c, 'Connected'),
+                       waitFor(b, () => window.phone.parked?.status === 'Hold' && window.phone.status === 'Connected')]);
+    const [wb, wc] = [await audio(b), await audio(c)];
+    const [dwb, dwc] = await Promise.all([receivesAtLeast(b, wb, 25), receivesAtLeast(c, wc, 25)]);
+    check(dwb >= 25 && dwc >= 25, 'call waiting: B answered C with A on hold; audio flows between B and C (25 packets each)',
+          `B +${dwb}, C +${dwc} packets`);
+    await shot(b, 'phone-b-two-calls.png');
+    await b.click('#swap');
+    await Promise.all([waitStatus(c, 'Hold'), waitStatus(a, 'Connected'),
+                       waitFor(b, () => window.phone.parked?.status === 'Hold' && window.phone.status === 'Connected')]);
+    const [xa, xb] = [await audio(a), await audio(b)];
+    const [dxa, dxb] = await Promise.all([receivesAtLeast(a, xa, 25), receivesAtLeast(b, xb, 25)]);
+    check(dxa >= 25 && dxb >= 25, 'switch: C on hold, A resumed; audio flows between A and B again', `A +${dxa}, B +${dxb} packets`);
+
+    // C hangs up its held call; then B transfers A to C (blind): A's page is told
+    // Terminated (transferred) and calls C itself with transferOf; C's invitation names B
+    // as the diversion; C answers and audio flows on the new call.
+    await c.click('#hangup');
+    await Promise.all([waitFor(c, () => window.phone.ended === 'Terminated'),
+                       waitFor(b, () => window.phone.parked === null)]);
+    await b.fill('#transfer-to', C_NUMBER);
+    await b.click('#transfer');
+    await waitFor(b, () => window.phone.ended === 'Terminated' && window.phone.cur === null);
+    await waitFor(c, () => window.phone.incoming !== null && !window.phone.incoming.waiting);
+    const diverted = await logIndex(c, 'notification', 'invitation from tel:+14250000001');
+    const viaB = await c.evaluate((i) => window.phone.log[i]?.text ?? '', diverted);
+    check(viaB.includes('diverted by tel:+14250000002'), 'transfer: A calls C by itself; C\'s invitation names B', viaB);
+    await c.click('#answer');
+    await Promise.all([waitStatus(a, 'Connected'), waitStatus(c, 'Connected')]);
+    const [ta, tc] = [await audio(a), await audio(c)];
+    const [dta, dtc] = await Promise.all([receivesAtLeast(a, ta, 25), receivesAtLeast(c, tc, 25)]);
+    check(dta >= 25 && dtc >= 25, 'transfer: audio flows on the new call between A and C (25 packets each)',
+          `A +${dta}, C +${dtc} packets`);
+    await shot(a, 'phone-a-transferred.png');
+    await a.click('#hangup');
+    await Promise.all([waitFor(a, () => window.phone.ended === 'Terminated'),
+                       waitFor(c, () => window.phone.ended === 'Terminated')]);
+
+    // Forwarding settings from the page: C forwards to B unconditionally; A's call to C
+    // rings B, its invitation naming C.
+    await c.fill('#fw-unconditional', B_NUMBER);
+    await c.click('#save-settings');
+    await waitFor(c, () => window.phone.settings?.forwarding?.unconditional === '14250000002');
+    await a.fill('#to-number', C_NUMBER);
+    await a.click('#call');
+    await waitFor(b, () => window.phone.incoming !== null);
+    await waitFor(a, () => window.phone.log.some((l) => l.kind === 'notification' && l.text.startsWith('status Forwarded')));
+    const fwd = await b.evaluate(() => window.phone.log.findLast((l) => l.text.startsWith('invitation'))?.text ?? '');
+    check(fwd.includes('diverted by tel:+14250000003'), 'forwarding set on the page: A\'s call to C rings B', fwd);
+    await a.click('#hangup');
+    await waitFor(b, () => window.phone.incoming === null);
+
     // The pages' PoP tokens went through the engine's one verifier: nothing was refused.
     const metrics = await (await fetch(`${engine.url}/metrics`)).text();
     const refused = metrics.match(/^yna_unauthenticated_requests_total (\d+)/m);
@@ -289,14 +360,14 @@ async function main() {
   } catch (err) {
     check(false, 'the call flow ran to the end', String(err.message ?? err).split('\n')[0]);
     for (const [i, p] of pages.entries()) {
-      await shot(p, `phone-${'ab'[i]}-failure.png`).catch(() => {});
+      await shot(p, `phone-${'abc'[i]}-failure.png`).catch(() => {});
       const log = await p.evaluate(() => window.phone.log).catch(() => []);
-      console.log(`[${'AB'[i]} page log]\n${log.map((l) => `  ${l.kind}: ${l.text}`).join('\n')}`);
+      console.log(`[${'ABC'[i]} page log]\n${log.map((l) => `  ${l.kind}: ${l.text}`).join('\n')}`);
     }
   } finally {
     for (const [i, p] of pages.entries()) {
       const log = await p.evaluate(() => window.phone.log).catch(() => []);
-      writeFileSync(join(artifacts, `phone-${'ab'[i]}-log.json`), JSON.stringify(log, null, 1));
+      writeFileSync(join(artifacts, `phone-${'abc'[i]}-log.json`), JSON.stringify(log, null, 1));
     }
     await browser.close();
     // Wait for the engine to be gone before removing its folder: a clean stop flushes the

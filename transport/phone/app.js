@@ -1,4 +1,6 @@
-// The web softphone: one page, one number, one call at a time. Signaling is the
+// The web softphone: one page, one number, a call in focus and at most one more (call
+// waiting: answering it holds the first; Switch goes back and forth), blind transfer,
+// and the number's forwarding settings (contract §10). Signaling is the
 // calling API (REST with PoP, notifications over the WebSocket); media is WebRTC,
 // non-trickle (the API carries no ICE candidates, so every SDP is sent only once
 // gathering is complete). `window.phone` exposes the state for the browser test
@@ -18,6 +20,12 @@ const EARLY_MAX = 64;
 const EARLY_MS = 10000;
 const early = [];  // { id, seq, at, s }
 
+// A call on this device: the one in focus (phone.cur, the buttons act on it) or a second
+// one parked on hold while the focus is on another (call waiting, contract §10).
+function newCall(callId, peer) {
+  return { callId, peer, pc: null, held: null, status: 'Calling' };
+}
+
 const phone = {
   me: null,          // my number (E.164 digits, as the token lists it)
   token: null,       // access token (Authorization: Bearer)
@@ -25,13 +33,18 @@ const phone = {
   ws: null,
   online: false,
   stream: null,      // the microphone
-  pc: null,          // RTCPeerConnection of the current call
-  callId: null,
-  incoming: null,    // { callId, from, sdp } while an invitation rings
-  held: null,        // 'by-me' | 'by-peer' | null
-  status: 'idle',
-  ended: null,       // the ending status of the last call
+  cur: null,         // the call in focus: { callId ('' while its /start is in flight), peer, pc, held, status }
+  parked: null,      // the other call, held by me, while `cur` is a call I answered or switched to
+  incoming: null,    // { callId, from, sdp, waiting } while an invitation rings (waiting: I am in a call)
+  idle: 'idle',      // what the status line says with no call in focus
+  ended: null,       // the ending status of the last call that ended in focus
+  settings: null,    // my number's settings (GET /settings), as last read or saved
   log: [],           // every notification and request, for the test
+  // The call in focus, as the single-call page had it (the browser test reads these).
+  get callId() { return this.cur ? this.cur.callId : null; },
+  get pc() { return this.cur?.pc ?? null; },
+  get held() { return this.cur?.held ?? null; },
+  get status() { return this.cur ? this.cur.status : this.idle; },
 };
 window.phone = phone;
 
@@ -45,29 +58,39 @@ function note(kind, text) {
 }
 
 function render() {
-  const inCall = phone.callId !== null;
+  const c = phone.cur;
+  const inCall = c !== null;
+  const ringing = phone.incoming !== null && !phone.incoming.waiting;
+  const waiting = phone.incoming?.waiting ? phone.incoming : null;
   $('online').textContent = phone.online ? `online as +${phone.me}` : 'offline';
   $('online').classList.toggle('on', phone.online);
   $('call').disabled = !phone.online || inCall || phone.incoming !== null;
-  $('answer').hidden = phone.incoming === null;
-  $('hold').disabled = !inCall || phone.status !== 'Connected' || phone.held !== null || !phone.pc;
-  $('resume').disabled = !inCall || phone.held !== 'by-me' || phone.status !== 'Hold';
-  $('hangup').disabled = !inCall && phone.incoming === null;
+  $('answer').hidden = !ringing;
+  $('hold').disabled = !inCall || c.status !== 'Connected' || c.held !== null || !c.pc;
+  $('resume').disabled = !inCall || c.held !== 'by-me' || c.status !== 'Hold';
+  $('hangup').disabled = !inCall && !ringing;
+  $('transfer').disabled = !inCall || !c.callId || !['Connected', 'Hold'].includes(c.status);
   $('status').textContent = phone.status;
   $('status').classList.toggle('ended', ENDED.has(phone.status));
-  const pc = phone.pc;
+  $('peer').textContent = c ? c.peer : ringing ? `from ${phone.incoming.from}` : '';
+  // Call waiting: a second call rings while I am in one; the other call, on hold.
+  $('waiting').hidden = !waiting;
+  $('waiting-from').textContent = waiting ? waiting.from : '';
+  $('other').hidden = phone.parked === null;
+  $('other-call').textContent = phone.parked ? `${phone.parked.peer} (${phone.parked.status}, on hold)` : '';
+  const pc = c?.pc;
   $('media').textContent = pc
     ? `peer connection ${pc.connectionState}, audio ${pc.getTransceivers()[0]?.currentDirection ?? '-'}`
     : 'no media';
 }
 
-function setStatus(s) {
-  phone.status = s;
+function setStatus(c, s) {
+  c.status = s;
   render();
 }
 
 // One API request, signed with the device's PoP key.
-async function api(method, path, body) {
+async function api(method, path, body, extra = {}) {
   const uri = base + path;
   const text = body === undefined ? '' : JSON.stringify(body);
   const authorization = `Bearer ${phone.token}`;
@@ -76,10 +99,12 @@ async function api(method, path, body) {
     'X-Authorization': await popToken(phone.key.privateKey, { authorization, uri, method, body: text }),
   };
   if (text) headers['Content-Type'] = 'application/json';
+  Object.assign(headers, extra);
   const res = await fetch(uri, { method, headers, body: text || undefined });
   const out = await res.json().catch(() => ({}));
-  note('http', `${method} ${path} → ${res.status}${out.reasonCode ? ' ' + out.reasonCode : ''}`);
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${out.reasonCode ?? ''} ${out.systemMessage ?? ''}`);
+  const code = out.errors?.[0]?.reasonCode ?? out.reasonCode;
+  note('http', `${method} ${path} → ${res.status}${code ? ' ' + code : ''}`);
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${code ?? ''} ${out.errors?.[0]?.systemMessage ?? ''}`);
   return out;
 }
 
@@ -97,7 +122,39 @@ async function getToken() {
   phone.me = msisdn.replace(/^\+/, '');
   note('http', `POST /dev/token → ${res.status} (device ${out.deviceId})`);
   connect();
+  await loadSettings();
 }
+
+// ---- settings (contract §10): call waiting and forwarding of my number
+
+const RULES = ['unconditional', 'busy', 'noAnswer', 'notReachable'];
+
+function showSettings(s) {
+  phone.settings = s;
+  $('cw').checked = s.callWaiting;
+  for (const r of RULES) {
+    const v = s.forwarding[r];
+    $(`fw-${r}`).value = v === null ? '' : '+' + (r === 'noAnswer' ? v.to : v);
+  }
+  if (s.forwarding.noAnswer) $('fw-timeout').value = s.forwarding.noAnswer.timeout;
+  render();
+}
+
+async function loadSettings() {
+  showSettings(await api('GET', `/settings/${phone.me}`));
+}
+
+async function saveSettings() {
+  const forwarding = {};
+  for (const r of RULES) {
+    const v = $(`fw-${r}`).value.trim();
+    if (!v) continue;
+    forwarding[r] = r === 'noAnswer' ? { to: v, timeout: Number($('fw-timeout').value) || 20 } : v;
+  }
+  showSettings(await api('PUT', `/settings/${phone.me}`, { callWaiting: $('cw').checked, forwarding }));
+}
+
+// ---- notifications
 
 function connect() {
   if (phone.ws) phone.ws.close();
@@ -131,71 +188,92 @@ function keepEarly(id, s) {
 // before the /start answer but is handled after it cannot overtake the kept ones) and
 // once queued by call() when the /start answer comes.
 async function applyEarly() {
-  if (!phone.callId || early.length === 0) return;
-  const id = phone.callId;
+  const c = phone.cur;
+  if (!c || !c.callId || early.length === 0) return;
   const now = Date.now();
-  const mine = early.filter((e) => e.id === id && now - e.at <= EARLY_MS).sort((x, y) => x.seq - y.seq);
+  const mine = early.filter((e) => e.id === c.callId && now - e.at <= EARLY_MS).sort((x, y) => x.seq - y.seq);
   early.length = 0;
   for (const e of mine) {
-    if (phone.callId !== id) return;  // one of them ended the call
+    if (phone.cur !== c) return;  // one of them ended the call
     note('notification', `applying status ${e.s.status} (sequenceNumber ${e.seq}), received before the /start answer`);
-    await onStatus(id, e.s);
+    await onStatus(c, e.s);
   }
 }
 
 function callIdOf(ref) { return ref.slice(ref.lastIndexOf('/') + 1); }
+const digits = (tel) => (tel ?? '').replace(/^tel:\+?/, '');
 
 async function onNotification(n) {
   await applyEarly();
   if (n.sessionInvitationNotification) {
     const inv = n.sessionInvitationNotification;
     const id = callIdOf(inv.callObjectRef);
-    note('notification', `invitation from ${inv.originatorAddress} (call ${id.slice(0, 8)}…)`);
-    if (phone.callId !== null || phone.incoming !== null) return;  // busy with another call: let it ring out
-    phone.incoming = { callId: id, from: inv.originatorAddress, sdp: inv.sdp };
-    $('peer').textContent = `from ${inv.originatorAddress}`;
-    setStatus('Incoming call');
+    const via = inv.diversionAddress ? `, diverted by ${inv.diversionAddress}` : '';
+    note('notification', `invitation from ${inv.originatorAddress} (call ${id.slice(0, 8)}…${via})${inv.callWaiting ? ' [call waiting]' : ''}`);
+    if (phone.incoming !== null || phone.parked !== null) return;  // two calls at most: let it ring out
+    if (phone.cur !== null && !phone.cur.callId) return;  // dialling: let it ring out
+    phone.incoming = { callId: id, from: inv.originatorAddress, sdp: inv.sdp, waiting: phone.cur !== null };
+    if (!phone.incoming.waiting) phone.idle = 'Incoming call';
+    render();
     await api('POST', `/ringing/${id}`);
     return;
   }
   const s = n.sessionStatusNotification;
   if (!s) return;
   const id = callIdOf(s.callObjectRef);
-  note('notification', `status ${s.status}${s.reason ? ' (' + s.reason + ')' : ''}${s.sdp ? ' with sdp' : ''}`);
-  if (id !== phone.callId && id !== phone.incoming?.callId) {
-    if (phone.callId === '') keepEarly(id, s);  // perhaps the call our /start is making
+  const extra = [s.reason && `(${s.reason})`, s.sdp && 'with sdp', s.diversionAddress && `diversion ${s.diversionAddress}`,
+                 s.transferTargetAddress && `transfer to ${s.transferTargetAddress}`].filter(Boolean).join(' ');
+  note('notification', `status ${s.status}${extra ? ' ' + extra : ''}`);
+  if (phone.incoming?.callId === id) {  // the caller gave up, or it went elsewhere
+    if (ENDED.has(s.status) || s.status === 'Forwarded') {
+      const waiting = phone.incoming.waiting;
+      phone.incoming = null;
+      if (!waiting) { phone.ended = s.status; phone.idle = s.status; }
+      render();
+    }
     return;
   }
-  return onStatus(id, s);
+  const c = [phone.cur, phone.parked].find((x) => x && x.callId === id);
+  if (!c) {
+    if (phone.cur && phone.cur.callId === '') keepEarly(id, s);  // perhaps the call our /start is making
+    return;
+  }
+  return onStatus(c, s);
 }
 
-// Still on the call `id` with the peer connection `pc`, after an await? (A hang-up, or
-// an ending notification handled meanwhile, ends it.)
-const still = (id, pc) => phone.callId === id && phone.pc === pc;
+// Still on call `c` with the peer connection `pc`, after an await? (A hang-up, or an
+// ending notification handled meanwhile, ends it.)
+const still = (c, pc) => (phone.cur === c || phone.parked === c) && c.pc === pc;
 
-async function onStatus(id, s) {
-  if (ENDED.has(s.status)) return finish(s.status);
-  const pc = phone.pc;
+async function onStatus(c, s) {
+  if (ENDED.has(s.status)) {
+    finish(c, s.status);
+    // Transferred away by the other party (contract §10): call the target myself.
+    if (s.reason === 'transferred' && s.transferTargetAddress && phone.cur === null)
+      await callTo(digits(s.transferTargetAddress), c.callId);
+    return;
+  }
+  const pc = c.pc;
   if (s.sdp && pc && pc.signalingState === 'have-local-offer') {
     // The answer to my offer: the call's (Connected), my hold's (Hold), my resume's (Connected).
     await pc.setRemoteDescription({ type: 'answer', sdp: s.sdp });
-    if (!still(id, pc)) return;
-    if (s.status === 'Connected') phone.held = null;
-    return setStatus(s.status);
+    if (!still(c, pc)) return;
+    if (s.status === 'Connected') c.held = null;
+    return setStatus(c, s.status);
   }
   if ((s.status === 'Hold' || s.status === 'Resume') && s.sdp && pc) {
     // The other side holds or resumes: answer its offer (the browser turns its sendonly
     // into our recvonly, its sendrecv into ours).
     await pc.setRemoteDescription({ type: 'offer', sdp: s.sdp });
     const sdp = await localDescription(pc, 'answer');
-    if (!still(id, pc)) return;
+    if (!still(c, pc)) return;
     const holding = s.status === 'Hold';
-    await api('POST', `/${holding ? 'acceptHold' : 'acceptResume'}/${id}`, { sdp });
-    if (!still(id, pc)) return;
-    phone.held = holding ? 'by-peer' : null;
-    return setStatus(holding ? 'Hold' : 'Connected');
+    await api('POST', `/${holding ? 'acceptHold' : 'acceptResume'}/${c.callId}`, { sdp });
+    if (!still(c, pc)) return;
+    c.held = holding ? 'by-peer' : null;
+    return setStatus(c, holding ? 'Hold' : 'Connected');
   }
-  setStatus(s.status);
+  setStatus(c, s.status);
 }
 
 async function microphone() {
@@ -203,13 +281,16 @@ async function microphone() {
   return phone.stream;
 }
 
-async function newPeer() {
+async function newPeer(c) {
   const stream = await microphone();
   const pc = new RTCPeerConnection({ iceServers: [] });  // no STUN/TURN: host candidates only
   for (const track of stream.getAudioTracks()) pc.addTrack(track, stream);
-  pc.ontrack = (e) => { $('remote-audio').srcObject = e.streams[0] ?? new MediaStream([e.track]); };
+  pc.ontrack = (e) => {
+    c.remote = e.streams[0] ?? new MediaStream([e.track]);
+    if (phone.cur === c) $('remote-audio').srcObject = c.remote;
+  };
   pc.onconnectionstatechange = () => { note('media', `peer connection ${pc.connectionState}`); render(); };
-  phone.pc = pc;
+  c.pc = pc;
   return pc;
 }
 
@@ -228,22 +309,28 @@ async function localDescription(pc, type) {
 }
 
 async function call() {
-  const to = $('to-number').value.trim().replace(/^\+/, '');
+  await callTo($('to-number').value.trim().replace(/^\+/, ''));
+}
+
+// A new call in focus; `transferOf`: the call whose transfer it takes up (contract §10).
+async function callTo(to, transferOf) {
   phone.ended = null;
-  phone.callId = '';  // busy from now on: an invitation arriving meanwhile is not taken
-  $('peer').textContent = `to +${to}`;
-  setStatus('Calling');
+  const c = newCall('', `to +${to}`);  // busy from now on: an invitation arriving meanwhile is not taken
+  phone.cur = c;
+  setStatus(c, transferOf ? 'Transferring' : 'Calling');
   try {
-    const pc = await newPeer();
+    const pc = await newPeer(c);
     const sdp = await localDescription(pc, 'offer');
-    const out = await api('POST', '/start', { from: phone.me, to, sdp });
+    const body = { from: phone.me, to, sdp };
+    if (transferOf) body.transferOf = transferOf;
+    const out = await api('POST', '/start', body);
     // Initial first, then what the callee did meanwhile (kept by keepEarly): queued
     // behind the notifications already received, which apply the kept ones first anyway.
-    phone.callId = out.callId;
-    setStatus('Initial');
+    c.callId = out.callId;
+    if (phone.cur === c) setStatus(c, 'Initial');
     serially(applyEarly);
   } catch (err) {
-    finish('Failed');
+    finish(c, 'Failed');
     throw err;
   }
 }
@@ -251,68 +338,121 @@ async function call() {
 async function answer() {
   const inc = phone.incoming;
   if (!inc) return;
+  if (inc.waiting) {
+    // Call waiting: the call in focus goes on hold, then this one is answered.
+    const first = phone.cur;
+    if (first.status === 'Connected' && first.held === null) await reoffer(first, 'sendonly', 'hold');
+    phone.parked = first;
+  }
   phone.ended = null;
   phone.incoming = null;
-  phone.callId = inc.callId;
-  const pc = await newPeer();
-  if (!still(inc.callId, pc)) return drop(pc);  // cancelled while the microphone opened
+  const c = newCall(inc.callId, `from ${inc.from}`);
+  phone.cur = c;
+  setStatus(c, 'Answering');
+  const pc = await newPeer(c);
+  if (!still(c, pc)) return drop(c, pc);  // cancelled while the microphone opened
   await pc.setRemoteDescription({ type: 'offer', sdp: inc.sdp });
   const sdp = await localDescription(pc, 'answer');
-  if (!still(inc.callId, pc)) return drop(pc);
+  if (!still(c, pc)) return drop(c, pc);
   await api('POST', `/connected/${inc.callId}`, { sdp });
   // The caller's notifications may have come before this answer: an ending (the call is
   // over, keep its status) or a hold (keep Hold).
-  if (still(inc.callId, pc) && phone.held === null) setStatus('Connected');
+  if (still(c, pc) && c.held === null) setStatus(c, 'Connected');
+}
+
+async function decline() {
+  const inc = phone.incoming;
+  if (!inc) return;
+  await api('DELETE', `/end/${inc.callId}`, undefined, { reason: 'busy' });
+  if (phone.incoming?.callId === inc.callId) phone.incoming = null;
+  render();
 }
 
 // Hold: a new offer with our audio sendonly; resume: sendrecv again. The answer comes
 // back in a status notification (Hold, then Connected).
-async function reoffer(direction, endpoint) {
-  const pc = phone.pc;
-  const id = phone.callId;
-  if (!pc || !id) return;
+async function reoffer(c, direction, endpoint) {
+  const pc = c?.pc;
+  if (!pc || !c.callId) return;
   pc.getTransceivers()[0].direction = direction;
   const sdp = await localDescription(pc, 'offer');
-  if (!still(id, pc)) return;
-  phone.held = 'by-me';
-  await api('POST', `/${endpoint}/${id}`, { sdp });
+  if (!still(c, pc)) return;
+  c.held = 'by-me';
+  await api('POST', `/${endpoint}/${c.callId}`, { sdp });
   // The answer's notification may have come before this HTTP answer and been applied
   // (this offer is no longer pending; a resume may even have followed): keep its status.
   const pending = pc.signalingState === 'have-local-offer' && pc.pendingLocalDescription?.sdp === sdp;
-  if (still(id, pc) && pending) setStatus(endpoint === 'hold' ? 'Holding…' : 'Resuming…');
+  if (still(c, pc) && pending) setStatus(c, endpoint === 'hold' ? 'Holding…' : 'Resuming…');
+}
+
+// Switches the focus to the other call: the one in focus goes on hold, the other resumes.
+async function swap() {
+  const first = phone.cur, other = phone.parked;
+  if (!first || !other) return;
+  if (first.status === 'Connected' && first.held === null) await reoffer(first, 'sendonly', 'hold');
+  phone.cur = other;
+  phone.parked = first;
+  if (other.remote) $('remote-audio').srcObject = other.remote;
+  render();
+  if (other.held === 'by-me' && other.status === 'Hold') await reoffer(other, 'sendrecv', 'resume');
+}
+
+// Blind transfer (contract §10): the call in focus ends; its other party calls the target.
+async function transfer() {
+  const c = phone.cur;
+  const to = $('transfer-to').value.trim().replace(/^\+/, '');
+  if (!c || !c.callId || !to) return;
+  await api('POST', `/transfer/${c.callId}`, { to });
+  if (phone.cur === c || phone.parked === c) finish(c, 'Terminated');
 }
 
 // A peer connection whose call ended while it was being set up.
-function drop(pc) {
+function drop(c, pc) {
   pc.close();
-  if (phone.pc === pc) phone.pc = null;
+  if (c.pc === pc) c.pc = null;
   render();
 }
 
 async function hangup() {
-  const id = phone.callId || phone.incoming?.callId;
-  if (!id) return;
-  // What the engine makes of it (contract §4): the callee before answering → Declined,
-  // the caller before the answer → SessionCancelled, once answered → Terminated.
-  const answered = ['Connected', 'Hold', 'Holding…', 'Resuming…'].includes(phone.status);
-  const ending = phone.incoming ? 'Declined' : answered ? 'Terminated' : 'SessionCancelled';
-  await api('DELETE', `/end/${id}`);
+  const c = phone.cur;
+  if (!c) {
+    const inc = phone.incoming;  // the callee before answering: Declined (contract §4)
+    if (!inc) return;
+    await api('DELETE', `/end/${inc.callId}`);
+    if (phone.incoming?.callId === inc.callId) {
+      phone.incoming = null;
+      phone.ended = 'Declined';
+      phone.idle = 'Declined';
+      render();
+    }
+    return;
+  }
+  // What the engine makes of it (contract §4): the caller before the answer →
+  // SessionCancelled, once answered → Terminated.
+  const answered = ['Connected', 'Hold', 'Holding…', 'Resuming…'].includes(c.status);
+  await api('DELETE', `/end/${c.callId}`);
   // Unless the other side's ending was applied meanwhile: keep the status it set.
-  if (phone.callId === id || phone.incoming?.callId === id) finish(ending);
+  if (phone.cur === c || phone.parked === c) finish(c, answered ? 'Terminated' : 'SessionCancelled');
 }
 
-function finish(status) {
-  phone.ended = status;
-  phone.callId = null;
-  early.length = 0;
-  phone.incoming = null;
-  phone.held = null;
-  if (phone.pc) {
-    phone.pc.close();
-    phone.pc = null;
+// Call `c` ended with `status`; the other call, if any, comes into focus (still on hold:
+// Resume brings it back).
+function finish(c, status) {
+  if (c.pc) {
+    c.pc.close();
+    c.pc = null;
   }
-  $('peer').textContent = '';
-  setStatus(status);
+  c.status = status;
+  if (phone.parked === c) {
+    phone.parked = null;
+  } else if (phone.cur === c) {
+    early.length = 0;
+    phone.ended = status;
+    phone.idle = status;
+    phone.cur = phone.parked;
+    phone.parked = null;
+    if (phone.cur?.remote) $('remote-audio').srcObject = phone.cur.remote;
+  }
+  render();
 }
 
 function button(id, action) {
@@ -323,7 +463,12 @@ function button(id, action) {
 button('get-token', getToken);
 button('call', call);
 button('answer', answer);
-button('hold', () => reoffer('sendonly', 'hold'));
-button('resume', () => reoffer('sendrecv', 'resume'));
+button('answer-waiting', answer);
+button('decline-waiting', decline);
+button('hold', () => reoffer(phone.cur, 'sendonly', 'hold'));
+button('resume', () => reoffer(phone.cur, 'sendrecv', 'resume'));
+button('swap', swap);
+button('transfer', transfer);
 button('hangup', hangup);
+button('save-settings', saveSettings);
 render();

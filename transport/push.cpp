@@ -59,7 +59,8 @@ class push_plan final : public dispatch_plan {
     auto c = by_call_.find(n->call_id);
     if (c == by_call_.end()) return;
     const auto status = engine::parse_call_status(n->status);
-    if (status && engine::is_early(*status)) return;  // still ringing
+    // Still ringing; but Forwarded (contract §10) stops the devices of the MT it left.
+    if (status && engine::is_early(*status) && *status != engine::call_status::forwarded) return;
     auto r = ringing_.find(c->second);
     by_call_.erase(c);
     if (r == ringing_.end()) return;

@@ -1,7 +1,8 @@
 // decode_start_request on arbitrary bytes. Properties:
 //  - a failure carries a reasonCode and a systemMessage;
 //  - a success obeys the contract's input rules (§3): to/from 6..15 digits and
-//    different, sdp valid, clientCorrelator 1..256 printable;
+//    different, sdp valid, clientCorrelator 1..256 printable, transferOf (contract §10)
+//    a callId (1..128 of [A-Za-z0-9._~-]);
 //  - what was decoded, written back with the json_writer (fields in another order,
 //    '+' on the numbers, an unknown field), decodes again to the same values.
 #include "schemas/api.hpp"
@@ -30,7 +31,9 @@ std::string reencode(const schemas::start_request& r, bool variant) {
     w.field("to", std::string_view(r.to)).field("from", std::string_view(r.from));
     w.field("sdp", std::string_view(r.sdp));
     if (r.client_correlator) w.field("clientCorrelator", std::string_view(*r.client_correlator));
+    if (r.transfer_of) w.field("transferOf", std::string_view(*r.transfer_of));
   } else {
+    if (r.transfer_of) w.field("transferOf", std::string_view(*r.transfer_of));
     w.field("unknown", "ignored").key("nested").begin_array().value(1).null().end_array();
     if (r.client_correlator) w.field("clientCorrelator", std::string_view(*r.client_correlator));
     w.field("sdp", std::string_view(r.sdp));
@@ -45,6 +48,7 @@ void same(const schemas::start_request& a, const schemas::start_request& b) {
   FUZZ_CHECK(a.from == b.from);
   FUZZ_CHECK(a.sdp == b.sdp);
   FUZZ_CHECK(a.client_correlator == b.client_correlator);
+  FUZZ_CHECK(a.transfer_of == b.transfer_of);
 }
 
 }  // namespace
@@ -63,6 +67,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(req.to != req.from);
   FUZZ_CHECK(schemas::is_valid_sdp(req.sdp));
   FUZZ_CHECK(!req.client_correlator || schemas::is_printable(*req.client_correlator, schemas::max_client_correlator));
+  if (req.transfer_of) {
+    FUZZ_CHECK(!req.transfer_of->empty() && req.transfer_of->size() <= 128);
+    for (char c : *req.transfer_of)
+      FUZZ_CHECK((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                 c == '~' || c == '-');
+  }
 
   for (bool variant : {false, true}) {
     const std::string again = reencode(req, variant);

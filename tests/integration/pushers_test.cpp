@@ -225,3 +225,45 @@ TEST_CASE("push: a pushkey the gateway rejects is unregistered by the engine") {
   REQUIRE(got.size() == 2);
   CHECK(json_str(got[1], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-new"));
 }
+
+TEST_CASE("push: a call forwarded away from a pushed device tells it Forwarded (it stops ringing); the target's "
+          "device is pushed the diversion's invitation") {
+  scratch_dir dir;
+  node_child gateway("tests/integration/push_gateway.mjs", {(dir.path / "pushes.jsonl").string()},
+                     dir.path / "gateway.out");
+  const std::uint16_t gport = gateway.start({"0"});
+  const std::string gw = "http://127.0.0.1:" + std::to_string(gport) + "/_matrix/push/v1/notify";
+  engine_process eng({"--outbound-allow", "127.0.0.1", "--answer-timeout", "2", "--invite-timeout", "0"});
+  http_client c(eng.port());
+  const party mo = new_party(eng, "mo-dev");
+  const std::string mt = fresh_msisdn(), target = fresh_msisdn();
+  const std::string phone = eng.token({mt}, "phone"), other = eng.token({target}, "other-phone");
+  CHECK_EMPTY_OK(c.post("/pushers", pusher_body(gw, "pk-mt"), bearer(phone)));
+  CHECK_EMPTY_OK(c.post("/pushers", pusher_body(gw, "pk-target"), bearer(other)));
+  REQUIRE(c.request("PUT", "/settings/" + mt, R"({"forwarding":{"noAnswer":{"to":")" + target + R"(","timeout":60}}})",
+                    bearer(phone))
+              .status == 200);
+  auto r = c.post("/start", start_body(mo.number, mt, sdp("offer")), mo.auth());
+  REQUIRE_200(r);
+  const std::string id = json_str(r.body, "/callId").value_or("");
+  // The MT's phone is pushed the invitation; 2 s later the answer timer diverts by CFNR.
+  auto got = wait_pushes(dir.path / "pushes.jsonl", 3, eng);
+  REQUIRE(got.size() == 3);
+  for (const auto& p : got) INFO(p);
+  CHECK(json_str(got[0], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-mt"));
+  CHECK(json_str(got[0], "/body/notification/type") == std::optional<std::string>("yna.call.invite"));
+  // The stop for the MT's phone and the invitation for the target's (different devices:
+  // either order).
+  const bool stop_first = json_str(got[1], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-mt");
+  const std::string& stop = stop_first ? got[1] : got[2];
+  const std::string& invite = stop_first ? got[2] : got[1];
+  CHECK(json_str(stop, "/body/notification/type") == std::optional<std::string>("yna.call.status"));
+  CHECK(json_str(stop, "/body/notification/content/sessionStatusNotification/status") ==
+        std::optional<std::string>("Forwarded"));
+  CHECK(json_str(invite, "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-target"));
+  CHECK(json_str(invite, "/body/notification/type") == std::optional<std::string>("yna.call.invite"));
+  CHECK(json_str(invite, "/body/notification/content/sessionInvitationNotification/diversionAddress") ==
+        std::optional<std::string>("tel:+" + mt));
+  CHECK(json_str(invite, "/body/notification/content/sessionInvitationNotification/callObjectRef") ==
+        std::optional<std::string>("/calls/" + id));
+}

@@ -778,3 +778,42 @@ TEST_CASE("race: an answer sent as the no-answer forwarding fires: exactly one w
   MESSAGE("answers that won: " << answered << ", forwardings that won: " << forwarded);
   CHECK(answered + forwarded == 16);
 }
+
+TEST_CASE("restart safety: an upgrade's offer timer armed before SIGKILL fires once after the restart") {
+  engine_process eng({"--offer-timeout", "4"});
+  const party a = new_party(eng, "a-phone"), b = new_party(eng, "b-phone");
+  std::string id;
+  {
+    http_client c(eng.port());
+    auto r = c.post("/start", start_body(a.number, b.number, sdp("a")), a.auth());
+    REQUIRE_200(r);
+    id = json_str(r.body, "/callId").value_or("");
+    REQUIRE_200(c.post("/connected/" + id, sdp_body(sdp("b")), b.auth()));
+    REQUIRE_200(c.post("/upgradeToMeeting/" + id, "{}", a.auth()));
+  }
+  eng.kill9();
+  eng.start();
+  // Every notification B was owed, replayed from the log (since=0): exactly one Failed.
+  auto failed_told = [&] {
+    auto ws = listen(eng, b, "?since=0");
+    int n = 0;
+    for (const auto& f : ws->drain(std::chrono::milliseconds(800)))
+      if (frame_status(f) == "UpgradeToMeetingFailed") {
+        ++n;
+        CHECK(json_str(f, "/sessionStatusNotification/reason") == "offer-timeout");
+      }
+    return n;
+  };
+  http_client c(eng.port());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (json_has(c.get("/calls/" + id, a.auth()).body, "/pendingOffer") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  auto view = c.get("/calls/" + id, a.auth());
+  CHECK(!json_has(view.body, "/pendingOffer"));
+  CHECK(json_str(view.body, "/status") == "Connected");
+  CHECK(failed_told() == 1);
+  eng.kill9();
+  eng.start();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  CHECK(failed_told() == 1);
+}

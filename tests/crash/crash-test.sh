@@ -209,7 +209,10 @@ def owed(e):
         return None
     if e["type"] in ("start", "divert"):
         return ("invitation", None)
-    return ("status", {"hold": "Hold", "resume": "Resume"}.get(e["type"], out["after"]))
+    if e["type"] == "upgrade":  # an upgrade's step (contract §10) is told as its own status
+        return ("status", p.get("step"))
+    return ("status", {"hold": "Hold", "resume": "Resume", "upgradeToMeeting": "UpgradeToMeetingInitiated"}.get(
+        e["type"], out["after"]))
 
 expected = {}  # seq -> (kind, status, callId) of the frame owed to the watcher
 for seq, e in log.items():

@@ -24,7 +24,7 @@ command start_from(std::string id, std::string from, std::string to, std::option
   command c;
   c.act = action::start;
   c.new_call_id = std::move(id);
-  c.who = actor{"sub-" + from, "dev-" + from, {from}};
+  c.who = actor{"sub-" + from, "dev-" + from, {from}, false, ""};
   c.from = std::move(from);
   c.to = std::move(to);
   c.sdp = sdp;
@@ -38,7 +38,7 @@ command act_as(action a, std::string id, std::string number) {
   command c;
   c.act = a;
   c.call_id = std::move(id);
-  c.who = actor{"sub-" + number, "dev-" + number, {number}};
+  c.who = actor{"sub-" + number, "dev-" + number, {number}, false, ""};
   if (a != action::end && a != action::ringing) c.sdp = sdp;
   c.method = a == action::end ? "DELETE" : "POST";
   return c;
@@ -133,7 +133,7 @@ TEST_CASE("caps decide: the call after max-calls-per-number from one number is 4
   bad.input_error = reason_code::invalid_sdp;
   CHECK(decide(nullptr, bad, 1, {}, limits(1000, 1000)).rejected == reason_code::invalid_sdp);
   command stranger = s;
-  stranger.who = actor{"eve", "eve-dev", {"19990000000"}};
+  stranger.who = actor{"eve", "eve-dev", {"19990000000"}, false, ""};
   CHECK(decide(nullptr, stranger, 1, {}, limits(1000, 1000)).rejected == reason_code::forbidden);
   // Both caps reached: the calls cap refuses first (nothing is created).
   CHECK(decide(nullptr, s, 1, {}, limits(100, 32)).rejected == reason_code::too_many_calls);

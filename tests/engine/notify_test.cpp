@@ -10,8 +10,8 @@ using namespace engine;
 namespace {
 
 constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n";
-const actor mo{"mo-sub", "mo-phone", {"14250000001"}};
-const actor mt{"mt-sub", "mt-phone", {"14250000002"}};
+const actor mo{"mo-sub", "mo-phone", {"14250000001"}, false, ""};
+const actor mt{"mt-sub", "mt-phone", {"14250000002"}, false, ""};
 
 struct call_driver {
   call_table table;

@@ -27,7 +27,7 @@ pusher wanted(std::string pushkey = "pk-1", epoch_ms expires = t0 + 3'600'000) {
 command reg(std::string sub, std::string device, pusher p = wanted(), std::vector<std::string> numbers = {"14250000001"}) {
   command c;
   c.act = action::register_pusher;
-  c.who = actor{std::move(sub), std::move(device), std::move(numbers)};
+  c.who = actor{std::move(sub), std::move(device), std::move(numbers), false, ""};
   c.push = std::move(p);
   c.method = "POST";
   c.path = "/pushers";
@@ -37,7 +37,7 @@ command reg(std::string sub, std::string device, pusher p = wanted(), std::vecto
 command unreg(std::string sub, std::string device, std::string target_device) {
   command c;
   c.act = action::unregister_pusher;
-  c.who = actor{sub, std::move(device), {"14250000001"}};
+  c.who = actor{sub, std::move(device), {"14250000001"}, false, ""};
   c.push.emplace();
   c.push->sub = std::move(sub);
   c.push->device_id = std::move(target_device);

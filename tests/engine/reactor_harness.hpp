@@ -59,7 +59,7 @@ inline command start_cmd(std::string id, std::optional<std::string> corr = std::
   command c;
   c.act = action::start;
   c.new_call_id = std::move(id);
-  c.who = actor{"a", "dev-a", {"14250000001"}};
+  c.who = actor{"a", "dev-a", {"14250000001"}, false, ""};
   c.from = "14250000001";
   c.to = "14250000002";
   c.sdp = sdp;
@@ -73,7 +73,7 @@ inline command mt_cmd(action a, std::string id) {
   command c;
   c.act = a;
   c.call_id = std::move(id);
-  c.who = actor{"b", "dev-b", {"14250000002"}};
+  c.who = actor{"b", "dev-b", {"14250000002"}, false, ""};
   c.sdp = sdp;
   c.method = "POST";
   return c;
@@ -81,7 +81,7 @@ inline command mt_cmd(action a, std::string id) {
 
 inline command mo_cmd(action a, std::string id) {
   command c = mt_cmd(a, std::move(id));
-  c.who = actor{"a", "dev-a", {"14250000001"}};
+  c.who = actor{"a", "dev-a", {"14250000001"}, false, ""};
   return c;
 }
 

@@ -91,11 +91,11 @@ TEST_CASE("reactor: queries answer parties only") {
     REQUIRE(h.r.query(std::move(id), std::move(who), [p](reply r) { p->set_value(std::move(r)); }));
     return f.get();
   };
-  reply ok = ask("C1", actor{"b", "d", {"14250000002"}});
+  reply ok = ask("C1", actor{"b", "d", {"14250000002"}, false, ""});
   CHECK(ok.code == reason_code::none);
   CHECK(render_success(ok, "").find("\"status\":\"Initial\"") != std::string::npos);
-  CHECK(ask("C1", actor{"x", "d", {"19990000000"}}).code == reason_code::forbidden);
-  CHECK(ask("NOPE", actor{"b", "d", {"14250000002"}}).code == reason_code::call_not_found);
+  CHECK(ask("C1", actor{"x", "d", {"19990000000"}, false, ""}).code == reason_code::forbidden);
+  CHECK(ask("NOPE", actor{"b", "d", {"14250000002"}, false, ""}).code == reason_code::call_not_found);
 }
 
 TEST_CASE("reactor: bounded pending requests") {

@@ -42,9 +42,9 @@ reply get(harness& h, std::string id, actor who) {
   return f.get();
 }
 
-const actor mo_actor{"a", "dev-a", {"14250000001"}};
-const actor mt_actor{"b", "dev-b", {"14250000002"}};
-const actor stranger{"x", "dev-x", {"19990000000"}};
+const actor mo_actor{"a", "dev-a", {"14250000001"}, false, ""};
+const actor mt_actor{"b", "dev-b", {"14250000002"}, false, ""};
+const actor stranger{"x", "dev-x", {"19990000000"}, false, ""};
 
 // Returns once the reactor has run whole loop iterations after this call (each fires
 // what is due at the clock's time and writes it: memory_store appends synchronously).

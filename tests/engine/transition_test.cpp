@@ -21,9 +21,9 @@ constexpr const char* sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n
 
 actor as(role r) {
   switch (r) {
-    case role::mo: return actor{"mo-sub", "mo-dev", {mo_num}};
-    case role::mt: return actor{"mt-sub", "mt-dev", {mt_num}};
-    default: return actor{"eve-sub", "eve-dev", {"19990000000"}};
+    case role::mo: return actor{"mo-sub", "mo-dev", {mo_num}, false, ""};
+    case role::mt: return actor{"mt-sub", "mt-dev", {mt_num}, false, ""};
+    default: return actor{"eve-sub", "eve-dev", {"19990000000"}, false, ""};
   }
 }
 
@@ -370,7 +370,7 @@ TEST_CASE("call: unknown call and input errors come before the party check") {
 
 TEST_CASE("call: a token owning both numbers acts for the side the action needs") {
   auto c = started();
-  actor both{"both", "d", {mo_num, mt_num}};
+  actor both{"both", "d", {mo_num, mt_num}, false, ""};
   auto x = cmd(action::ringing, role::mt);
   x.who = both;
   event e = decide(&c, x, 2);

@@ -817,3 +817,29 @@ TEST_CASE("restart safety: an upgrade's offer timer armed before SIGKILL fires o
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   CHECK(failed_told() == 1);
 }
+
+TEST_CASE("not-reachable forwarding by the invite timer: a reachable MT that never makes progress is diverted, "
+          "its devices told Forwarded (unavailable)") {
+  engine_process eng({"--invite-timeout", "4", "--answer-timeout", "0"});
+  stage s(eng);
+  const std::string a = fresh_msisdn(), b = fresh_msisdn(), t = fresh_msisdn();
+  auto& a1 = s.device("a-phone", a);
+  auto& b1 = s.device("b-phone", b);
+  auto& t1 = s.device("t-phone", t);
+  s.warm_up();
+  REQUIRE_200(s.put_settings(b1.p, b, R"({"forwarding":{"notReachable":")" + t + R"("}})"));
+  const std::string id = id_of(s.start(a1.p, b));
+  is_invitation(b1.next(), id, a, b);  // B has a socket: it rings, but B's device says nothing
+  const auto fa = a1.next();
+  is_status(fa, id, "Forwarded", "unavailable");
+  CHECK(field(fa, "/diversionAddress") == "tel:+" + b);
+  is_status(b1.next(), id, "Forwarded", "unavailable");
+  is_invitation(t1.next(), id, a, t);
+  // T makes progress in time: no second diversion (T forwards nowhere).
+  REQUIRE_200(s.post(t1.p, "ringing", id));
+  is_status(a1.next(), id, "Ringing");
+  REQUIRE_200(s.end(a1.p, id));
+  is_status(t1.next(), id, "SessionCancelled");
+  s.silence("after the invite-timer diversion");
+  s.validate();
+}

@@ -195,7 +195,7 @@ result engine_path(const fs::path& dir, double seconds, std::size_t appenders, s
                                            engine::action::end};
     c.act = steps[a.step];
     const bool by_mo = c.act == engine::action::start || c.act == engine::action::end;
-    c.who = engine::actor{by_mo ? "mo" : "mt", "dev", {by_mo ? a.mo : a.mt}};
+    c.who = engine::actor{by_mo ? "mo" : "mt", "dev", {by_mo ? a.mo : a.mt}, false, ""};
     c.txn_id = fmt::format("6f1c2a3b-1d2e-4f50-8a9b-{:012x}", (i << 24) + a.calls * 4 + static_cast<std::uint64_t>(a.step));
     c.method = c.act == engine::action::end ? "DELETE" : "POST";
     if (c.act == engine::action::start) {

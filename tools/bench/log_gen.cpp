@@ -58,7 +58,7 @@ engine::command command_for(const live_call& c, std::uint64_t txn) {
   engine::command cmd;
   const bool mo = c.step == 0 || c.step == 3;
   const std::string& number = mo ? c.from : c.to;
-  cmd.who = engine::actor{"dev-" + number, mo ? "phone-a" : "phone-b", {number}};
+  cmd.who = engine::actor{"dev-" + number, mo ? "phone-a" : "phone-b", {number}, false, ""};
   cmd.txn_id = guid(txn);
   static constexpr engine::action acts[] = {engine::action::start, engine::action::ringing, engine::action::connected,
                                             engine::action::end, engine::action::retire};

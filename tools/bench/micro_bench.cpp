@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
     engine::command s;
     s.act = engine::action::start;
     s.new_call_id = "C";
-    s.who = engine::actor{"a", "d", {"14250000001"}};
+    s.who = engine::actor{"a", "d", {"14250000001"}, false, ""};
     s.from = "14250000001";
     s.to = "14250000002";
     s.sdp = sdp;
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
   engine::command ring;
   ring.act = engine::action::ringing;
   ring.call_id = "C";
-  ring.who = engine::actor{"b", "d", {"14250000002"}};
+  ring.who = engine::actor{"b", "d", {"14250000002"}, false, ""};
   ring.sdp = sdp;
   const engine::event sample = engine::decide(&call, ring, 2);
 
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
       engine::command s;
       s.act = engine::action::start;
       s.new_call_id = fmt::format("{:032X}", i + 1);
-      s.who = engine::actor{"a", "d", {fmt::format("1425{:07d}", i % 5000)}};
+      s.who = engine::actor{"a", "d", {fmt::format("1425{:07d}", i % 5000)}, false, ""};
       s.from = s.who.msisdns[0];
       s.to = fmt::format("1426{:07d}", i % 5000);
       s.sdp = sdp;
@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
       engine::command e;
       e.act = engine::action::end;
       e.call_id = ids[static_cast<std::size_t>(i)];
-      e.who = engine::actor{"a", "d", {fmt::format("1425{:07d}", i % 5000)}};
+      e.who = engine::actor{"a", "d", {fmt::format("1425{:07d}", i % 5000)}, false, ""};
       table->apply(engine::decide(table->find(e.call_id), e, ++seq));
     }
     const double h2 = heap();

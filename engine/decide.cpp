@@ -20,6 +20,14 @@ bool awaits_mt(call_status s) {
 
 }  // namespace
 
+void name_parties(event& e, const call_state& c) {
+  e.from = c.from;
+  e.to = c.to;
+  e.gateway = c.gateway;
+  e.mo_name = c.mo_name;
+  e.mt_name = c.mt_name;
+}
+
 event make_event(const command& cmd, epoch_ms now) {
   event e;
   e.time = now;
@@ -290,22 +298,14 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
     return reject(std::move(e), reason_code::internal_error);
   if (cmd.act == action::timeout) {
     if (!call || !cmd.timer) return reject(std::move(e), reason_code::call_not_found);
-    e.from = call->from;
-    e.to = call->to;
-    e.gateway = call->gateway;
-    e.mo_name = call->mo_name;
-    e.mt_name = call->mt_name;
+    name_parties(e, *call);
     e = decide_timeout(*call, std::move(e), *cmd.timer, now);
     arm_retire(e, timers);
     return e;
   }
   if (cmd.act == action::retire) {
     if (!call) return reject(std::move(e), reason_code::call_not_found);
-    e.from = call->from;
-    e.to = call->to;
-    e.gateway = call->gateway;
-    e.mo_name = call->mo_name;
-    e.mt_name = call->mt_name;
+    name_parties(e, *call);
     return decide_retire(*call, std::move(e), now);
   }
   if (cmd.input_error != reason_code::none) return reject(std::move(e), cmd.input_error);
@@ -361,11 +361,7 @@ event decide(const call_state* call, const command& cmd, epoch_ms now, const tim
   if (!call) return reject(std::move(e), reason_code::call_not_found);
   // Every event of a call names its two parties: the log indexes it under both numbers,
   // and its notification can be derived from the event alone (replay, since=).
-  e.from = call->from;
-  e.to = call->to;
-  e.gateway = call->gateway;
-  e.mo_name = call->mo_name;
-  e.mt_name = call->mt_name;
+  name_parties(e, *call);
   const role r = resolve_role(*call, cmd.who, cmd.act);
   e.actor_role = r;
   if (r == role::stranger) {
@@ -445,6 +441,11 @@ std::string explain_rejection(const event& e, const call_state* c) {
 void apply(call_state& c, const event& e) {
   if (!e.accepted() || e.noop) return;
   auto side_sdp = [&](role r) -> std::string& { return r == role::mo ? c.mo_sdp : c.mt_sdp; };
+  auto ends = [&] {  // the event ends the call: when, why; no offer survives it
+    c.ended_at = e.time;
+    c.end_reason = e.reason;
+    c.offer.reset();
+  };
   if (e.act == action::start) {
     c = call_state{};
     c.call_id = e.call_id;
@@ -497,17 +498,12 @@ void apply(call_state& c, const event& e) {
           c.offer = pending_offer{e.actor_role, offer_kind::renegotiate, e.time, std::move(prior), {}};
         break;
       case action::end:
-        if (e.routed) break;  // MT busy, diverted by CFB: the events after it go on
-        c.ended_at = e.time;
-        c.end_reason = e.reason;
-        c.offer.reset();
+        if (!e.routed) ends();  // routed: MT busy, diverted by CFB; the events after it go on
         break;
       case action::transfer:
-        c.ended_at = e.time;
-        c.end_reason = e.reason;
+        ends();
         c.transfer_to = e.transfer_to;
         c.transferred_by = e.actor_role;
-        c.offer.reset();
         break;
       case action::upgrade_to_meeting:
         c.offer = pending_offer{e.actor_role, offer_kind::upgrade, e.time, std::move(prior), e.meeting_uri};
@@ -537,9 +533,7 @@ void apply(call_state& c, const event& e) {
         c.call_waiting = true;
         break;
       case action::release:
-        c.ended_at = e.time;
-        c.end_reason = e.reason;
-        c.offer.reset();
+        ends();
         break;
       case action::retire:
         c.retired = true;
@@ -553,9 +547,7 @@ void apply(call_state& c, const event& e) {
           if (c.offer) side_sdp(c.offer->by) = std::move(c.offer->prior_sdp);
           c.offer.reset();
         } else {
-          c.ended_at = e.time;
-          c.end_reason = e.reason;
-          c.offer.reset();
+          ends();
         }
         break;
       default:

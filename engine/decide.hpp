@@ -11,6 +11,10 @@ namespace engine {
 // is resolved by the action (see engine/README.md, "Tokens that own both numbers").
 role resolve_role(const call_state& call, const actor& who, action act);
 
+// Copies the call's parties and their names into `e` (every event of a call names them:
+// the log indexes it under both numbers, and its notification derives from it alone).
+void name_parties(event& e, const call_state& c);
+
 // The event skeleton every decision starts from: who, what, when, and the command's
 // payload (seq 0, not yet accepted or rejected).
 event make_event(const command& cmd, epoch_ms now);

@@ -23,11 +23,7 @@ struct router {
     e.act = a;
     e.call_id = call.call_id;
     e.actor_role = role::engine;
-    e.from = call.from;
-    e.to = call.to;
-    e.gateway = call.gateway;
-    e.mo_name = call.mo_name;
-    e.mt_name = call.mt_name;
+    name_parties(e, call);
     e.status_before = call.status;
     e.status_after = after;
     return e;

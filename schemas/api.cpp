@@ -113,8 +113,7 @@ bool is_valid_guid(std::string_view s) {
   return true;
 }
 
-namespace {
-bool is_call_id_text(std::string_view id) {
+bool is_valid_call_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
   for (char c : id) {
     const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -123,7 +122,6 @@ bool is_call_id_text(std::string_view id) {
   }
   return true;
 }
-}  // namespace
 
 result<start_request, decode_error> decode_start_request(std::string_view body) {
   auto obj = parse_object(body);
@@ -147,7 +145,7 @@ result<start_request, decode_error> decode_start_request(std::string_view body) 
   if (auto e = check_sdp(sdp)) return failure{*e};
   if (identity && (identity->empty() || identity->size() > max_identity_bytes || !is_printable(*identity, max_identity_bytes)))
     return fail(reason_code::invalid_field, "field 'identity' must be 1 to 8192 printable characters");
-  if (transfer_of && !is_call_id_text(*transfer_of))
+  if (transfer_of && !is_valid_call_id(*transfer_of))
     return fail(reason_code::invalid_field, "field 'transferOf' must be a callId: 1 to 128 of [A-Za-z0-9._~-]");
   return start_request{std::move(*to_n), std::move(*from_n), std::move(*sdp), std::move(correlator),
                        std::move(identity), std::move(transfer_of)};

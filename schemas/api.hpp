@@ -69,6 +69,9 @@ bool is_valid_sdp(std::string_view sdp);
 // Printable ASCII (0x20..0x7E), 1..max characters.
 bool is_printable(std::string_view s, std::size_t max);
 
+// A callId as input (paths, transferOf): 1..128 of [A-Za-z0-9._~-].
+bool is_valid_call_id(std::string_view id);
+
 // A GUID: 8-4-4-4-12 hex digits (either case), optionally in braces.
 bool is_valid_guid(std::string_view s);
 

@@ -1,5 +1,7 @@
 #include "transport/router.hpp"
 
+#include "schemas/api.hpp"
+
 #include <array>
 
 namespace transport {
@@ -38,15 +40,7 @@ route simple(route r, route_kind k, std::string_view method, std::string_view wa
 
 }  // namespace
 
-bool is_valid_call_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-                    c == '_' || c == '~' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
+bool is_valid_call_id(std::string_view id) { return schemas::is_valid_call_id(id); }
 
 route match_route(std::string_view method, std::string_view target, std::string_view base_path) {
   route r;

@@ -108,7 +108,7 @@ TEST_CASE("codec: call view has the contract's fields") {
   c.status = call_status::connected;
   c.created_at = 5;
   c.connected_at = 6;
-  c.offer = pending_offer{role::mt, offer_kind::hold, 7, {}};
+  c.offer = pending_offer{role::mt, offer_kind::hold, 7, {}, {}};
   const std::string v = encode_call_view(c, "/api");
   CHECK(v.find(R"("callObjectRef":"/api/calls/ID")") != std::string::npos);
   CHECK(v.find(R"("pendingOffer":{"by":"14250000002","role":"MT","kind":"hold"})") != std::string::npos);

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "engine/call_table.hpp"
+#include "engine/codec.hpp"
 #include "engine/decide.hpp"
 #include "engine/notify.hpp"
 #include "engine/settings.hpp"
+#include "tests/engine/reactor_harness.hpp"
 
 namespace {
 
@@ -605,4 +607,60 @@ TEST_CASE("transfer: Terminated with reason transferred and transferTargetAddres
   CHECK(c.transfer_to == "14250000003");
   CHECK(c.transferred_by == role::mt);
   CHECK(c.timers[timer_kind::retire]);
+}
+
+// ---- the reactor: routing's events go in their trigger's batch, settings persist
+
+TEST_CASE("reactor: a /start and the engine's routing events are one write, even with --max-batch 1; the "
+          "settings and the forwarded call are persisted with it and fold back the same") {
+  reactor_options o = reactor_test::harness::uncapped();
+  o.max_batch = 1;
+  reactor_test::harness h(o);
+  h.start();
+  command put;
+  put.act = action::settings;
+  put.to = "14250000002";
+  put.who = actor{"b", "dev-b", {"14250000002"}, false, ""};
+  number_settings s;
+  s.unconditional = "14250000003";
+  put.settings = s;
+  put.method = "PUT";
+  put.path = "/settings/14250000002";
+  const reply pr = h.call(put);
+  REQUIRE(pr.code == reason_code::none);
+  REQUIRE(std::holds_alternative<number_settings>(pr.result));
+  CHECK(std::get<number_settings>(pr.result).unconditional == "14250000003");
+  const std::size_t appends = h.store.appends();
+  const reply sr = h.call(reactor_test::start_cmd("F1"));
+  REQUIRE(sr.code == reason_code::none);
+  CHECK(render_success(sr, "").find("\"to\":\"14250000002\"") != std::string::npos);  // the number dialled
+  REQUIRE(h.wait_until([&] { return h.store.events().size() == 4; }));
+  CHECK(h.store.appends() == appends + 1);  // start, forward, divert: one write
+  const auto ev = h.store.events();
+  CHECK(to_string(ev[1].act) == std::string("start"));
+  CHECK(ev[1].routed);
+  CHECK(to_string(ev[2].act) == std::string("forward"));
+  CHECK(to_string(ev[3].act) == std::string("divert"));
+  CHECK(ev[3].seq == ev[1].seq + 2);
+  const auto persisted = h.store.persisted_calls();
+  REQUIRE(persisted.count("F1") == 1);
+  CHECK(persisted.at("F1").to == "14250000003");
+  CHECK(persisted.at("F1").dialled == "14250000002");
+  REQUIRE(h.store.persisted_settings().count("14250000002") == 1);
+  CHECK(h.store.persisted_settings().at("14250000002").since == ev[0].seq);
+  // The log folds to what was persisted (replay, start-up).
+  call_table replayed;
+  for (const auto& e : ev) replayed.apply(e);
+  REQUIRE(replayed.find("F1"));
+  CHECK(encode_call(*replayed.find("F1")) == encode_call(persisted.at("F1")));
+  CHECK(encode_settings_record(*replayed.settings().find("14250000002")) ==
+        encode_settings_record(h.store.persisted_settings().at("14250000002")));
+  // GET /settings: the owner only.
+  std::promise<reply> got;
+  REQUIRE(h.r.query_settings("14250000002", put.who, [&](reply r) { got.set_value(std::move(r)); }));
+  CHECK(got.get_future().get().code == reason_code::none);
+  std::promise<reply> refused;
+  REQUIRE(h.r.query_settings("14250000002", reactor_test::start_cmd("x").who,
+                             [&](reply r) { refused.set_value(std::move(r)); }));
+  CHECK(refused.get_future().get().code == reason_code::forbidden);
 }

@@ -89,11 +89,13 @@ state_check compare_calls(const engine::call_table& folded, const storage::persi
       differ(fmt::format("the push registration of device {} (sub {}) differs: {}", pu.device_id, pu.sub,
                          field_diff(engine::encode_pusher(pu), engine::encode_pusher(*f))));
   }
-  for (const auto& [k, pu] : folded.pushers().all())
+  for (const auto& entry : folded.pushers().all()) {  // not a structured binding: lambdas capture it (clang 14)
+    const auto& k = entry.first;
     if (std::none_of(p.pushers.begin(), p.pushers.end(),
                      [&](const engine::pusher& x) { return x.sub == k.first && x.device_id == k.second; }))
       differ(fmt::format("the push registration of device {} (sub {}) is in the log but not in the persisted state",
                          k.second, k.first));
+  }
   // The numbers' settings (contract §10): the same rule.
   for (const auto& st : p.settings) {
     const engine::number_settings* f = folded.settings().find(st.msisdn);
@@ -103,10 +105,12 @@ state_check compare_calls(const engine::call_table& folded, const storage::persi
       differ(fmt::format("the settings of {} differ: {}", st.msisdn,
                          field_diff(engine::encode_settings_record(st), engine::encode_settings_record(*f))));
   }
-  for (const auto& [n, st] : folded.settings().all())
+  for (const auto& entry : folded.settings().all()) {
+    const std::string& n = entry.first;
     if (std::none_of(p.settings.begin(), p.settings.end(),
                      [&](const engine::number_settings& x) { return x.msisdn == n; }))
       differ(fmt::format("the settings of {} are in the log but not in the persisted state", n));
+  }
   return c;
 }
 

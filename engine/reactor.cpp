@@ -640,14 +640,7 @@ std::string render_success(const reply& r, std::string_view base_path) {
   if (const auto* c = std::get_if<std::shared_ptr<const call_state>>(&r.result); c && *c)
     return encode_call_view(**c, base_path);
   if (const auto* s = std::get_if<number_settings>(&r.result)) {
-    schemas::settings_request v;
-    v.call_waiting = s->call_waiting;
-    v.unconditional = s->unconditional;
-    v.busy = s->busy;
-    v.no_answer = s->no_answer;
-    v.no_answer_timeout_s = s->no_answer_timeout_s;
-    v.not_reachable = s->not_reachable;
-    return schemas::encode_settings(s->msisdn, v);
+    return schemas::encode_settings(s->msisdn, rules_of(*s));
   }
   return "{}";
 }

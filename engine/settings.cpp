@@ -33,6 +33,29 @@ void settings_directory::restore(number_settings s) {
   by_number_.insert_or_assign(std::move(k), std::move(s));
 }
 
+number_settings settings_of(std::string msisdn, schemas::settings_request rules) {
+  number_settings s;
+  s.msisdn = std::move(msisdn);
+  s.call_waiting = rules.call_waiting;
+  s.unconditional = std::move(rules.unconditional);
+  s.busy = std::move(rules.busy);
+  s.no_answer = std::move(rules.no_answer);
+  s.no_answer_timeout_s = rules.no_answer_timeout_s;
+  s.not_reachable = std::move(rules.not_reachable);
+  return s;
+}
+
+schemas::settings_request rules_of(const number_settings& s) {
+  schemas::settings_request r;
+  r.call_waiting = s.call_waiting;
+  r.unconditional = s.unconditional;
+  r.busy = s.busy;
+  r.no_answer = s.no_answer;
+  r.no_answer_timeout_s = s.no_answer_timeout_s;
+  r.not_reachable = s.not_reachable;
+  return r;
+}
+
 event decide_settings(const settings_directory& dir, const command& cmd, epoch_ms now) {
   event e = make_event(cmd, now);
   e.msisdn = cmd.to;  // audited under the number whose settings these are

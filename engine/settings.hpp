@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "engine/types.hpp"
+#include "schemas/api.hpp"
 #include "schemas/result.hpp"
 
 namespace engine {
@@ -34,6 +35,11 @@ class settings_directory {
 // gateway owns none); the same rules as now is a noop. cmd.settings carries the rules
 // (decoded by transport; its input_error when they were not valid), cmd.to the number.
 event decide_settings(const settings_directory& dir, const command& cmd, epoch_ms now);
+
+// The API's shape of the rules (PUT body decoded, GET body to encode) and the fold's, one
+// to the other.
+number_settings settings_of(std::string msisdn, schemas::settings_request rules);
+schemas::settings_request rules_of(const number_settings& s);
 
 // The record in the persisted state (JSON), and back.
 std::string encode_settings_record(const number_settings& s);

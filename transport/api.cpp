@@ -480,15 +480,7 @@ void api::handle_call(const route& r, const http_request& req, principal who, st
           set_input_error(d.error().code, d.error().message);
           break;
         }
-        engine::number_settings s;
-        s.msisdn = cmd.to;
-        s.call_waiting = d->call_waiting;
-        s.unconditional = std::move(d->unconditional);
-        s.busy = std::move(d->busy);
-        s.no_answer = std::move(d->no_answer);
-        s.no_answer_timeout_s = d->no_answer_timeout_s;
-        s.not_reachable = std::move(d->not_reachable);
-        cmd.settings = std::move(s);
+        cmd.settings = engine::settings_of(cmd.to, std::move(*d));
         break;
       }
       case engine::action::transfer: {

@@ -249,7 +249,7 @@ TEST_CASE("push: a call forwarded away from a pushed device tells it Forwarded (
   // The MT's phone is pushed the invitation; 2 s later the answer timer diverts by CFNR.
   auto got = wait_pushes(dir.path / "pushes.jsonl", 3, eng);
   REQUIRE(got.size() == 3);
-  for (const auto& p : got) INFO(p);
+  INFO(got[0], "\n", got[1], "\n", got[2]);
   CHECK(json_str(got[0], "/body/notification/devices/0/pushkey") == std::optional<std::string>("pk-mt"));
   CHECK(json_str(got[0], "/body/notification/type") == std::optional<std::string>("yna.call.invite"));
   // The stop for the MT's phone and the invitation for the target's (different devices:

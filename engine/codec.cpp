@@ -186,6 +186,7 @@ void write_call_internal(json_writer& w, const call_state& c) {
   str_field(w, "transferTo", c.transfer_to);
   if (c.transferred_by) w.field("transferredBy", to_string(*c.transferred_by));
   str_field(w, "transferOf", c.transfer_of);
+  str_field(w, "transferredFrom", c.transferred_from);
   str_field(w, "meetingUri", c.meeting_uri);
   w.field("createdAt", c.created_at);
   if (c.connected_at) w.field("connectedAt", *c.connected_at);
@@ -234,6 +235,7 @@ bool read_call_internal(dom::object o, call_state& c) {
     c.transferred_by = by;
   }
   r.str("transferOf", c.transfer_of);
+  r.str("transferredFrom", c.transferred_from);
   r.str("meetingUri", c.meeting_uri);
   r.num("createdAt", c.created_at);
   r.opt_num("connectedAt", c.connected_at);

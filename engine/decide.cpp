@@ -458,6 +458,7 @@ void apply(call_state& c, const event& e) {
     c.identity = e.identity;
     c.call_waiting = e.call_waiting;
     c.transfer_of = e.transfer_of;
+    if (!e.transfer_of.empty()) c.transferred_from = e.diversion;
     c.created_at = e.time;
     c.mo_sdp = e.sdp.value_or("");
     c.mo_device = e.device_id;

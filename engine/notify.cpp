@@ -64,8 +64,6 @@ std::optional<notification> derive_notification(const event& e) {
       n.identity = e.identity;
       n.call_waiting = e.call_waiting;
       n.diversion = e.diversion;
-      n.exclude_sub.clear();
-      n.exclude_device.clear();
       break;
     case action::forward:  // MO, and the MT it left (its devices stop ringing)
       n.to = e.diversion;
@@ -130,7 +128,8 @@ notification invitation_for(const call_state& c) {
   if (!c.mo_sdp.empty()) n.sdp = c.mo_sdp;
   n.identity = c.identity;
   n.call_waiting = c.call_waiting;
-  if (!c.diversions.empty()) n.diversion = c.diversions.back().from;
+  // As the live invitation said: the last diversion's number, or who transferred the call.
+  n.diversion = c.diversions.empty() ? c.transferred_from : c.diversions.back().from;
   return n;
 }
 

@@ -393,6 +393,7 @@ struct call_state {
   std::string transfer_to;
   std::optional<role> transferred_by;
   std::string transfer_of;
+  std::string transferred_from;  // with transfer_of: the party that transferred (the invitation's diversionAddress)
   // Upgrade (contract §10): the meeting the call was upgraded to (ended, reason "upgraded").
   std::string meeting_uri;
   std::string mo_device;        // device that started the call

@@ -1,4 +1,5 @@
 #include "engine/decide.hpp"
+#include "engine/notify.hpp"
 
 #include <doctest/doctest.h>
 
@@ -419,6 +420,9 @@ TEST_CASE("transfer: the remaining party takes it up with /start transferOf, to 
   call_state nc;
   apply(nc, ok);
   CHECK(nc.transfer_of == "CALL1");
+  // A device connecting later is invited as the live invitation said: diversionAddress MT.
+  CHECK(invitation_for(nc).diversion == mt_num);
+  CHECK(derive_notification(ok)->diversion == mt_num);
   CHECK(take_up(mo_num, "14250000007", as(role::mo), when + 1000, &old).rejected == reason_code::invalid_field);
   CHECK(take_up(mt_num, "14250000009", as(role::mt), when + 1000, &old).rejected == reason_code::wrong_party);
   CHECK(take_up(mo_num, "14250000009", as(role::mo), when + 16'000, &old).rejected == reason_code::invalid_state);

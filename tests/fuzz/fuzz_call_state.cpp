@@ -18,7 +18,8 @@ namespace {
 
 bool same_offer(const std::optional<engine::pending_offer>& a, const std::optional<engine::pending_offer>& b) {
   if (a.has_value() != b.has_value()) return false;
-  return !a || (a->by == b->by && a->kind == b->kind && a->since == b->since && a->prior_sdp == b->prior_sdp);
+  return !a || (a->by == b->by && a->kind == b->kind && a->since == b->since && a->prior_sdp == b->prior_sdp &&
+                a->meeting_uri == b->meeting_uri);
 }
 
 bool same(const engine::call_state& a, const engine::call_state& b) {
@@ -29,7 +30,8 @@ bool same(const engine::call_state& a, const engine::call_state& b) {
          a.mo_device == b.mo_device && a.mt_device == b.mt_device && a.start_seq == b.start_seq &&
          a.last_seq == b.last_seq && a.event_count == b.event_count && a.timers == b.timers &&
          a.retired == b.retired && a.dialled == b.dialled && a.diversions == b.diversions &&
-         a.call_waiting == b.call_waiting;
+         a.call_waiting == b.call_waiting && a.transfer_to == b.transfer_to && a.transferred_by == b.transferred_by &&
+         a.transfer_of == b.transfer_of && a.transferred_from == b.transferred_from && a.meeting_uri == b.meeting_uri;
 }
 
 }  // namespace
